@@ -1,0 +1,65 @@
+"""The SQLite store: creation, WAL, migrations applied once, newer stores refused."""
+import sqlite3
+
+import pytest
+
+from visitorapi.errors import OperatorError
+from visitorapi.state import db
+
+
+def test_connect_creates_store_in_wal_mode_with_all_migrations(tmp_path):
+    path = tmp_path / "nested" / "state.sqlite3"
+    conn = db.connect(path)
+    assert path.exists()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    assert applied == {name for name, _ in db.available_migrations()}
+    conn.close()
+
+
+def test_migrations_run_once(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    db.connect(path).close()
+    conn = db.connect(path)
+    assert db.migrate(conn) == []
+    conn.close()
+
+
+def test_default_path_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VISITORAPI_STATE", str(tmp_path / "x.sqlite3"))
+    assert db.default_state_path() == tmp_path / "x.sqlite3"
+    monkeypatch.delenv("VISITORAPI_STATE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert db.default_state_path() == tmp_path / "xdg" / "visitorapi" / "state.sqlite3"
+
+
+def test_store_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    db.connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO schema_migrations (name) VALUES ('9999_from_the_future')")
+    raw.commit()
+    raw.close()
+    with pytest.raises(OperatorError, match="9999_from_the_future"):
+        db.connect(path)
+
+
+def test_failed_migration_leaves_store_unchanged(tmp_path, monkeypatch):
+    path = tmp_path / "state.sqlite3"
+    db.connect(path).close()
+    good = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: good + [
+        ("9998_broken", "CREATE TABLE half_done (x INTEGER);\nTHIS IS NOT SQL;\n")])
+    with pytest.raises(OperatorError):
+        db.connect(path)
+    raw = sqlite3.connect(path)
+    tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "half_done" not in tables
+    raw.close()
+
+
+def test_not_a_database_gives_a_clear_error(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(OperatorError, match="unusable"):
+        db.connect(path)

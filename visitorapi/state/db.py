@@ -1,0 +1,132 @@
+"""The SQLite store: where it lives, how it is opened, how its schema evolves.
+
+The schema is a sequence of migrations, one SQL file each in
+``visitorapi/state/migrations/`` named ``NNNN_what.sql``. A migration runs
+once, inside the same transaction that records it in ``schema_migrations``,
+so a crash mid-migration leaves the store as it was. Files are never edited
+after they land; a change to the schema is a new file.
+
+Connections use WAL so gunicorn workers read while the CLI or a flush writes,
+and a busy timeout so concurrent writers wait instead of failing with
+"database is locked".
+"""
+import os
+import sqlite3
+from pathlib import Path
+
+from visitorapi.errors import OperatorError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 5000
+
+
+def default_state_path() -> Path:
+    """Return ``$VISITORAPI_STATE``, or ``visitorapi/state.sqlite3`` in the user's data dir.
+
+    The per-user data directory follows the XDG base-directory spec
+    (``$XDG_DATA_HOME``, else ``~/.local/share``).
+    """
+    configured = os.environ.get("VISITORAPI_STATE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "visitorapi" / "state.sqlite3"
+
+
+def connect(path=None) -> sqlite3.Connection:
+    """Open the store (creating it and its folder if needed) and bring its schema up to date.
+
+    Args:
+        path: the SQLite file; defaults to :func:`default_state_path`.
+
+    Returns:
+        A connection in autocommit mode (``isolation_level=None``): callers
+        open transactions explicitly with ``BEGIN`` / ``BEGIN IMMEDIATE``.
+
+    Raises:
+        OperatorError: the file cannot be opened, is not a SQLite database,
+            or was written by a newer visitorapi.
+    """
+    path = Path(path) if path is not None else default_state_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise OperatorError(f"cannot open state database {path}: {exc}; "
+                            "check VISITORAPI_STATE and the folder's permissions") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise OperatorError(f"state database {path}: cannot switch to WAL mode")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise OperatorError(f"state database {path} is unusable: {exc}; "
+                            "restore it from a backup or point VISITORAPI_STATE elsewhere") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def available_migrations():
+    """Return ``[(name, sql)]`` for every migration file, in order."""
+    return [(path.stem, path.read_text(encoding="utf-8"))
+            for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))]
+
+
+def migrate(conn: sqlite3.Connection) -> list:
+    """Apply every migration not yet recorded; return the names applied.
+
+    Runs under ``BEGIN IMMEDIATE`` so two processes starting at once do not
+    both migrate.
+
+    Raises:
+        OperatorError: the store records a migration this code does not have,
+            i.e. it was written by a newer visitorapi.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 " name TEXT PRIMARY KEY,"
+                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))")
+    known = available_migrations()
+    applied = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        unknown = done - {name for name, _ in known}
+        if unknown:
+            raise OperatorError(
+                f"the state database has schema migrations this visitorapi does not know "
+                f"({', '.join(sorted(unknown))}); upgrade visitorapi or use another VISITORAPI_STATE")
+        for name, sql in known:
+            if name in done:
+                continue
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", (name,))
+            applied.append(name)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied
+
+
+def _statements(sql: str):
+    """Split a migration into complete statements.
+
+    NOTE: ``executescript`` would commit the open transaction first, which
+    would make a migration non-atomic, so statements run one at a time.
+    """
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending
+            pending = ""
+    if pending.strip() and not pending.strip().startswith("--"):
+        raise OperatorError(f"incomplete SQL statement in a migration: {pending.strip()[:60]}")
