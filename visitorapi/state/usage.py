@@ -29,7 +29,6 @@ deleted by the flush itself, at most once an hour.
 """
 import atexit
 import logging
-import os
 import sqlite3
 import threading
 import time
