@@ -6,7 +6,6 @@ settings, opens the database and the projects store, and builds the app,
 so a bad setting stops the worker at boot with a clear message.
 """
 import logging
-import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ def create_app(environ=None):
     from visitorapi.config import load_settings
     from visitorapi.countries import country_facts
     from visitorapi.ipdb import open_database
-    from visitorapi.state.projects import AuthorizedDomains
+    from visitorapi.state.authorized_domains import AuthorizedDomains
     from visitorapi.useragent import parse
     from visitorapi.web.app import VisitorAPI
     from visitorapi.web.livedb import LiveDatabase
@@ -35,23 +34,16 @@ def create_app(environ=None):
     if database.current() is None:
         log.error("no IP database: %s; /api answers 503 until one is in place",
                   database.error, extra={"event": "db.missing"})
-    return VisitorAPI(settings, database=database,
-                      domains=AuthorizedDomains(settings.state_path),
-                      parse_ua=parse, country_facts=country_facts,
-                      store_ready=lambda: store_problem(settings.state_path))
+    domains = AuthorizedDomains(settings.state_path)
 
+    def store_ready():
+        """None when the projects store answers now (for /readyz), else the problem."""
+        if domains.refresh():
+            return None
+        return f"the state database {settings.state_path} is unreachable"
 
-def store_problem(path):
-    """Return None if the projects store answers a query, else what is wrong (for /readyz)."""
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
-        try:
-            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            connection.close()
-    except sqlite3.Error as exc:
-        return f"the state database is unreachable ({exc})"
-    return None
+    return VisitorAPI(settings, database=database, domains=domains,
+                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready)
 
 
 def __getattr__(name):
