@@ -43,6 +43,7 @@ _UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "de
               "deviceFamily")
 _UA_EXTRAS = ("deviceType", "isBot")
 _LOCATION_CACHE_SIZE = 16384
+_GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
 
 
@@ -124,6 +125,7 @@ class VisitorAPI:
         # record and only on the User-Agent are rendered once and cached.
         self._location_json = functools.lru_cache(_LOCATION_CACHE_SIZE)(self._render_location)
         self._ua_json = functools.lru_cache(_UA_CACHE_SIZE)(self._render_ua)
+        self._grants = {}
         self._routes = {
             "/api": self.api, "/api/": self.api,
             "/healthz": self.healthz, "/readyz": self.readyz,
@@ -179,15 +181,17 @@ class VisitorAPI:
 
     def respond(self, environ, start_response, response: Response):
         """Write the status and headers (the app's only ``start_response``) and return the body."""
-        headers = [*cors.SECURITY_HEADERS,
+        headers = [("Content-Type", response.content_type),
+                   ("Content-Length", str(len(response.body))),
+                   *cors.SECURITY_HEADERS,
                    ("Content-Security-Policy", response.csp),
                    ("Referrer-Policy", response.referrer_policy),
                    response.corp]
-        if response.status != 204:  # RFC 9110 section 8.6: no Content-Length on a 204
-            headers[:0] = (("Content-Type", response.content_type),
-                           ("Content-Length", str(len(response.body))))
-        for name, value in response.headers:
-            headers.append((name, cors.check_header_value(value)))
+        if response.status == 204:  # RFC 9110 section 8.6: no content, no Content-Length
+            del headers[:2]
+        for header in response.headers:
+            cors.check_header_value(header[1])
+            headers.append(header)
         if self.hsts and self.is_https(environ):
             headers.extend(self.hsts)
         start_response(_STATUS_LINES[response.status], headers)
@@ -236,21 +240,27 @@ class VisitorAPI:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
             pid = pid_from_query(environ.get("QUERY_STRING", ""))
-            origin, is_cors, problem = cors.request_origin(environ)
-            if is_cors and (origin is not None or problem.startswith("origin null")):
-                # NOTE: error responses are readable by the calling page too, so the
-                # copied snippet can JSON.parse them and reach its error callback.
-                # Data is only ever sent to authorized origins (below).
-                cors_headers.append(("Access-Control-Allow-Origin",
-                                     cors.check_header_value(origin_header)))
             patterns = self.domains.patterns_for(pid)
             if patterns is not None:
                 response.pid = pid
-            if origin is None or patterns is None or not is_allowed(origin, patterns):
-                if origin is not None:
-                    problem = f"origin {origin.serialized} is not authorized for this project"
-                    if patterns is not None:
-                        response.denied_origin = origin.serialized
+            # PERF: a page's Origin repeats on every visit; the decision for
+            # (pid, Origin) is kept while the project's patterns are the same object.
+            grant = self._grants.get((pid, origin_header)) if origin_header else None
+            if grant is None or grant[0] is not patterns:
+                grant = self.authorize(environ, patterns)
+                if origin_header:
+                    if len(self._grants) >= _GRANT_CACHE_SIZE:
+                        self._grants.clear()
+                    self._grants[(pid, origin_header)] = grant
+            _, allowed, readable, denied, problem = grant
+            if readable:
+                # NOTE: error responses are readable by the calling page too, so the
+                # copied snippet can JSON.parse them and reach its error callback.
+                # Data is only ever sent to authorized origins (below).
+                cors_headers.append(("Access-Control-Allow-Origin", origin_header))
+            if not allowed:
+                if patterns is not None:
+                    response.denied_origin = denied
                 raise HTTPError(403, problem)
             ip = client_ip(environ, self.trusted)
             retry_after = self.limiter.check(pid, ip)
@@ -269,6 +279,27 @@ class VisitorAPI:
             return response
         except HTTPError as error:
             return _as_error(response, error)
+
+    @staticmethod
+    def authorize(environ, patterns):
+        """Decide whether the request's origin may use a project with ``patterns``.
+
+        Returns:
+            ``(patterns, allowed, readable, denied_origin, problem)``:
+            ``readable`` when the request carries an Origin to echo in
+            Access-Control-Allow-Origin; ``denied_origin`` is the serialized
+            origin that was refused (None if none could be parsed); ``problem``
+            the 403 message, the same whether or not the pid exists.
+        """
+        origin, is_cors, problem = cors.request_origin(environ)
+        readable = is_cors and (origin is not None or problem.startswith("origin null"))
+        if readable:
+            cors.check_header_value(environ["HTTP_ORIGIN"])
+        if origin is not None and patterns is not None and is_allowed(origin, patterns):
+            return patterns, True, readable, None, None
+        if origin is not None:
+            problem = f"origin {origin.serialized} is not authorized for this project"
+        return patterns, False, readable, origin.serialized if origin else None, problem
 
     def preflight(self, environ) -> Response:
         """OPTIONS /api: 204 with CORS grants for an authorized origin, else 403 bare."""
@@ -355,8 +386,8 @@ class VisitorAPI:
         if problem:
             raise HTTPError(503, f"not ready: {problem}")
         body = {"status": 200, "result": "ready"}
-        built = getattr(getattr(database, "metadata", None), "build_time", None)
-        if built is not None:
+        built = (getattr(database, "metadata", None) or {}).get("build_time")
+        if built:
             body["databaseBuilt"] = str(built)
         return Response(200, json.dumps(body).encode(), route="readyz")
 

@@ -4,8 +4,6 @@ Pure functions over header values; ``app.respond`` is the only caller that
 writes them. References: the Fetch standard's "CORS protocol" section
 (https://fetch.spec.whatwg.org/#http-cors-protocol), RFC 6454 (origins).
 """
-import re
-
 from visitorapi.domains import parse_origin, referer_origin
 
 JSON = "application/json; charset=utf-8"
@@ -33,17 +31,13 @@ PREFLIGHT_HEADERS = (
     ("Access-Control-Max-Age", "7200"),
 )
 
-_UNSAFE_HEADER_CHARS = re.compile(r"[\r\n\x00]")
-
-
 def check_header_value(value: str) -> str:
     """Return ``value`` if it is safe to write as a header value, else raise ValueError.
 
     CR and LF would split the response (header injection); NUL is refused
-    by RFC 9110 section 5.5. Only visible ASCII and tabs/spaces are allowed
-    through WSGI anyway (PEP 3333: latin-1 strings).
+    by RFC 9110 section 5.5. (PERF: three ``in`` tests beat a regex here.)
     """
-    if _UNSAFE_HEADER_CHARS.search(value):
+    if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError("header value contains CR, LF or NUL")
     return value
 
