@@ -14,7 +14,10 @@ from visitorapi import __version__
 from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
-COMMAND_GROUPS = ()
+COMMAND_GROUPS = (
+    "projects",
+    "audit",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
