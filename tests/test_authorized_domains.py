@@ -135,7 +135,8 @@ def test_unopenable_store_refuses_everything_without_raising(tmp_path, caplog):
 
 def _child_waits_for_change(view, pid, results):
     """Runs in a forked worker: report what it sees at first, then after the parent's change."""
-    results.put(("first", _hosts(view.patterns_for(pid)), view._conn is None))
+    forgot_parent_connection = view._conn is None
+    results.put(("first", _hosts(view.patterns_for(pid)), forgot_parent_connection))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         seen = _hosts(view.patterns_for(pid))
@@ -156,8 +157,7 @@ def test_forked_worker_opens_its_own_connection_and_sees_later_changes(path, con
     child = context.Process(target=_child_waits_for_change, args=(view, pid, results))
     child.start()
     try:
-        first = results.get(timeout=30)
-        assert first[1] == ["example.com"]
+        assert results.get(timeout=30) == ("first", ["example.com"], True)
         store.add_domain(conn, pid, "later.test", actor=ACTOR)
         assert results.get(timeout=60)[:2] == ("changed", ["example.com", "later.test"])
     finally:

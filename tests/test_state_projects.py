@@ -33,7 +33,7 @@ def test_create_stores_canonical_patterns_and_a_random_pid(conn):
 
 def test_pids_are_distinct():
     assert len({store.new_pid() for _ in range(1000)}) == 1000
-    assert all(len(store.new_pid()) == 20 for _ in range(100))
+    assert all(len(pid) == 20 and not pid.startswith("-") for pid in (store.new_pid() for _ in range(2000)))
 
 
 def test_refused_pattern_creates_nothing(conn):

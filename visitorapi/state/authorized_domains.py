@@ -16,16 +16,18 @@ snapshot is empty, so every pid is refused - the safe default.
 
 Processes and threads: a SQLite connection must not cross ``fork()``
 (gunicorn ``--preload`` forks workers from a master that may have used this
-object), so the connection is opened lazily and belongs to the process id
-that opened it; a forked child opens its own. Refreshes are serialized by a
-lock that request threads never wait on once a snapshot exists.
+object), so the connection is opened lazily, and :mod:`visitorapi.forks`
+makes a forked child forget the parent's connection and lock (never using or
+closing them) and open its own; the snapshot itself is plain data and keeps
+serving. Refreshes are serialized by a lock that request threads never wait
+on once a snapshot exists.
 """
 import logging
-import os
 import sqlite3
 import threading
 import time
 
+from visitorapi import forks
 from visitorapi.domains import PatternError, stored_pattern
 from visitorapi.errors import OperatorError
 from visitorapi.state import db
@@ -57,9 +59,9 @@ class AuthorizedDomains:
         self._next_check = float("-inf")
         self._healthy = False
         self._warned = False        # one warning per outage, not one per check
-        self._owner = None          # the process id that owns _conn and _lock
         self._conn = None
         self._lock = threading.Lock()
+        forks.reset_in_children(self)
 
     def patterns_for(self, pid: str):
         """Return the patterns of an enabled project, or None (unknown or disabled pid).
@@ -90,13 +92,9 @@ class AuthorizedDomains:
 
     def close(self) -> None:
         """Close this process's connection (the snapshot stays usable)."""
-        if self._conn is not None and self._owner == os.getpid():
-            self._conn.close()
-        self._conn = None
+        self._drop_connection()
 
     def _refresh(self) -> None:
-        if self._owner != os.getpid():
-            self._adopt_after_fork()
         # Before the first load, wait for whoever is loading: an empty snapshot
         # would refuse every pid. After that, never make a request wait.
         if not self._lock.acquire(blocking=self._revision is None):
@@ -109,9 +107,8 @@ class AuthorizedDomains:
         finally:
             self._lock.release()
 
-    def _adopt_after_fork(self) -> None:
-        """Forget a parent process's connection and lock (never use, never close them)."""
-        self._owner = os.getpid()
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connection and lock (never use or close them)."""
         self._conn = None
         self._lock = threading.Lock()
         self._next_check = float("-inf")

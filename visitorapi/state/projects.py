@@ -60,8 +60,15 @@ class Project:
 
 
 def new_pid() -> str:
-    """Return a fresh pid: 20 URL-safe characters (120 random bits) from :mod:`secrets`."""
-    return secrets.token_urlsafe(PID_LENGTH * 3 // 4)
+    """Return a fresh pid: 20 URL-safe characters (about 119.9 random bits) from :mod:`secrets`.
+
+    NOTE: a pid never starts with "-", so that ``visitorapi projects show PID``
+    is not mistaken for an option.
+    """
+    while True:
+        pid = secrets.token_urlsafe(PID_LENGTH * 3 // 4)
+        if not pid.startswith("-"):
+            return pid
 
 
 def check_pid(pid: str) -> str:
