@@ -15,7 +15,10 @@ from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
 COMMAND_GROUPS = (
+    "projects",
+    "audit",
     "usage",
+    "update",
     "serve",
 )
 
