@@ -219,7 +219,12 @@ class SharedMetrics:
             return False
 
     def close(self, timeout: float = 5.0):
-        """A graceful stop: publish the final snapshot and fold it into the retired totals."""
+        """A graceful stop: publish the final snapshot and fold it into the retired totals.
+
+        Afterwards this object starts from zero (what it counted now lives in
+        the retired totals), so a second ``close`` (worker_exit, then atexit)
+        or a later request never counts anything twice.
+        """
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -235,9 +240,11 @@ class SharedMetrics:
         except OSError as exc:
             log.warning("metrics of this worker not retired: %s", exc,
                         extra={"event": "metrics.retire_failed"})
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-        self._token = self._lock_fd = None
+        with self._lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # a collector folds the file if _retire failed
+            self._token = self._lock_fd = None
+            self.counters = metrics.Counters()
 
     def _after_fork(self):
         self.counters = metrics.Counters()
