@@ -220,6 +220,12 @@ def from_products(products: str, ua: str, comment: str, tail: str, os_family: st
             best, best_rank, best_version = rule, rule[0], version
     if best is None:
         return None
+    # With only known tokens, the one special case left is an iOS web view
+    # that names no Safari (see _special); PERF: one comparison otherwise.
+    if best_rank >= 40 and os_family == "iOS" and "Safari/" not in products:
+        special = _special(ua, tail, os_family)
+        if special is not None:
+            return special
     return resolve(best, best_version, ua, comment, tail, os_family)
 
 
