@@ -420,3 +420,195 @@ def test_shared_country_files_read_completely(shared_dir):
         assert scan.files[0][1] == "iplocation-country"
         assert (scan.rows, scan.skipped) == (rows, 0)
         assert versions == ({4} if "ipv4" in name else {6})
+
+
+# --------------------------------------------------------------------------
+# Vendor fixtures (tests/fixtures/sources/README.md cites the column layouts)
+
+AU = loc("AU")
+US_LA = ("US", "California", None, "Los Angeles")
+CN_FZ = ("CN", "Fujian", None, "Fuzhou")
+AU_ME = ("AU", "Victoria", None, "Melbourne")
+
+
+def mapped(text):
+    """The IPv4-mapped IPv6 integer (::ffff:a.b.c.d) of an IPv4 address."""
+    return ip("::ffff:" + text)
+
+
+VENDOR_FIXTURES = [
+    pytest.param(["dbip-city-lite-2026-06.csv"], "dbip-city-lite", [
+        ("1.0.0.0", "1.0.0.255", loc("AU", "Queensland", None, "South Brisbane", None,
+                                     -27.4767, 153.017)),
+        ("1.0.1.0", "1.0.3.255", loc("CN", "Fujian", None, "Wenquan", None, 26.0998, 119.297)),
+        ("2.56.8.0", "2.56.8.255", loc("GR", "Central Macedonia", None,
+                                       "Ampelokipoi, Thessaloniki", None, 40.6472, 22.9197)),
+        ("2001:200::", "2001:200:ffff:ffff:ffff:ffff:ffff:ffff",
+         loc("JP", "Tokyo", None, "Chiyoda", None, 35.6944, 139.754)),
+    ], 0, id="dbip-city-lite"),
+    pytest.param(["dbip-country-lite-2026-06.csv"], "iplocation-country", [
+        ("1.0.0.0", "1.0.0.255", AU), ("1.0.1.0", "1.0.3.255", loc("CN")),
+        ("2001:200::", "2001:200:ffff:ffff:ffff:ffff:ffff:ffff", loc("JP")),
+    ], 1, id="dbip-country-lite"),
+    pytest.param(["GeoLite2-City-Locations-en.csv", "GeoLite2-City-Blocks-IPv4.csv",
+                  "GeoLite2-City-Blocks-IPv6.csv"], "geolite2-city", [
+        ("1.0.0.0", "1.0.0.255", loc("AU", latitude=-33.494, longitude=143.2104)),
+        ("1.0.64.0", "1.0.127.255", loc("AU", "New South Wales", None, "Sydney", "2000",
+                                        -33.8715, 151.2006, "Australia/Sydney")),
+        ("2.20.183.0", "2.20.183.255", loc("ES", "Madrid", "Madrid", "Madrid", "28001",
+                                           40.4163, -3.7038, "Europe/Madrid")),
+        ("2.57.0.0", "2.57.3.255", loc("GB")),  # no geoname_id: the registered country
+        ("2001:200::", "2001:200:ffff:ffff:ffff:ffff:ffff:ffff",
+         loc("JP", latitude=35.6897, longitude=139.6895, timezone="Asia/Tokyo")),
+        ("2001:268:9800::", "2001:268:98ff:ffff:ffff:ffff:ffff:ffff",
+         loc("JP", "Tokyo", None, "Tokyo", "100-0001", 35.6895, 139.6917, "Asia/Tokyo")),
+    ], 0, id="geolite2-city"),
+    pytest.param(["GeoLite2-Country-Blocks-IPv4.csv", "GeoLite2-Country-Locations-en.csv"],
+                 "geolite2-country", [
+        ("1.0.0.0", "1.0.0.255", AU), ("1.0.1.0", "1.0.1.255", loc("JP")),
+    ], 1, id="geolite2-country"),
+    pytest.param(["IP2LOCATION-LITE-DB1.CSV"], "ip2location-db1", [
+        ("1.0.0.0", "1.0.0.255", loc("US")), ("1.0.1.0", "1.0.3.255", loc("CN")),
+        ("1.0.4.0", "1.0.7.255", AU),
+    ], 1, id="ip2location-db1"),
+    pytest.param(["IP2LOCATION-LITE-DB3.CSV"], "ip2location-db3", [
+        ("1.0.0.0", "1.0.0.255", loc(*US_LA)), ("1.0.1.0", "1.0.3.255", loc(*CN_FZ)),
+        ("1.0.4.0", "1.0.7.255", loc(*AU_ME)),
+    ], 1, id="ip2location-db3"),
+    pytest.param(["IP2LOCATION-LITE-DB5.CSV"], "ip2location-db5", [
+        ("1.0.0.0", "1.0.0.255", loc(*US_LA, None, 34.05223, -118.24368)),
+        ("1.0.1.0", "1.0.3.255", loc(*CN_FZ, None, 26.06139, 119.30611)),
+        ("1.0.4.0", "1.0.7.255", loc(*AU_ME, None, -37.814007, 144.963171)),
+    ], 1, id="ip2location-db5"),
+    pytest.param(["IP2LOCATION-LITE-DB11.CSV"], "ip2location-db11", [
+        ("1.0.0.0", "1.0.0.255", loc(*US_LA, "90001", 34.05223, -118.24368, "-07:00")),
+        ("1.0.1.0", "1.0.3.255", loc(*CN_FZ, "350004", 26.06139, 119.30611, "+08:00")),
+        ("1.0.4.0", "1.0.7.255", loc(*AU_ME, "3000", -37.814007, 144.963171, "+10:00")),
+    ], 1, id="ip2location-db11"),
+    pytest.param(["IP2LOCATION-LITE-DB11.IPV6.CSV"], "ip2location-db11", [
+        ("::ffff:1.0.0.0", "::ffff:1.0.0.255",
+         loc(*US_LA, "90001", 34.05223, -118.24368, "-07:00")),
+        ("::ffff:1.0.1.0", "::ffff:1.0.3.255",
+         loc(*CN_FZ, "350004", 26.06139, 119.30611, "+08:00")),
+        ("2001:200::", "2001:200:ffff:ffff:ffff:ffff:ffff:ffff",
+         loc("JP", "Tokyo", None, "Tokyo", "100-0001", 35.6895, 139.69171, "+09:00")),
+    ], 1, id="ip2location-db11-ipv6"),
+]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("names, dialect, expected, unlocated", VENDOR_FIXTURES)
+def test_vendor_fixture(tmp_path, names, dialect, expected, unlocated, compressed):
+    paths = []
+    for name in names:
+        data = (FIXTURES / name).read_bytes()
+        paths.append(write(tmp_path, name, data, gz=compressed))
+    scan, ranges = read(*paths)
+    assert dialect in {name for _, name in scan.files}
+    got = [(r.first, r.last, r.version, r.location) for r in ranges]
+    assert got == [(ip(first), ip(last), ip_version(first), location)
+                   for first, last, location in expected]
+    assert scan.unlocated == unlocated
+    assert scan.skipped == 0
+
+
+def ip_version(text):
+    return ipaddress.ip_address(text).version
+
+
+def test_ip2location_ipv6_keeps_mapped_ranges_in_ffff_block():
+    _, ranges = read(FIXTURES / "IP2LOCATION-LITE-DB11.IPV6.CSV")
+    assert ranges[0].first == mapped("1.0.0.0") == 281470681743360 + 16777216
+    assert ranges[0].version == 6
+
+
+def test_ip2location_detected_by_quotes_and_columns(tmp_path):
+    unquoted = write(tmp_path, "u.csv", "16777216,16777471,US,United States of America\n")
+    assert detect_dialect(unquoted) == "ip2location-db1"
+    quoted = write(tmp_path, "q.csv", '"16777216","16777471","US","United States",'
+                                      '"California","Los Angeles","34.05","-118.24","90001",'
+                                      '"-07:00"\n')
+    assert detect_dialect(quoted) == "ip2location-db11"
+
+
+def test_ip2location_quoted_comma_and_escaped_quote(tmp_path):
+    path = write(tmp_path, "DB3.CSV", '"16777216","16777471","KR","Korea, Republic of",'
+                                      '"Seoul ""Teukbyeolsi""","Seoul"\r\n')
+    _, ranges = read(path)
+    assert ranges[0].location == loc("KR", 'Seoul "Teukbyeolsi"', None, "Seoul")
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (1, 0, 2), (2, 1, 0), (1, 2, 0)],
+                         ids=lambda order: "-".join(map(str, order)))
+def test_geolite2_join_ignores_argument_order(order):
+    names = ["GeoLite2-City-Locations-en.csv", "GeoLite2-City-Blocks-IPv4.csv",
+             "GeoLite2-City-Blocks-IPv6.csv"]
+    _, ranges = read(*(FIXTURES / names[i] for i in order))
+    assert sorted((r.first, r.location) for r in ranges) == sorted(
+        (r.first, r.location) for r in read(*(FIXTURES / n for n in names))[1])
+    assert len(ranges) == 6
+
+
+LOCATIONS_HEADER = ("geoname_id,locale_code,continent_code,continent_name,country_iso_code,"
+                    "country_name,is_in_european_union\n")
+BLOCKS_HEADER = ("network,geoname_id,registered_country_geoname_id,"
+                 "represented_country_geoname_id,is_anonymous_proxy,is_satellite_provider\n")
+
+
+@pytest.mark.parametrize("block, message", [
+    pytest.param("1.0.0.0/24,999,999,,0,0", "geoname_id 999 is not in the Locations file given; "
+                 "use the Locations-<lang>.csv of the same release", id="unknown-geoname"),
+    pytest.param("1.0.0.1/24,2077456,2077456,,0,0",
+                 "network 1.0.0.1/24 has host bits set (did you mean 1.0.0.0/24?)",
+                 id="host-bits"),
+    pytest.param("2001:db8::1/32,2077456,2077456,,0,0",
+                 "network 2001:db8::1/32 has host bits set (did you mean 2001:db8::/32?)",
+                 id="host-bits-v6"),
+    pytest.param("1.0.0.0/33,2077456,2077456,,0,0",
+                 "network '1.0.0.0/33' has an invalid prefix length (0 to 32)", id="prefix-33"),
+    pytest.param("1.0.0.0/024,2077456,2077456,,0,0",
+                 "network '1.0.0.0/024' has an invalid prefix length (0 to 32)",
+                 id="prefix-leading-zero"),
+    pytest.param("1.0.0.0,2077456,2077456,,0,0", "network '1.0.0.0' has no /prefix",
+                 id="no-prefix"),
+    pytest.param("1.0.0/24,2077456,2077456,,0,0", "malformed IPv4 network address '1.0.0'",
+                 id="short-address"),
+    pytest.param("1.0.0.0/24,2077456,2077456,,0", "expected 6 columns as in the header, found 5",
+                 id="column-count"),
+    pytest.param("1.0.0.0/24,abc,2077456,,0,0", "geoname_id 'abc' is not a decimal integer",
+                 id="geoname-not-integer"),
+])
+def test_geolite2_row_errors(tmp_path, block, message):
+    locations = write(tmp_path, "L.csv", LOCATIONS_HEADER + "2077456,en,OC,Oceania,AU,Australia,0\n")
+    blocks = write(tmp_path, "B.csv", BLOCKS_HEADER + "2.0.0.0/8,2077456,2077456,,0,0\n" + block + "\n")
+    with pytest.raises(SourceError) as caught:
+        read(blocks, locations)
+    assert str(caught.value) == f"{blocks}:3: {message}"
+    scan, ranges = read(blocks, locations, skip_invalid=True)
+    assert (len(ranges), scan.rows, scan.skipped) == (1, 2, 1)
+
+
+def test_geolite2_blocks_without_locations(tmp_path):
+    blocks = write(tmp_path, "GeoLite2-Country-Blocks-IPv4.csv",
+                   BLOCKS_HEADER + "1.0.0.0/24,2077456,2077456,,0,0\n")
+    with pytest.raises(SourceError, match=r"needs its Locations-<lang>\.csv"):
+        read_sources([str(blocks)])
+
+
+def test_geolite2_two_languages_conflict(tmp_path):
+    english = write(tmp_path, "en.csv", LOCATIONS_HEADER + "2921044,en,EU,Europe,DE,Germany,1\n")
+    german = write(tmp_path, "de.csv", LOCATIONS_HEADER + "2921044,de,EU,Europa,DE,Deutschland,1\n")
+    blocks = write(tmp_path, "B.csv", BLOCKS_HEADER + "1.0.0.0/24,2921044,2921044,,0,0\n")
+    # Country-only tables agree on what we keep (the code), so they merge.
+    _, ranges = read(blocks, english, german)
+    assert ranges[0].location == loc("DE")
+    city_header = LOCATIONS_HEADER.replace("country_name,", "country_name,city_name,")
+    english = write(tmp_path, "en.csv", city_header + "1,en,EU,Europe,DE,Germany,Munich,1\n")
+    german = write(tmp_path, "de.csv", city_header + "1,de,EU,Europa,DE,Deutschland,München,1\n")
+    with pytest.raises(SourceError, match=rf"^{german}:2: geoname_id 1 differs from {english}:2"):
+        read(write(tmp_path, "B.csv", BLOCKS_HEADER + "1.0.0.0/24,1,1,,0,0\n"), english, german)
+
+
+def test_forced_geolite2_rejects_other_files():
+    with pytest.raises(SourceError, match="not a GeoLite2 Blocks or Locations file"):
+        read_sources([str(FIXTURES / "iplocation-city.csv")], format="geolite2-city")

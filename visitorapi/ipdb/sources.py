@@ -38,6 +38,7 @@ raises.
 import codecs
 import csv
 import gzip
+import itertools
 import math
 import os
 import re
@@ -135,6 +136,7 @@ class _RangeDialect(NamedTuple):
 
 
 _N = None
+_IDENTITY = tuple(range(len(LOCATION_FIELDS)))
 _RANGE_DIALECTS = {d.name: d for d in (
     _RangeDialect("iplocation-city", 10, (0, 1, 2, 3, 4, 5, 6, 7)),
     _RangeDialect("iplocation-country", 3, (0, _N, _N, _N, _N, _N, _N, _N)),
@@ -239,6 +241,42 @@ def _quoted_fields(line):
         return next(csv.reader((line,), strict=True))
     except csv.Error as exc:
         raise _Bad(f"malformed CSV quoting ({exc})") from None
+
+
+def _records(path):
+    """Yield ``(line_number, text, fields)`` for every non-blank CSV record.
+
+    ``fields`` is None for a line without quotes: the caller splits it
+    itself, which is the fast path. A record with quotes comes split, and
+    may span lines (RFC 4180); its number is that of its first line. A
+    record whose quoting is malformed, or a quote left open at the end of
+    the file, comes with a :class:`_Bad` instance as ``fields``.
+    """
+    lineno = 0
+    pending = None
+    pending_line = 0
+    for block in _line_blocks(path):
+        for line in block:
+            lineno += 1
+            if pending is None and '"' not in line:
+                if line:
+                    yield lineno, line, None
+                continue
+            if pending is not None:
+                line = pending + "\n" + line
+            else:
+                pending_line = lineno
+            try:
+                fields = _quoted_fields(line)
+            except _Bad as exc:
+                fields = exc
+            if fields is None:
+                pending = line
+                continue
+            pending = None
+            yield pending_line, line, fields
+    if pending is not None:
+        yield pending_line, pending, _Bad("a quoted field is never closed")
 
 
 # --------------------------------------------------------------------------
@@ -357,28 +395,17 @@ def _order_error(first, last, version):
 
 
 def _sample(path):
-    """Return the first non-blank lines of a file (raw) and their fields."""
-    raw_lines, rows = [], []
-    pending = None
-    for block in _line_blocks(path):
-        for line in block:
-            if pending is not None:
-                line = pending + "\n" + line
-                pending = None
-            if not line.strip():
-                continue
-            try:
-                fields = _quoted_fields(line) if '"' in line else line.split(",")
-            except _Bad:
-                fields = [line]
-            if fields is None:
-                pending = line
-                continue
-            raw_lines.append(line)
-            rows.append(fields)
-            if len(rows) >= _SAMPLE_LINES:
-                return raw_lines, rows
-    return raw_lines, rows
+    """Return ``(text, fields)`` of the first non-blank records of a file."""
+    rows = []
+    for _, line, fields in _records(path):
+        if fields is None:
+            fields = line.split(",")
+        elif isinstance(fields, _Bad):
+            fields = [line]
+        rows.append((line, fields))
+        if len(rows) >= _SAMPLE_LINES:
+            break
+    return rows
 
 
 def _is_header(fields):
@@ -423,20 +450,20 @@ def detect_dialect(path):
     Raises:
         SourceError: the file is empty or matches no known dialect.
     """
-    raw_lines, rows = _sample(path)
-    if not rows:
+    sample = _sample(path)
+    if not sample:
         raise SourceError(f"{path}: the file is empty (no rows)")
-    header = [field.strip().lower() for field in rows[0]]
+    header = [field.strip().lower() for field in sample[0][1]]
     if header[0] == "geoname_id":
         return GEOLITE2_LOCATIONS
     if header[0] == "network":
         return "geolite2-city" if "latitude" in header or "postal_code" in header \
             else "geolite2-country"
-    data_rows = rows[1:] if _is_header(rows[0]) else rows
+    data_rows = sample[1:] if _is_header(sample[0][1]) else sample
     if not data_rows:
         raise SourceError(f"{path}: the file has a header but no rows")
-    fields = data_rows[0]
-    quoted = (raw_lines[1] if data_rows is not rows else raw_lines[0]).startswith('"')
+    line, fields = data_rows[0]
+    quoted = line.startswith('"')
     form = _address_form(fields[0])
     columns = len(fields)
     name = None
@@ -505,33 +532,36 @@ class SourceScan:
         if format in _GEOLITE2:
             # NOTE: a forced GeoLite2 format still tells Locations from Blocks
             # files by their header; both kinds are needed for one database.
-            _, rows = _sample(path)
-            if not rows:
+            sample = _sample(path)
+            if not sample:
                 raise SourceError(f"{path}: the file is empty (no rows)")
-            first = rows[0][0].strip().lower()
+            first = sample[0][1][0].strip().lower()
             if first == "geoname_id":
                 return GEOLITE2_LOCATIONS
             if first != "network":
                 raise SourceError(f"{path}: not a GeoLite2 Blocks or Locations file "
-                                  f"(its header starts {','.join(rows[0])[:60]!r})")
+                                  f"(its header starts {sample[0][0][:60]!r})")
         return format
 
     def __iter__(self):
         if self._iterated:
             raise RuntimeError("a SourceScan can be iterated only once")
         self._iterated = True
-        return self._ranges()
+        # PERF: chain() hands each file's rows on in C, without a second
+        # generator frame per row.
+        return itertools.chain.from_iterable(self._per_file())
 
-    def _ranges(self):
+    def _per_file(self):
+        """Yield one iterator of ranges per input file, opened when reached."""
         geonames = None
         for path, name in self.files:
             if name in _GEOLITE2:
                 if geonames is None:
                     geonames = _read_geonames(
                         [p for p, n in self.files if n == GEOLITE2_LOCATIONS])
-                yield from self._network_rows(path, name, geonames)
+                yield self._network_rows(path, geonames)
             elif name != GEOLITE2_LOCATIONS:
-                yield from self._range_rows(path, _RANGE_DIALECTS[name])
+                yield self._range_rows(path, _RANGE_DIALECTS[name])
 
     def _reject(self, path, lineno, exc):
         """Raise a row's error, or count and sample it under skip_invalid."""
@@ -544,7 +574,7 @@ class SourceScan:
 
     def _share(self, location):
         """Return the scan's one instance of an equal location, or None if empty."""
-        if not any(field is not None for field in location):
+        if location.count(None) == len(LOCATION_FIELDS):
             return None
         return self._locations.setdefault(location, location)
 
@@ -561,8 +591,11 @@ class SourceScan:
             raise _Bad(f"expected {dialect.columns} columns for {dialect.name}, "
                        f"found {len(fields) + 2}")
         empty = dialect.placeholders
-        location = _location(*[None if index is None or fields[index] in empty
-                               else fields[index] for index in dialect.mapping])
+        if dialect.mapping == _IDENTITY and len(empty) == 1:
+            location = _location(*[field or None for field in fields])
+        else:
+            location = _location(*[None if index is None or fields[index] in empty
+                                   else fields[index] for index in dialect.mapping])
         if "-" in empty and location[0] is None and location[5] == 0 == location[6]:
             # IP2Location gives its "-" rows (reserved space) coordinates 0,0.
             location = location[:5] + (None, None) + location[7:]
@@ -575,168 +608,120 @@ class SourceScan:
         text up in a cache of parsed locations; parsing, validation and the
         shared-instance lookup run once per distinct location text.
         """
-        sample_rows = _sample(path)[1]
+        records = _records(path)
+        pushed_back = []
+        for record in records:  # the first record: a header, or data
+            fields = record[2] if record[2] is not None else record[1].split(",")
+            if isinstance(fields, _Bad) or not _is_header(fields):
+                pushed_back.append(record)
+            first_data = fields
+            break
+        else:
+            raise SourceError(f"{path}: the file is empty (no rows)")
         integer_version = 0
-        if sample_rows:
-            first_data = sample_rows[1] if _is_header(sample_rows[0]) and len(sample_rows) > 1 \
-                else sample_rows[0]
-            if first_data[0].isascii() and first_data[0].isdigit():
-                integer_version = _integer_version(path, first_data)
+        if pushed_back and first_data[0].isascii() and first_data[0].isdigit():
+            integer_version = _integer_version(path, first_data)
+        else:
+            for record in records:  # after a header: the first data row decides
+                pushed_back.append(record)
+                fields = record[2] if record[2] is not None else record[1].split(",")
+                if not isinstance(fields, _Bad) and fields[0].isascii() and fields[0].isdigit():
+                    integer_version = _integer_version(path, fields)
+                break
         max_integer = _MAX_ADDRESS.get(integer_version, 0)
         pton, from_bytes, new = socket.inet_pton, int.from_bytes, tuple.__new__
         af4, af6 = socket.AF_INET, socket.AF_INET6
         cache = {}
-        lineno = 0
         rows = 0
-        seen_data = False
-        pending = None
-        pending_line = 0
-        for block in _line_blocks(path):
-            for line in block:
-                lineno += 1
-                row_line = lineno
-                try:
-                    if pending is not None or '"' in line:
-                        if pending is not None:
-                            line = pending + "\n" + line
-                            row_line = pending_line
-                        try:
-                            fields = _quoted_fields(line)
-                        except _Bad:
-                            pending = None
-                            rows += 1
-                            self.rows += 1
-                            raise
-                        if fields is None:
-                            if pending is None:
-                                pending_line = lineno
-                            pending = line
-                            continue
-                        pending = None
-                        if not seen_data:
-                            seen_data = True
-                            if _is_header(fields):
-                                continue
-                        rows += 1
-                        self.rows += 1
-                        if len(fields) < 3:
-                            raise _Bad(f"expected {dialect.columns} columns for "
-                                       f"{dialect.name}, found {len(fields)}")
-                        start, end, key = fields[0], fields[1], tuple(fields[2:])
-                    else:
-                        if not line:
-                            continue
-                        if not seen_data:
-                            seen_data = True
-                            if _is_header(line.split(",", 1)):
-                                continue
-                        rows += 1
-                        self.rows += 1
-                        try:
-                            start, end, key = line.split(",", 2)
-                        except ValueError:
-                            raise _Bad(f"expected {dialect.columns} columns for "
-                                       f"{dialect.name}, found {line.count(',') + 1}") from None
-                    location = cache.get(key, cache)
-                    if location is cache:
-                        if len(cache) >= _KEY_CACHE_LIMIT:
-                            cache.clear()
-                        location = cache[key] = self._range_location(dialect, key)
-                    if integer_version:
-                        if not (start.isascii() and start.isdigit()
-                                and end.isascii() and end.isdigit()):
-                            _diagnose_pair(start, end, integer_version)
-                        first, last, version = int(start), int(end), integer_version
-                        if last > max_integer or first > max_integer:
-                            _diagnose_pair(start, end, integer_version)
-                    else:
-                        try:
-                            if ":" in start:
-                                first = from_bytes(pton(af6, start), "big")
-                                last = from_bytes(pton(af6, end), "big")
-                                version = 6
-                            else:
-                                first = from_bytes(pton(af4, start), "big")
-                                last = from_bytes(pton(af4, end), "big")
-                                version = 4
-                        except (OSError, ValueError):
-                            _diagnose_pair(start, end, 0)
-                    if first > last:
-                        raise _order_error(first, last, version)
-                except _Bad as exc:
-                    self._reject(path, row_line, exc)
-                    continue
-                if location is None:
-                    self.unlocated += 1
-                    continue
-                yield new(SourceRange, (first, last, version, location, f"{path}:{row_line}"))
-        if pending is not None:
+        for row_line, line, fields in itertools.chain(pushed_back, records):
+            rows += 1
             self.rows += 1
-            self._reject(path, pending_line, _Bad("a quoted field is never closed"))
+            try:
+                if fields is None:
+                    try:
+                        start, end, key = line.split(",", 2)
+                    except ValueError:
+                        raise _Bad(f"expected {dialect.columns} columns for "
+                                   f"{dialect.name}, found {line.count(',') + 1}") from None
+                else:
+                    if isinstance(fields, _Bad):
+                        raise fields
+                    if len(fields) < 3:
+                        raise _Bad(f"expected {dialect.columns} columns for "
+                                   f"{dialect.name}, found {len(fields)}")
+                    start, end, key = fields[0], fields[1], tuple(fields[2:])
+                location = cache.get(key, cache)
+                if location is cache:
+                    if len(cache) >= _KEY_CACHE_LIMIT:
+                        cache.clear()
+                    location = cache[key] = self._range_location(dialect, key)
+                if integer_version:
+                    if not (start.isascii() and start.isdigit()
+                            and end.isascii() and end.isdigit()):
+                        _diagnose_pair(start, end, integer_version)
+                    first, last, version = int(start), int(end), integer_version
+                    if last > max_integer or first > max_integer:
+                        _diagnose_pair(start, end, integer_version)
+                else:
+                    try:
+                        if ":" in start:
+                            first = from_bytes(pton(af6, start), "big")
+                            last = from_bytes(pton(af6, end), "big")
+                            version = 6
+                        else:
+                            first = from_bytes(pton(af4, start), "big")
+                            last = from_bytes(pton(af4, end), "big")
+                            version = 4
+                    except (OSError, ValueError):
+                        _diagnose_pair(start, end, 0)
+                if first > last:
+                    raise _order_error(first, last, version)
+            except _Bad as exc:
+                self._reject(path, row_line, exc)
+                continue
+            if location is None:
+                self.unlocated += 1
+                continue
+            yield new(SourceRange, (first, last, version, location, f"{path}:{row_line}"))
         if not rows:
-            raise SourceError(f"{path}: the file has no data rows")
+            raise SourceError(f"{path}: the file has a header but no rows")
 
-    def _network_rows(self, path, name, geonames):
-        """Stream one GeoLite2 Blocks file (header row, then network,...)."""
-        columns = None
-        cache = {}
-        lineno = 0
-        pending = None
-        pending_line = 0
-        resolve = None
-        for block in _line_blocks(path):
-            for line in block:
-                lineno += 1
-                row_line = lineno
-                try:
-                    if pending is not None or '"' in line:
-                        if pending is not None:
-                            line = pending + "\n" + line
-                            row_line = pending_line
-                        try:
-                            fields = _quoted_fields(line)
-                        except _Bad:
-                            pending = None
-                            self.rows += 1
-                            raise
-                        if fields is None:
-                            if pending is None:
-                                pending_line = lineno
-                            pending = line
-                            continue
-                        pending = None
-                        network, key = fields[0], tuple(fields[1:])
-                    else:
-                        if not line:
-                            continue
-                        network, _, key = line.partition(",")
-                        fields = None
-                    if columns is None:
-                        columns = [c.strip().lower() for c in (fields or line.split(","))]
-                        if columns[0] != "network" or "geoname_id" not in columns:
-                            raise SourceError(f"{path}:{lineno}: not a GeoLite2 Blocks header: "
-                                              f"{','.join(columns)[:80]!r}")
-                        resolve = _geolite2_resolver(columns, geonames, self._share)
-                        continue
-                    self.rows += 1
-                    location = cache.get(key, cache)
-                    if location is cache:
-                        if len(cache) >= _KEY_CACHE_LIMIT:
-                            cache.clear()
-                        location = cache[key] = resolve(key)
-                    first, last, version = _network(network)
-                except _Bad as exc:
-                    self._reject(path, row_line, exc)
-                    continue
-                if location is None:
-                    self.unlocated += 1
-                    continue
-                yield SourceRange(first, last, version, location, f"{path}:{row_line}")
-        if pending is not None:
-            self.rows += 1
-            self._reject(path, pending_line, _Bad("a quoted field is never closed"))
-        if columns is None:
+    def _network_rows(self, path, geonames):
+        """Stream one GeoLite2 Blocks file (a header row, then network,...)."""
+        records = _records(path)
+        for lineno, line, fields in records:
+            columns = [c.strip().lower() for c in (fields or line.split(","))] \
+                if not isinstance(fields, _Bad) else [""]
+            if columns[0] != "network" or "geoname_id" not in columns:
+                raise SourceError(f"{path}:{lineno}: not a GeoLite2 Blocks header: "
+                                  f"{line[:80]!r}")
+            break
+        else:
             raise SourceError(f"{path}: the file is empty (no rows)")
+        resolve = _geolite2_resolver(columns, geonames, self._share)
+        cache = {}
+        for row_line, line, fields in records:
+            self.rows += 1
+            try:
+                if fields is None:
+                    network, _, key = line.partition(",")
+                elif isinstance(fields, _Bad):
+                    raise fields
+                else:
+                    network, key = fields[0], tuple(fields[1:])
+                location = cache.get(key, cache)
+                if location is cache:
+                    if len(cache) >= _KEY_CACHE_LIMIT:
+                        cache.clear()
+                    location = cache[key] = resolve(key)
+                first, last, version = _network(network)
+            except _Bad as exc:
+                self._reject(path, row_line, exc)
+                continue
+            if location is None:
+                self.unlocated += 1
+                continue
+            yield SourceRange(first, last, version, location, f"{path}:{row_line}")
 
 
 def _network(text):
@@ -814,27 +799,17 @@ def _pick(index, fields, name):
 
 
 def _csv_rows(path):
-    """Yield (line number, fields) for every non-blank row of a small CSV file."""
-    pending, pending_line, lineno = None, 0, 0
-    for block in _line_blocks(path):
-        for line in block:
-            lineno += 1
-            if pending is not None:
-                line = pending + "\n" + line
-            elif not line:
-                continue
-            try:
-                fields = _quoted_fields(line) if '"' in line else line.split(",")
-            except _Bad as exc:
-                raise SourceError(f"{path}:{lineno}: {exc}") from None
-            if fields is None:
-                pending_line = pending_line if pending is not None else lineno
-                pending = line
-                continue
-            yield (pending_line if pending is not None else lineno), fields
-            pending = None
-    if pending is not None:
-        raise SourceError(f"{path}:{pending_line}: a quoted field is never closed")
+    """Yield (line number, fields) for every non-blank row of a small CSV file.
+
+    Raises:
+        SourceError: malformed quoting.
+    """
+    for lineno, line, fields in _records(path):
+        if fields is None:
+            fields = line.split(",")
+        elif isinstance(fields, _Bad):
+            raise SourceError(f"{path}:{lineno}: {fields}")
+        yield lineno, fields
 
 
 def _geolite2_resolver(columns, geonames, share):
