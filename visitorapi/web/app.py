@@ -158,9 +158,10 @@ class VisitorAPI:
         handler = self._routes.get(path)
         route = _route_name(path)
         try:
-            redirect = self.https_redirect(environ, path)
-            if redirect is not None:
-                return redirect
+            if self.https_required:
+                redirect = self.https_redirect(environ, path)
+                if redirect is not None:
+                    return redirect
             if handler is None:
                 raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
             return handler(environ)
@@ -211,7 +212,7 @@ class VisitorAPI:
         Health probes (/healthz, /readyz) are exempt: load balancers call
         them over plain HTTP on the inside.
         """
-        if not self.https_required or path in ("/healthz", "/readyz") or self.is_https(environ):
+        if path in ("/healthz", "/readyz") or self.is_https(environ):
             return None
         host = environ.get("HTTP_HOST", "")
         host_only = host.rsplit(":", 1)[0] if not host.endswith("]") else host
