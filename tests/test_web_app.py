@@ -199,10 +199,10 @@ def test_observers_see_each_outcome_and_cannot_break_a_request(app):
     call(app, query="pid=unknownProject", headers={"Origin": "https://evil.test"})
     call(app, query="pid=", headers=ORIGIN)
     assert call(app, "/missing").status == 404
-    assert seen == [("api", 200, PID, "DE", None),
-                    ("api", 403, PID, None, "https://evil.test"),
-                    ("api", 403, None, None, None),
-                    ("api", 400, None, None, None),
+    assert seen == [("/api", 200, PID, "DE", None),
+                    ("/api", 403, PID, None, "https://evil.test"),
+                    ("/api", 403, None, None, None),
+                    ("/api", 400, None, None, None),
                     ("unknown", 404, None, None, None)]
 
 
