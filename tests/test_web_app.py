@@ -57,7 +57,9 @@ def test_success_has_every_key_and_the_listed_headers(app):
     data = reply.json["data"]
     assert set(data) == DATA_KEYS
     assert data["ipAddress"] == "192.0.2.44"
-    assert data["countryCode"] == "DE"
+    assert data["countryCode"] == "DE" and data["countryName"] == "Germany"
+    assert data["currencies"] == ["EUR"] and data["languages"][0] == "de"
+    assert data["continentCode"] == "EU"
     assert data["region"] == "Berlin" and data["city"] == "Berlin"
     assert data["cityLatLong"] == "52.52,13.405"
     assert data["timezone"] == "Europe/Berlin"
