@@ -89,9 +89,9 @@ def _sentence(error: Exception) -> str:
 def show(ctx, pid: str, error: str = "", pattern: str = "", status: int = 200):
     project = _project_or_404(ctx, pid)
     base = ctx.request.origin
-    code = (snippet(base) + "\n\nVisitorAPI(\n  \"" + project.pid + "\",\n"
+    code = ("<script>\n" + snippet(base) + "\n\nVisitorAPI(\n  \"" + project.pid + "\",\n"
             "  function (data) { console.log(data.countryCode, data.city); },\n"
-            "  function (status, result) { console.warn(status, result); }\n);")
+            "  function (status, result) { console.warn(status, result); }\n);\n</script>")
     sections = [render('<p>pid <code id="pid">{pid}</code> · {state} · created {created}</p>',
                        pid=project.pid, state="enabled" if project.enabled else "disabled",
                        created=_date(project.created_at))]
