@@ -29,13 +29,12 @@ deleted by the flush itself, at most once an hour.
 """
 import atexit
 import logging
-import os
 import sqlite3
 import threading
 import time
-import weakref
 from dataclasses import dataclass, fields
 
+from visitorapi import forks
 from visitorapi.errors import OperatorError
 from visitorapi.state import db
 
@@ -133,7 +132,7 @@ class UsageRecorder:
         self._last_prune = None
         self.flush_failures = 0
         self._atexit_registered = False
-        _track_forks(self)
+        forks.reset_in_children(self)
 
     # -- the request path -------------------------------------------------
 
@@ -284,26 +283,6 @@ class UsageRecorder:
         self._conn = None
         self._thread = None
         self._stop = threading.Event()
-
-
-_LIVE_RECORDERS = weakref.WeakSet()
-
-
-def _track_forks(recorder):
-    """Reset ``recorder`` in every forked child (the hook is installed once, lazily)."""
-    global _fork_hook_installed
-    if not _fork_hook_installed:
-        os.register_at_fork(after_in_child=_reset_after_fork)
-        _fork_hook_installed = True
-    _LIVE_RECORDERS.add(recorder)
-
-
-_fork_hook_installed = False
-
-
-def _reset_after_fork():
-    for recorder in list(_LIVE_RECORDERS):
-        recorder._after_fork()
 
 
 def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
