@@ -10,6 +10,7 @@ Connections use WAL so gunicorn workers read while the CLI or a flush writes,
 and a busy timeout so concurrent writers wait instead of failing with
 "database is locked".
 """
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -70,6 +71,23 @@ def connect(path=None) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection):
+    """Run the ``with`` block in one write transaction (``BEGIN IMMEDIATE``).
+
+    Commits when the block ends, rolls back if it raises. IMMEDIATE takes the
+    write lock up front, so a read-then-write block cannot fail half way with
+    "database is locked"; other writers wait up to the busy timeout.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def available_migrations():
