@@ -261,3 +261,25 @@ def test_quiet_keys_are_forgotten(conn):
     assert throttle.wait_seconds(conn, keys, later) == 0
     throttle.record_failure(conn, keys, later)
     assert throttle.failures(conn, keys[0]) == 1
+
+
+def test_account_and_mfa_changes_are_audited_without_secrets(conn, owner):
+    from visitorapi.state import audit
+    secret, codes = enroll(conn, owner)
+    accounts.verify_second_factor(conn, owner, codes[0], NOW)
+    accounts.change_password(conn, owner, "another fine passphrase", ACTOR)
+    member = accounts.create(conn, "m@example.com", PASSWORD, "member", ACTOR)
+    accounts.set_grant(conn, member.email, "pid-a", True, ACTOR)
+    accounts.set_role(conn, member.email, "owner", ACTOR)
+    accounts.disable_mfa(conn, owner.email, ACTOR)
+    accounts.set_mfa_required(conn, True, ACTOR)
+    entries = audit.entries(conn)
+    assert [e.action for e in entries] == [
+        "account.created", "mfa.enabled", "mfa.recovery_code_used", "account.password_changed",
+        "account.created", "account.granted", "account.role_changed", "mfa.disabled",
+        "settings.mfa_required"]
+    assert entries[5].pid == "pid-a"
+    assert entries[6].before == {"account": "m@example.com", "role": "member"}
+    dump = repr([e.as_dict() for e in entries])
+    for secret_text in (PASSWORD, "another fine passphrase", secret, *codes):
+        assert secret_text not in dump
