@@ -9,13 +9,7 @@ from visitorapi.state.accounts import AccountError
 NOW = 1_700_000_000.0
 ACTOR = "test:suite"
 PASSWORD = "violet staple orbit"
-
-
-@pytest.fixture(autouse=True)
-def fast_scrypt():
-    previous = passwords.set_default_params(passwords.ScryptParams(n=2 ** 4, r=1, p=1))
-    yield
-    passwords.set_default_params(previous)
+pytestmark = pytest.mark.usefixtures("fast_scrypt")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from visitorapi.dashboard import DashboardApp
 from visitorapi.state import accounts, audit, db, projects, sessions, throttle
 
 PASSWORD = "violet staple orbit"
+pytestmark = pytest.mark.usefixtures("fast_scrypt")
 START = 1_800_000_000.0
 
 
@@ -22,13 +23,6 @@ class Clock:
 
     def advance(self, seconds):
         self.now += seconds
-
-
-@pytest.fixture(autouse=True)
-def fast_scrypt():
-    previous = passwords.set_default_params(passwords.ScryptParams(n=2 ** 4, r=1, p=1))
-    yield
-    passwords.set_default_params(previous)
 
 
 @pytest.fixture

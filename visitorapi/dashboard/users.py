@@ -89,9 +89,7 @@ def create(ctx):
         accounts.create(ctx.conn, ctx.request.field("email", max_length=320),
                         ctx.request.field("password", max_length=passwords.MAX_LENGTH + 1),
                         ctx.request.field("role", max_length=10), ctx.actor())
-    except accounts.AccountError as error:
-        return show(ctx, str(error).capitalize() + ".", 400)
-    except passwords.PasswordRejected as error:
+    except (accounts.AccountError, passwords.PasswordRejected) as error:
         return show(ctx, str(error).capitalize() + ".", 400)
     return redirect(f"{ctx.prefix}/users?done=user-created")
 
