@@ -580,3 +580,22 @@ def test_owner_manages_users_after_reauth(app, clock, conn):
     actions = [entry.action for entry in audit.entries(conn)]
     for action in ("account.created", "account.granted", "account.disabled", "settings.mfa_required"):
         assert action in actions
+
+
+def test_plain_http_is_redirected_when_https_is_required(store):
+    app = DashboardApp(store[0], https_required=True)
+    page = Client(app, https=False).get("/dashboard/projects?x=1")
+    assert page.status == 308 and page.location == "https://dash.test/dashboard/projects?x=1"
+    assert Client(app).get("/dashboard/login").status == 200
+
+
+def test_sessions_list_names_the_browser_coarsely(app):
+    ua = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/131.0.0.0 Safari/537.36")
+    client = Client(app)
+    client.get("/dashboard/login", headers={"User-Agent": ua})
+    page = client.submit("/dashboard/login", {"email": "owner@example.com", "password": PASSWORD},
+                         headers={"User-Agent": ua})
+    assert page.status == 303
+    text = client.get("/dashboard/security").text
+    assert "<td>Chrome on Linux</td>" in text and "131.0" not in text

@@ -22,6 +22,7 @@ from visitorapi.dashboard.http import (STATUS_LINES, PageError, Request, Respons
                                        session_cookie_header)
 from visitorapi.dashboard.markup import render
 from visitorapi.state import accounts, db, sessions
+from visitorapi.useragent import parse as parse_ua
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,15 @@ class Context:
         if self.session is not None:
             sessions.delete(self.conn, self.session.id_hash)
         cookie, session = sessions.create(self.conn, self.now, account.id, stage,
+                                          label=self.device_label(),
                                           reauth_at=self.now if reauthenticated else None)
         self.account = account
         self.set_session(cookie, session)
+
+    def device_label(self) -> str:
+        """A coarse "Browser on OS" label for the sessions list (the operator's, never a visitor's)."""
+        parsed = parse_ua(self.request.environ.get("HTTP_USER_AGENT", ""))
+        return f"{parsed['browser']} on {parsed['os']}"
 
     def rotate_session(self, **changes) -> None:
         """New id and CSRF token for the same session (any change of privilege)."""
@@ -136,19 +143,21 @@ class DashboardApp:
         client_ip: ``f(environ) -> str``, the client's IP for login throttling
             (the web app passes its trusted-proxy aware function).
         is_https: ``f(environ) -> bool``, whether the browser connected over TLS.
+        https_required: answer plain-HTTP requests with a 308 to https (as the API
+            does under ``VISITORAPI_HTTPS=require``).
         attribution: ``f() -> str``, the IP database's attribution text.
         clock: ``f() -> float``, the current Unix time (tests move it).
     """
 
     def __init__(self, state_path=None, *, prefix=PREFIX, client_ip=None, is_https=None,
-                 attribution=None, api_base=None, clock=time.time):
+                 https_required=False, attribution=None, clock=time.time):
         from visitorapi.dashboard import routes  # NOTE: the pages import this module's names
         self.state_path = state_path
         self.prefix = prefix
         self.client_ip = client_ip or _default_client_ip
         self.is_https = is_https or _default_is_https
         self.attribution = attribution or (lambda: "")
-        self.api_base = api_base
+        self.https_required = https_required
         self.clock = clock
         self.routes = [(method, re.compile(re.escape(prefix) + pattern), handler, access)
                        for method, pattern, handler, access in routes.ROUTES]
@@ -178,6 +187,9 @@ class DashboardApp:
     def handle(self, request: Request) -> Response:
         path = request.path
         method = "GET" if request.method == "HEAD" else request.method
+        if self.https_required and not request.https:
+            query = request.environ.get("QUERY_STRING")
+            return redirect(f"https://{request.host}{path}{'?' + query if query else ''}", 308)
         if path == self.prefix or path == self.prefix + "/":
             return redirect(f"{self.prefix}/projects", 302)
         if path.startswith(self.prefix + "/static/"):

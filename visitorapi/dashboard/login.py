@@ -11,7 +11,7 @@ import math
 from visitorapi.dashboard.http import PageError, redirect, safe_next
 from visitorapi.dashboard.layout import csrf_field, error_text, page
 from visitorapi.dashboard.markup import Html, render
-from visitorapi.state import accounts, throttle
+from visitorapi.state import accounts, sessions, throttle
 
 WRONG_LOGIN = "The email or password is incorrect."
 WRONG_CODE = "That code is not valid. Codes from your app work once; wait for the next one."
@@ -54,6 +54,7 @@ def show_login(ctx):
 def submit_login(ctx):
     email = ctx.request.field("email", max_length=320).strip()
     password = ctx.request.field("password", max_length=1024)
+    _prune(ctx)
     keys = (throttle.account_key(email), _client_key(ctx))
     try:
         _throttled(ctx, keys)
@@ -69,6 +70,12 @@ def submit_login(ctx):
     throttle.record_success(ctx.conn, keys[0])
     ctx.start_session(account, "full", reauthenticated=True)
     return redirect(f"{ctx.prefix}/projects")
+
+
+def _prune(ctx) -> None:
+    """Housekeeping at each login attempt: drop expired sessions and quiet throttle keys."""
+    sessions.prune(ctx.conn, ctx.now)
+    throttle.prune(ctx.conn, ctx.now)
 
 
 def _code_form(ctx, action: str, title: str, intro: Html, error: str = "", status: int = 200,

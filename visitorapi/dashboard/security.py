@@ -70,8 +70,8 @@ def _sessions_part(ctx) -> Html:
         else:
             action = post_button(ctx, "/security/sessions/revoke", "Log out",
                                  fields=[("session", session.id_hash)])
-        rows.append((when(session.created_at), when(session.last_seen_at), action))
-    return table(("Logged in", "Last active", ""), rows)
+        rows.append((session.label, when(session.created_at), when(session.last_seen_at), action))
+    return table(("Device", "Logged in", "Last active", ""), rows)
 
 
 def change_password(ctx):
