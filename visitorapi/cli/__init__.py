@@ -15,6 +15,8 @@ from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
 COMMAND_GROUPS = (
+    "projects",
+    "audit",
     "usage",
     "update",
     "users",
