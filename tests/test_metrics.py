@@ -229,3 +229,14 @@ def test_service_dir_is_private_and_exported(tmp_path, monkeypatch):
     assert metrics_share.SharedMetrics().directory == path
     metrics_share.remove_service_dir()
     assert not path.exists()
+
+
+def test_closing_twice_or_counting_after_close_never_double_counts(tmp_path):
+    shared = metrics_share.SharedMetrics(tmp_path, interval=3600)
+    shared.observe("/api", 200, 0.001)
+    shared.close()
+    shared.close()
+    shared.observe("/api", 200, 0.001)
+    shared.close()
+    total, exits = metrics_share.SharedMetrics(tmp_path).collect()
+    assert total["requests"][("/api", 200, "")] == 2

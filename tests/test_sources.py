@@ -408,6 +408,20 @@ def test_garbage_line_gives_source_error_with_line(tmp_path_factory, garbage, fo
         assert str(exc).startswith(f"{path}:2: ") or str(exc).startswith(f"{path}: ")
 
 
+@given(st.binary(max_size=60).filter(lambda b: b"\n" not in b), st.sampled_from(
+    [None, "iplocation-city", "iplocation-country", "dbip-city-lite", "ip2location-db11",
+     "geolite2-city"]))
+def test_garbage_first_line_gives_source_error(tmp_path_factory, garbage, format):
+    """Garbage as the first line (where headers and the address form are
+    sniffed) is a valid row, a skipped header, or a SourceError naming the file."""
+    path = write(tmp_path_factory.mktemp("g"), "g.csv",
+                 garbage + b"\n1.0.0.0,1.0.0.255,AU,,,,,,,\n")
+    try:
+        read(path, format=format)
+    except SourceError as exc:
+        assert str(exc).startswith(f"{path}:")
+
+
 @pytest.mark.slow
 def test_shared_country_files_read_completely(shared_dir):
     """The real ip-location-db country files: every row read, none rejected."""
@@ -612,3 +626,10 @@ def test_geolite2_two_languages_conflict(tmp_path):
 def test_forced_geolite2_rejects_other_files():
     with pytest.raises(SourceError, match="not a GeoLite2 Blocks or Locations file"):
         read_sources([str(FIXTURES / "iplocation-city.csv")], format="geolite2-city")
+
+
+@pytest.mark.parametrize("format", [None, "iplocation-city"])
+def test_bad_quoting_on_the_first_line(tmp_path, format):
+    path = write(tmp_path, "q.csv", '"1.0.0.0"x,1.0.0.255,AU,,,,,,,\n1.0.1.0,1.0.1.255,AU,,,,,,,\n')
+    with pytest.raises(SourceError, match=rf"^{path}:"):
+        read(path, format=format)

@@ -312,3 +312,29 @@ def test_cached_result_is_a_copy(cache_size):
 def test_negative_cache_size_is_refused(cache_size):
     with pytest.raises(ValueError, match="cache size"):
         cache_size(-1)
+
+
+FAST_PATH_UAS = [param.values[0] for param in BROWSERS + SYSTEMS + DEVICES + BOTS
+                 if param.values[0].startswith("Mozilla/5.0 (")]
+
+
+@pytest.mark.parametrize("ua", FAST_PATH_UAS)
+def test_fast_path_agrees_with_general_rules(ua):
+    fast_result = useragent.fast.parse(ua)
+    if fast_result is not None:
+        assert fast_result == useragent._parse_general(ua)
+
+
+@given(st.sampled_from(["Windows NT 10.0; Win64; x64", "Linux; Android 10; K", "Linux; Android 14; SM-S928U",
+                        "iPhone; CPU iPhone OS 18_7 like Mac OS X", "Macintosh; Intel Mac OS X 10_15_7",
+                        "iPad; CPU OS 17_5 like Mac OS X", "X11; Linux x86_64"]),
+       st.sampled_from([" AppleWebKit/537.36 (KHTML, like Gecko) ", " Gecko/20100101 "]),
+       st.lists(st.sampled_from(["Chrome/139.0.0.0", "Mobile", "Safari/537.36", "Version/18.5", "Edg/138.0",
+                                 "OPR/102.0", "SamsungBrowser/26.0", "CriOS/154.0", "Firefox/140.0", "Gecko/140.0",
+                                 "Mobile/15E148", "FxiOS/118", "Ddg/18.5", "YaBrowser/22.3.2"]),
+                min_size=1, max_size=5).map(" ".join))
+def test_fast_path_agrees_on_generated_uas(comment, engine, products):
+    ua = "Mozilla/5.0 (" + comment + ")" + engine + products
+    fast_result = useragent.fast.parse(ua)
+    if fast_result is not None:
+        assert fast_result == useragent._parse_general(ua)

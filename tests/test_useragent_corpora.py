@@ -46,3 +46,23 @@ def test_accuracy_floor(scorer, shared_dir, corpus):
     below = {metric: (round(measured[metric], 3), floor)
              for metric, floor in FLOORS[corpus].items() if measured[metric] < floor}
     assert not below, f"{corpus}: metric (measured %, floor %) below the floor: {below}"
+
+
+@pytest.mark.slow
+def test_fast_path_agrees_with_general_rules_on_corpora(shared_dir):
+    import json
+
+    from visitorapi.useragent import _parse_general, fast
+    checked = 0
+    for corpus in sorted(FLOORS):
+        path = shared_dir / "ua" / corpus
+        if not path.exists():
+            continue
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                ua = json.loads(line)["ua"]
+                result = fast.parse(ua) if ua.startswith("Mozilla/5.0 (") else None
+                if result is not None:
+                    checked += 1
+                    assert result == _parse_general(ua), ua
+    assert checked > 1000

@@ -19,6 +19,7 @@ COMMAND_GROUPS = (
     "audit",
     "usage",
     "update",
+    "serve",
     "users",
 )
 

@@ -409,7 +409,16 @@ def _sample(path):
 
 
 def _is_header(fields):
+    """Whether a record's fields look like a header row we know."""
     return bool(fields) and fields[0].strip().lower() in _HEADER_NAMES
+
+
+def _plain_fields(record):
+    """The fields of a ``_records`` item, or None when its quoting is bad."""
+    _, line, fields = record
+    if fields is None:
+        return line.split(",")
+    return None if isinstance(fields, _Bad) else fields
 
 
 def _address_form(text):
@@ -609,31 +618,21 @@ class SourceScan:
         shared-instance lookup run once per distinct location text.
         """
         records = _records(path)
-        pushed_back = []
-        for record in records:  # the first record: a header, or data
-            fields = record[2] if record[2] is not None else record[1].split(",")
-            if isinstance(fields, _Bad) or not _is_header(fields):
-                pushed_back.append(record)
-            first_data = fields
-            break
-        else:
+        head = list(itertools.islice(records, 2))
+        if not head:
             raise SourceError(f"{path}: the file is empty (no rows)")
+        if _is_header(_plain_fields(head[0])):
+            del head[0]
+        data_fields = _plain_fields(head[0]) if head else None
         integer_version = 0
-        if pushed_back and first_data[0].isascii() and first_data[0].isdigit():
-            integer_version = _integer_version(path, first_data)
-        else:
-            for record in records:  # after a header: the first data row decides
-                pushed_back.append(record)
-                fields = record[2] if record[2] is not None else record[1].split(",")
-                if not isinstance(fields, _Bad) and fields[0].isascii() and fields[0].isdigit():
-                    integer_version = _integer_version(path, fields)
-                break
+        if data_fields and data_fields[0].isascii() and data_fields[0].isdigit():
+            integer_version = _integer_version(path, data_fields)
         max_integer = _MAX_ADDRESS.get(integer_version, 0)
         pton, from_bytes, new = socket.inet_pton, int.from_bytes, tuple.__new__
         af4, af6 = socket.AF_INET, socket.AF_INET6
         cache = {}
         rows = 0
-        for row_line, line, fields in itertools.chain(pushed_back, records):
+        for row_line, line, fields in itertools.chain(head, records):
             rows += 1
             self.rows += 1
             try:

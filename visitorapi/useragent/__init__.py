@@ -16,7 +16,7 @@ A small in-process cache (bounded, keyed by the UA string only, never by an
 IP; see ``set_cache_size``) spares repeat work for the few UAs that make up
 most traffic. ``parse_uncached`` skips it.
 """
-from visitorapi.useragent import bots, browsers, devices, systems
+from visitorapi.useragent import bots, browsers, devices, fast, systems
 from visitorapi.useragent.text import split_comment
 
 __all__ = ["parse", "parse_uncached", "set_cache_size", "KEYS"]
@@ -96,6 +96,15 @@ _UNKNOWN = {"browser": "Other", "browserVersion": "", "os": "Other", "osVersion"
 
 def _parse(ua: str) -> dict:
     """Parse without the safety net; raises only on a bug in the rules."""
+    if ua.startswith("Mozilla/5.0 ("):
+        result = fast.parse(ua)
+        if result is not None:
+            return result
+    return _parse_general(ua)
+
+
+def _parse_general(ua: str) -> dict:
+    """The general rules, for every UA (the fast path agrees with them where it answers)."""
     head, comment, tail = split_comment(ua)
     os_family, os_version = systems.detect(ua, comment)
     browser, browser_version = browsers.detect(ua, comment, tail, os_family)

@@ -196,20 +196,55 @@ def detect(ua: str, comment: str, tail: str, os_family: str):
             return special
     if best is None:
         return _fallback(ua, comment, tail, os_family)
-    family, kind = best[1], best[2]
+    return resolve(best, best_version, ua, comment, tail, os_family)
+
+
+def from_products(products: str, ua: str, comment: str, tail: str, os_family: str):
+    """``detect`` for a plain product list, or ``None`` when a token needs the full rules.
+
+    PERF: the fast path of ``visitorapi.useragent`` hands over the products
+    after ``(KHTML, like Gecko)``. Only when every token is a known product
+    (or the bare "Mobile" marker) is the answer certain without the special
+    cases of ``detect``; anything else returns ``None``.
+    """
+    best = None
+    best_rank = 100
+    best_version = ""
+    for token in products.split(" "):
+        name, _, version = token.partition("/")
+        rule = _PRODUCTS.get(name)
+        if rule is None:
+            if name != "Mobile" and name != "Gecko":
+                return None
+        elif rule[0] < best_rank:
+            best, best_rank, best_version = rule, rule[0], version
+    if best is None:
+        return None
+    # With only known tokens, the one special case left is an iOS web view
+    # that names no Safari (see _special); PERF: one comparison otherwise.
+    if best_rank >= 40 and os_family == "iOS" and "Safari/" not in products:
+        special = _special(ua, tail, os_family)
+        if special is not None:
+            return special
+    return resolve(best, best_version, ua, comment, tail, os_family)
+
+
+def resolve(rule, version: str, ua: str, comment: str, tail: str, os_family: str):
+    """Family and version for the winning product rule (see ``_PRODUCTS``)."""
+    family, kind = rule[1], rule[2]
     if kind == _PLAIN:
-        return family, version2(best_version)
+        return family, version2(version)
     if kind == _CHROME:
-        return _chrome(ua, comment, tail, os_family, best_version)
+        return _chrome(ua, comment, tail, os_family, version)
     if kind == _SAFARI:
         return _safari(ua, comment, tail, os_family)
     if kind == _FIREFOX:
-        return _firefox(ua, comment, os_family, best_version)
+        return _firefox(ua, comment, os_family, version)
     if kind == _MOBILE:
         mobile = os_family in ("Android", "iOS")
-        return family[1] if mobile else family[0], version2(best_version)
+        return family[1] if mobile else family[0], version2(version)
     # _NEEDS_MINOR
-    version = version2(best_version)
+    version = version2(version)
     if "." in version:
         return family, version
     return "Mobile Safari UI/WKWebView", version_after(tail, "Version/")

@@ -17,7 +17,7 @@ lookup tries a few anchored patterns on a ~10-character string.
 import re
 
 # (pattern anchored at the model token, brand, family template, model template)
-# Templates are str.format strings: {0} the whole token, {1} the first group.
+# Templates are a prefix and at most one group: {0} the whole match, {1} the first group.
 _ANDROID_RULES = (
     # Samsung: SM-, GT-, SGH-, SCH-, SPH-, SHV-, SHW-, SHV, YP-, Galaxy.
     (r"(?i)SAMSUNG[ _-]((?:SM|GT|SGH|SCH|SPH|SHV|SHW|SC)-?[\w-]+)", "Samsung", "Samsung {1}", "{1}"),
@@ -184,13 +184,24 @@ def _first_chars(pattern: str) -> str:
     return chars
 
 
+def _template(template: str):
+    """``"Samsung {1}"`` -> ``("Samsung ", 1)``: a prefix and one group (``None``: constant)."""
+    prefix, brace, rest = template.partition("{")
+    if not brace:
+        return prefix, None
+    if rest[1:] != "}":
+        raise ValueError(f"device template {template!r} must be a prefix followed by one {{N}}")
+    return prefix, int(rest[0])
+
+
 def _index(rules):
     """Group rules by the characters their token can start with, keeping table order."""
     by_first = {}
     anywhere = []
     ordered = []
     for pattern, brand, family, model in rules:
-        ordered.append((_first_chars(pattern), (re.compile(pattern), brand, family, model)))
+        rule = (re.compile(pattern), brand) + _template(family) + _template(model)
+        ordered.append((_first_chars(pattern), rule))
     for firsts, rule in ordered:
         if not firsts:
             anywhere.append(rule)
@@ -219,11 +230,13 @@ _SKIP_PARTS = frozenset(("U", "I", "N", "wv", "Mobile", "Tablet", "Linux", "K", 
 def _lookup(token, by_first, anywhere):
     """Brand the model token with the first matching rule; ``None`` when no rule fits."""
     for table in (by_first.get(token[:1], ()), anywhere):
-        for compiled, brand, family, model in table:
+        for compiled, brand, family_prefix, family_group, model_prefix, model_group in table:
             match = compiled.match(token)
             if match is not None:
-                groups = (match.group(0),) + tuple(g or "" for g in match.groups())
-                return (brand, model.format(*groups).strip(), family.format(*groups).strip())
+                # PERF: templates are pre-split, so no str.format per lookup.
+                family = family_prefix if family_group is None else family_prefix + (match.group(family_group) or "")
+                model = model_prefix if model_group is None else model_prefix + (match.group(model_group) or "")
+                return (brand, model.strip(), family.strip())
     return None
 
 

@@ -14,6 +14,14 @@ _VERSION = re.compile(r"(\d+)(?:[._](\d+))?")
 
 def version2(text: str) -> str:
     """Return the leading ``major[.minor]`` of ``text``, or "" if it has no digits first."""
+    # PERF: clean "153.0.0.0" versions (most of them) take two partitions, no regex.
+    major, dot, rest = text.partition(".")
+    if major.isdecimal():
+        if not dot:
+            return major
+        minor = rest.partition(".")[0]
+        if minor.isdecimal():
+            return major + "." + minor
     match = _VERSION.match(text)
     if match is None:
         return ""

@@ -223,10 +223,10 @@ def render(total: dict, *, database=None, service_started=None, restarts=0, now=
                "Usage-store writes that failed and were retried.")
     out.sample("visitorapi_usage_flush_failures_total", total["usage_flush_failures"])
 
-    out.family("visitorapi_workers", "gauge", "Worker processes serving requests.")
+    out.family("visitorapi_workers", "gauge", "Live worker processes that have counted requests.")
     out.sample("visitorapi_workers", total["workers"])
     out.family("visitorapi_worker_exits_total", "counter",
-               "Worker processes that have exited (restarts, crashes) since the service started.")
+               "Workers that counted requests and have since exited (reloads, restarts, crashes).")
     out.sample("visitorapi_worker_exits_total", restarts)
     out.family("process_cpu_seconds_total", "counter",
                "User and system CPU time of every worker, exited ones included.")

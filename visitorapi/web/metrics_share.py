@@ -37,6 +37,7 @@ Prometheus reads as a counter reset. A process not run by that master
 (wsgiref, tests) gets a private directory of its own. The directory is
 ``0700``: it holds counts only, but nobody else needs it.
 """
+import atexit
 import errno
 import fcntl
 import json
@@ -46,6 +47,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from visitorapi import forks
@@ -57,6 +59,7 @@ ENV_DIR = "VISITORAPI_METRICS_DIR"
 DEFAULT_INTERVAL = 2.0
 _RETIRED = "retired.json"
 _RETIRED_LOCK = "retired.lock"
+_STARTED = "started"
 _MAX_FOLDED_TOKENS = 10_000
 
 
@@ -77,10 +80,17 @@ def create_service_dir(base=None) -> Path:
     Called in the gunicorn master before workers fork; sets
     :data:`ENV_DIR` so the workers find it.
     """
+    path = _new_dir(base)
+    os.environ[ENV_DIR] = str(path)
+    return path
+
+
+def _new_dir(base=None) -> Path:
+    """A new private directory under ``base`` with a ``started`` time stamp."""
     base = Path(base) if base is not None else run_base()
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = Path(tempfile.mkdtemp(prefix="visitorapi-metrics-", dir=base))
-    os.environ[ENV_DIR] = str(path)
+    (path / _STARTED).write_text(repr(time.time()), encoding="utf-8")
     return path
 
 
@@ -135,6 +145,7 @@ class SharedMetrics:
         self._lock_fd = None
         self._thread = None
         self._stop = threading.Event()
+        self._atexit_registered = False
         self.extra_snapshot = dict  # NOTE: callers add their own facts (usage failures)
         forks.reset_in_children(self)
 
@@ -150,13 +161,15 @@ class SharedMetrics:
     def directory(self) -> Path:
         if self._directory is None:
             configured = os.environ.get(ENV_DIR)
-            if configured:
-                self._directory = Path(configured)
-            else:
-                base = run_base()
-                base.mkdir(parents=True, exist_ok=True, mode=0o700)
-                self._directory = Path(tempfile.mkdtemp(prefix="visitorapi-metrics-", dir=base))
+            self._directory = Path(configured) if configured else _new_dir()
         return self._directory
+
+    def started(self):
+        """When the service's counters started (Unix time), or None if unknown."""
+        try:
+            return float((self.directory / _STARTED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def _register(self):
         """Create and lock this worker's lock file (once per process)."""
@@ -179,6 +192,9 @@ class SharedMetrics:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="visitorapi-metrics", daemon=True)
             self._thread.start()
+            if not self._atexit_registered:
+                atexit.register(self.close)  # NOTE: gunicorn's worker_exit is the main path
+                self._atexit_registered = True
 
     def _run(self):
         while True:
@@ -203,7 +219,12 @@ class SharedMetrics:
             return False
 
     def close(self, timeout: float = 5.0):
-        """A graceful stop: publish the final snapshot and fold it into the retired totals."""
+        """A graceful stop: publish the final snapshot and fold it into the retired totals.
+
+        Afterwards this object starts from zero (what it counted now lives in
+        the retired totals), so a second ``close`` (worker_exit, then atexit)
+        or a later request never counts anything twice.
+        """
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -219,9 +240,11 @@ class SharedMetrics:
         except OSError as exc:
             log.warning("metrics of this worker not retired: %s", exc,
                         extra={"event": "metrics.retire_failed"})
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-        self._token = self._lock_fd = None
+        with self._lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # a collector folds the file if _retire failed
+            self._token = self._lock_fd = None
+            self.counters = metrics.Counters()
 
     def _after_fork(self):
         self.counters = metrics.Counters()
