@@ -168,7 +168,7 @@ def test_brute_force_slows_then_locks_the_account(app, clock):
     assert statuses == [200] * throttle.ACCOUNT_POLICY.lock_after
     locked = login(client)  # even the right password is refused while locked
     assert locked.status == 429 and "Too many failed attempts" in locked.text
-    assert "Wait 900 seconds" in locked.text
+    assert "Wait 900 seconds" in locked.text and locked.header("Retry-After") == "900"
     other_client = Client(app, ip="198.51.100.20")
     assert login(other_client).status == 429  # the lock is on the account, from any client
     clock.advance(900)
@@ -599,3 +599,23 @@ def test_sessions_list_names_the_browser_coarsely(app):
     assert page.status == 303
     text = client.get("/dashboard/security").text
     assert "<td>Chrome on Linux</td>" in text and "131.0" not in text
+
+
+@pytest.mark.parametrize("text, expected", [
+    pytest.param('<a href="https://db-ip.com">IP Geolocation by DB-IP</a>',
+                 '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>', id="dbip-anchor"),
+    pytest.param("<a href='https://db-ip.com'>IP Geolocation by DB-IP</a>, CC BY 4.0",
+                 '<a href="https://db-ip.com">IP Geolocation by DB-IP</a>, CC BY 4.0',
+                 id="single-quoted"),
+    pytest.param("Data: https://example.com/x (c) <b>", 'Data: <a href="https://example.com/x">'
+                 'https://example.com/x</a> (c) &lt;b&gt;', id="bare-url"),
+    pytest.param('<a href="javascript:alert(1)">x</a>',
+                 '&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;', id="script-url"),
+    pytest.param('<a href="https://x.test" onclick="alert(1)">x</a>',
+                 '&lt;a href=&quot;<a href="https://x.test">https://x.test</a>&quot; '
+                 'onclick=&quot;alert(1)&quot;&gt;x&lt;/a&gt;', id="extra-attribute"),
+    pytest.param("", "", id="none"),
+])
+def test_attribution_links_are_rebuilt_and_the_rest_escaped(text, expected):
+    from visitorapi.dashboard.layout import attribution_html
+    assert attribution_html(text) == expected

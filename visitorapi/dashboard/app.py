@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visitorapi.dashboard import layout
-from visitorapi.dashboard.http import (STATUS_LINES, PageError, Request, Response, redirect,
+from visitorapi.dashboard.http import (STATUS_LINES, Request, Response, redirect,
                                        session_cookie_header)
 from visitorapi.dashboard.markup import render
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
+from visitorapi.web.errors import HTTPError
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,9 @@ class DashboardApp:
         request = Request(environ, self.is_https(environ))
         try:
             response = self.handle(request)
-        except PageError as error:
+        except HTTPError as error:
             response = self.error_page(request, error.status, error.message)
+            response.headers.extend(error.headers)
         except Exception:  # noqa: BLE001 - a bug: generic page, traceback only in the log
             log.exception("dashboard page failed", extra={"event": "dashboard.error"})
             response = self.error_page(request, 500, "Something went wrong on the server; "
@@ -203,8 +205,8 @@ class DashboardApp:
                     matched = (handler, access, match.groupdict())
         if matched is None:
             if allowed:
-                raise PageError(405, f"{request.method} is not allowed here")
-            raise PageError(404, "There is no such page.")
+                raise HTTPError(405, f"{request.method} is not allowed here")
+            raise HTTPError(404, "There is no such page.")
         handler, access, arguments = matched
         conn = self.connection()
         ctx = Context(self, request, conn, self.clock())
@@ -224,8 +226,9 @@ class DashboardApp:
             response = handler(ctx, **arguments)
         except Redirect as target:
             response = redirect(target.location)
-        except PageError as error:
+        except HTTPError as error:
             response = self.error_page(request, error.status, error.message, ctx)
+            response.headers.extend(error.headers)
         response.headers.extend(ctx.headers)
         return response
 
@@ -245,35 +248,35 @@ class DashboardApp:
             return None if stage == "mfa" else redirect(f"{self.prefix}/login")
         if stage != "full":
             if method == "POST" and ctx.session is None:
-                raise PageError(403, "Your session has expired. Log in again.")
+                raise HTTPError(403, "Your session has expired. Log in again.")
             return redirect(f"{self.prefix}/login")
         if (access != ENROLL and not ctx.account.mfa_enabled
                 and accounts.mfa_required(ctx.conn)):
             return redirect(f"{self.prefix}/security/mfa?done=enroll")
         if access == OWNER and not ctx.account.is_owner:
-            raise PageError(403, "Only an owner can do this.")
+            raise HTTPError(403, "Only an owner can do this.")
         return None
 
     def check_csrf(self, ctx: Context) -> None:
         """A POST must come from our own origin and carry this session's synchronizer token.
 
         Raises:
-            PageError: 403 otherwise (the form is not processed).
+            HTTPError: 403 otherwise (the form is not processed).
         """
         sender = ctx.request.sender_origin()
         if sender != ctx.request.origin:
-            raise PageError(403, "This form was sent from another site (or without an Origin "
+            raise HTTPError(403, "This form was sent from another site (or without an Origin "
                                  "header) and was refused.")
         if ctx.session is None:
-            raise PageError(403, "Your session has expired. Reload the page and try again.")
+            raise HTTPError(403, "Your session has expired. Reload the page and try again.")
         if not ctx.session.csrf_matches(ctx.request.field("csrf", required=False, max_length=100)):
-            raise PageError(403, "The form's security token is missing or out of date. Reload the "
+            raise HTTPError(403, "The form's security token is missing or out of date. Reload the "
                                  "page and try again.")
 
     def static(self, name: str, method: str) -> Response:
         body = self._static.get(name)
         if body is None or method != "GET":
-            raise PageError(404, "There is no such file.")
+            raise HTTPError(404, "There is no such file.")
         return Response(body=body, content_type="text/css; charset=utf-8",
                         headers=[("Cache-Control", "public, max-age=3600")])
 

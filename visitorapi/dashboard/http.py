@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from visitorapi.dashboard.markup import Html
+from visitorapi.web.errors import HTTPError
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
@@ -17,15 +18,6 @@ _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?(?::[0-9]{1,5})?"
                    r"|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
-
-
-class PageError(Exception):
-    """An outside input the dashboard refuses: rendered as an HTML page with ``status``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -70,7 +62,7 @@ class Request:
     def host(self) -> str:
         host = self.environ.get("HTTP_HOST") or ""
         if not _HOST.fullmatch(host):
-            raise PageError(400, "the Host header is missing or malformed")
+            raise HTTPError(400, "the Host header is missing or malformed")
         return host.lower()
 
     @property
@@ -96,42 +88,42 @@ class Request:
         """The posted ``application/x-www-form-urlencoded`` form as ``{name: [values]}``.
 
         Raises:
-            PageError: 415 for another content type, 413 past :data:`MAX_FORM_BYTES`,
+            HTTPError: 415 for another content type, 413 past :data:`MAX_FORM_BYTES`,
                 400 for a malformed body.
         """
         if self._form is None:
             content_type = self.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
             if content_type != "application/x-www-form-urlencoded":
-                raise PageError(415, "forms must be sent as application/x-www-form-urlencoded")
+                raise HTTPError(415, "forms must be sent as application/x-www-form-urlencoded")
             try:
                 length = int(self.environ.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                raise PageError(400, "the Content-Length header is not a number") from None
+                raise HTTPError(400, "the Content-Length header is not a number") from None
             if length < 0 or length > MAX_FORM_BYTES:
-                raise PageError(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+                raise HTTPError(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
             body = self.environ["wsgi.input"].read(length) if length else b""
             try:
                 self._form = parse_qs(body.decode("utf-8"), keep_blank_values=True,
                                       strict_parsing=bool(body), max_num_fields=MAX_FORM_FIELDS)
             except (UnicodeDecodeError, ValueError):
-                raise PageError(400, "the form is not valid UTF-8 url-encoded data") from None
+                raise HTTPError(400, "the form is not valid UTF-8 url-encoded data") from None
         return self._form
 
     def field(self, name: str, required: bool = True, max_length: int = 2000) -> str:
         """One form field's value.
 
         Raises:
-            PageError: 400 when it is missing (and required), repeated or too long.
+            HTTPError: 400 when it is missing (and required), repeated or too long.
         """
         values = self.form().get(name, [])
         if len(values) > 1:
-            raise PageError(400, f"the form field {name!r} appears more than once")
+            raise HTTPError(400, f"the form field {name!r} appears more than once")
         if not values:
             if required:
-                raise PageError(400, f"the form field {name!r} is missing")
+                raise HTTPError(400, f"the form field {name!r} is missing")
             return ""
         if len(values[0]) > max_length:
-            raise PageError(400, f"the form field {name!r} is longer than {max_length} characters")
+            raise HTTPError(400, f"the form field {name!r} is longer than {max_length} characters")
         return values[0]
 
 

@@ -28,7 +28,9 @@ NOTICES = {
     "enroll": "Set up two-factor authentication to continue: an owner requires it.",
 }
 
-_URL = re.compile(r"https://[^\s<>\"']+")
+# A link in the attribution: a simple <a href="https://...">text</a> (the form DB-IP asks
+# for), or a bare https URL. Anything else in the text is shown as text.
+_LINK = re.compile(r"""<a\s+href=(["'])(https://[^"'<>\s]+)\1\s*>([^<>]*)</a>|(https://[^\s<>"']+)""")
 
 
 def page(ctx, title: str, body: Html, status: int = 200, headers=()) -> Response:
@@ -62,13 +64,19 @@ def _nav(ctx) -> Html:
 
 
 def attribution_html(text: str) -> Html:
-    """The database's attribution text, escaped, with its https URLs made links."""
+    """The database's attribution text, escaped, with its links rebuilt as links.
+
+    The text comes from the database file's header, so it is not trusted
+    markup: only a plain ``<a href="https://...">label</a>`` or a bare https
+    URL becomes a link, rebuilt here with both parts escaped.
+    """
     if not text:
         return Html("")
     parts, last = [], 0
-    for match in _URL.finditer(text):
+    for match in _LINK.finditer(text):
         parts.append(escape(text[last:match.start()]))
-        parts.append(render('<a href="{0}">{0}</a>', match.group(0)))
+        url = match.group(2) or match.group(4)
+        parts.append(render('<a href="{0}">{1}</a>', url, match.group(3) or url))
         last = match.end()
     parts.append(escape(text[last:]))
     return join(parts)

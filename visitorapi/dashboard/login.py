@@ -8,35 +8,30 @@ session with a new id (no fixation), and re-authentication rotates it too.
 """
 import math
 
-from visitorapi.dashboard.http import PageError, redirect, safe_next
+from visitorapi.dashboard.http import redirect, safe_next
 from visitorapi.dashboard.layout import csrf_field, error_text, page
 from visitorapi.dashboard.markup import Html, render
 from visitorapi.state import accounts, sessions, throttle
+from visitorapi.web.errors import HTTPError
 
 WRONG_LOGIN = "The email or password is incorrect."
 WRONG_CODE = "That code is not valid. Codes from your app work once; wait for the next one."
 
 
-def _throttled(ctx, keys):
-    """A 429 page when any key must still wait, else ``None``."""
+def _throttled(ctx, keys) -> None:
+    """Raise a 429 (with Retry-After) when any of ``keys`` must still wait."""
     wait = throttle.wait_seconds(ctx.conn, keys, ctx.now)
-    if wait <= 0:
-        return None
-    seconds = max(1, math.ceil(wait))
-    raise ThrottledError(seconds)
-
-
-class ThrottledError(PageError):
-    def __init__(self, seconds: int):
-        super().__init__(429, f"Too many failed attempts. Wait {seconds} seconds and try again.")
-        self.seconds = seconds
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise HTTPError(429, f"Too many failed attempts. Wait {seconds} seconds and try again.",
+                        headers=[("Retry-After", str(seconds))])
 
 
 def _client_key(ctx) -> str:
     return throttle.client_key(ctx.conn, ctx.client_ip())
 
 
-def _login_form(ctx, error: str = "", email: str = "", status: int = 200):
+def _login_form(ctx, error: str = "", email: str = "", status: int = 200, headers=()):
     body = render(
         '{error}<form method="post" action="{prefix}/login" class="stack">{csrf}'
         '<label>Email <input type="email" name="email" value="{email}" autocomplete="username" '
@@ -44,7 +39,7 @@ def _login_form(ctx, error: str = "", email: str = "", status: int = 200):
         '<label>Password <input type="password" name="password" autocomplete="current-password" '
         'required></label><button type="submit">Log in</button></form>',
         error=error_text(error), prefix=ctx.prefix, csrf=csrf_field(ctx), email=email)
-    return page(ctx, "Log in", body, status)
+    return page(ctx, "Log in", body, status, headers)
 
 
 def show_login(ctx):
@@ -58,8 +53,8 @@ def submit_login(ctx):
     keys = (throttle.account_key(email), _client_key(ctx))
     try:
         _throttled(ctx, keys)
-    except ThrottledError as error:
-        return _login_form(ctx, error.message, email, 429)
+    except HTTPError as error:
+        return _login_form(ctx, error.message, email, error.status, error.headers)
     account = accounts.check_password(ctx.conn, email, password)
     if account is None:
         throttle.record_failure(ctx.conn, keys, ctx.now)
@@ -79,7 +74,7 @@ def _prune(ctx) -> None:
 
 
 def _code_form(ctx, action: str, title: str, intro: Html, error: str = "", status: int = 200,
-               password: bool = False, next_path: str = ""):
+               password: bool = False, next_path: str = "", headers=()):
     password_field = Html('<label>Password <input type="password" name="password" '
                           'autocomplete="current-password" required autofocus></label>')
     code_field = render('<label>Code from your authenticator app, or a recovery code '
@@ -95,7 +90,7 @@ def _code_form(ctx, action: str, title: str, intro: Html, error: str = "", statu
                   if next_path else Html(""),
                   password=password_field if password else Html(""),
                   code=code_field if needs_code else Html(""))
-    return page(ctx, title, body, status)
+    return page(ctx, title, body, status, headers)
 
 
 def show_code(ctx):
@@ -115,9 +110,9 @@ def submit_code(ctx):
     intro = Html("<p>Enter the 6-digit code your authenticator app shows now.</p>")
     try:
         _throttled(ctx, keys)
-    except ThrottledError as error:
+    except HTTPError as error:
         return _code_form(ctx, "/login/code", "Two-factor authentication", intro, error.message,
-                          429)
+                          error.status, headers=error.headers)
     if not _second_factor(ctx, keys, ctx.request.field("code", max_length=40)):
         return _code_form(ctx, "/login/code", "Two-factor authentication", intro, WRONG_CODE)
     throttle.record_success(ctx.conn, keys[0])
@@ -144,14 +139,14 @@ def submit_reauth(ctx):
     next_path = safe_next(ctx.request.field("next", required=False), ctx.prefix)
     keys = (throttle.account_key(ctx.account.email), _client_key(ctx))
 
-    def again(message, status=200):
+    def again(message, status=200, headers=()):
         return _code_form(ctx, "/reauth", "Confirm your identity", _REAUTH_INTRO, message, status,
-                          password=True, next_path=next_path)
+                          password=True, next_path=next_path, headers=headers)
 
     try:
         _throttled(ctx, keys)
-    except ThrottledError as error:
-        return again(error.message, 429)
+    except HTTPError as error:
+        return again(error.message, error.status, error.headers)
     password = ctx.request.field("password", max_length=1024)
     if accounts.check_password(ctx.conn, ctx.account.email, password) is None:
         throttle.record_failure(ctx.conn, keys, ctx.now)

@@ -8,13 +8,14 @@ to them. Deleting a project needs a recent re-authentication.
 import datetime
 
 from visitorapi.dashboard.chart import usage_chart
-from visitorapi.dashboard.http import PageError, redirect
+from visitorapi.dashboard.http import redirect
 from visitorapi.dashboard.layout import (csrf_field, error_text, page, post_button, reauth_link,
                                          table)
 from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.domains import PatternError
 from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, projects, usage
+from visitorapi.web.errors import HTTPError
 from visitorapi.web.pages import snippet
 
 USAGE_DAYS = 30
@@ -38,7 +39,7 @@ def visible_projects(ctx) -> list:
 def _project_or_404(ctx, pid: str):
     project = projects.get(ctx.conn, pid)
     if project is None or not accounts.can_see(ctx.conn, ctx.account, pid):
-        raise PageError(404, "There is no such project, or it is not shared with you.")
+        raise HTTPError(404, "There is no such project, or it is not shared with you.")
     return project
 
 

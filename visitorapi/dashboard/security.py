@@ -8,12 +8,13 @@ logs the account out everywhere and starts a fresh session here.
 import datetime
 
 from visitorapi import passwords
-from visitorapi.dashboard.http import PageError, redirect
+from visitorapi.dashboard.http import redirect
 from visitorapi.dashboard.layout import (csrf_field, error_text, page, post_button, reauth_link,
                                          table)
 from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.dashboard.qr import qr_svg
 from visitorapi.state import accounts, sessions
+from visitorapi.web.errors import HTTPError
 
 
 def when(unix_time: float) -> str:
@@ -136,7 +137,7 @@ def _recovery_page(ctx, title: str, codes) -> object:
 def new_recovery_codes(ctx):
     ctx.require_reauth("/security")
     if not ctx.account.mfa_enabled:
-        raise PageError(400, "Two-factor authentication is off, so there are no recovery codes.")
+        raise HTTPError(400, "Two-factor authentication is off, so there are no recovery codes.")
     codes = accounts.regenerate_recovery_codes(ctx.conn, ctx.account, ctx.actor())
     return _recovery_page(ctx, "New recovery codes", codes)
 
@@ -144,7 +145,7 @@ def new_recovery_codes(ctx):
 def disable_mfa(ctx):
     ctx.require_reauth("/security")
     if accounts.mfa_required(ctx.conn):
-        raise PageError(403, "An owner requires two-factor authentication for every account.")
+        raise HTTPError(403, "An owner requires two-factor authentication for every account.")
     accounts.disable_mfa(ctx.conn, ctx.account.email, ctx.actor())
     ctx.rotate_session()  # a change of privilege: new session id
     return redirect(f"{ctx.prefix}/security?done=mfa-off")
@@ -153,7 +154,7 @@ def disable_mfa(ctx):
 def revoke_session(ctx):
     target = ctx.request.field("session", max_length=64)
     if target == ctx.session.id_hash:
-        raise PageError(400, "To end this session, log out.")
+        raise HTTPError(400, "To end this session, log out.")
     if not sessions.delete(ctx.conn, target, account_id=ctx.account.id):
-        raise PageError(404, "That session has already ended.")
+        raise HTTPError(404, "That session has already ended.")
     return redirect(f"{ctx.prefix}/security?done=session-revoked")

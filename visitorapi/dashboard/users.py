@@ -6,11 +6,12 @@ page itself shows the forms only then. Changes go to the audit trail
 through :mod:`visitorapi.state.accounts`.
 """
 from visitorapi import passwords
-from visitorapi.dashboard.http import PageError, redirect
+from visitorapi.dashboard.http import redirect
 from visitorapi.dashboard.layout import csrf_field, error_text, page, post_button, reauth_link, table
 from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.dashboard.projects import project_names
 from visitorapi.state import accounts
+from visitorapi.web.errors import HTTPError
 
 BACK = "/users"
 
@@ -99,7 +100,7 @@ def update(ctx):
     email = ctx.request.field("email", max_length=320)
     change = ctx.request.field("change", max_length=20)
     if accounts.find(ctx.conn, email) == ctx.account:
-        raise PageError(400, "Change your own account on the Security page.")
+        raise HTTPError(400, "Change your own account on the Security page.")
     actor = ctx.actor()
     try:
         if change in ("disable", "enable"):
@@ -110,7 +111,7 @@ def update(ctx):
             accounts.disable_mfa(ctx.conn, email, actor, action="mfa.reset",
                                  end_sessions=True)
         else:
-            raise PageError(400, f"unknown change {change!r}")
+            raise HTTPError(400, f"unknown change {change!r}")
     except accounts.AccountError as error:
         return show(ctx, str(error).capitalize() + ".", 400)
     return redirect(f"{ctx.prefix}/users?done=user-updated")
@@ -120,7 +121,7 @@ def grant(ctx):
     ctx.require_reauth(BACK)
     pid = ctx.request.field("pid", max_length=64)
     if pid not in project_names(ctx.conn):
-        raise PageError(404, "There is no such project.")
+        raise HTTPError(404, "There is no such project.")
     try:
         accounts.set_grant(ctx.conn, ctx.request.field("email", max_length=320), pid,
                            ctx.request.field("grant", max_length=1) == "1", ctx.actor())
