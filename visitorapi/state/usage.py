@@ -10,8 +10,9 @@ refused origin (the website, never the visitor) with its count and first and
 last sighting. Nothing that identifies a visitor is ever passed in.
 
 Why buffered: a request must never wait for, or fail because of, the store.
-:meth:`UsageRecorder.record` only bumps in-memory counters under a lock
-(well under a microsecond); a daemon thread per process writes them with one
+:meth:`UsageRecorder.record` only appends the event to a deque (no lock,
+well under a microsecond); a daemon thread per process aggregates the
+events and writes the sums with one
 ``BEGIN IMMEDIATE`` transaction of upserts every ``flush_interval`` seconds.
 A failed write (the store locked past its busy timeout, the disk full) puts
 the batch back and is retried at the next interval, so nothing is lost and
@@ -28,6 +29,7 @@ Retention: daily rows, country rows and denied origins older than
 deleted by the flush itself, at most once an hour.
 """
 import atexit
+import collections
 import logging
 import sqlite3
 import threading
@@ -45,6 +47,7 @@ OUTCOMES = ("served", "denied", "rate_limited", "bad_request", "unknown_project"
 _OUTCOME_SET = frozenset(OUTCOMES)
 
 SERVICE = ""  # the pid under which whole-service counts are kept
+_END = object()  # marks where a drain stops
 HOURLY_KEEP_HOURS = 48
 DEFAULT_RETENTION_DAYS = 400
 DEFAULT_FLUSH_INTERVAL = 5.0
@@ -70,7 +73,7 @@ def _timestamp(seconds: float) -> str:
 
 
 class _Batch:
-    """Counts gathered between two flushes (plain dicts; merged on failure)."""
+    """Counts aggregated and not yet written (kept whole when a write fails)."""
 
     __slots__ = ("counts", "countries", "origins")
 
@@ -81,21 +84,6 @@ class _Batch:
 
     def __bool__(self):
         return bool(self.counts or self.countries or self.origins)
-
-    def merge(self, other: "_Batch"):
-        """Add ``other``'s counts into this batch."""
-        for key, n in other.counts.items():
-            self.counts[key] = self.counts.get(key, 0) + n
-        for key, n in other.countries.items():
-            self.countries[key] = self.countries.get(key, 0) + n
-        for key, (n, first, last) in other.origins.items():
-            seen = self.origins.get(key)
-            if seen is None:
-                self.origins[key] = [n, first, last]
-            else:
-                seen[0] += n
-                seen[1] = min(seen[1], first)
-                seen[2] = max(seen[2], last)
 
 
 class UsageRecorder:
@@ -123,9 +111,10 @@ class UsageRecorder:
         self.flush_interval = float(flush_interval)
         self.retention_days = int(retention_days)
         self._clock = clock
-        self._lock = threading.Lock()        # guards _pending
-        self._flush_lock = threading.Lock()  # one writer at a time
-        self._pending = _Batch()
+        self._events = collections.deque()   # (hour, outcome, pid, country), not yet aggregated
+        self._origins = collections.deque()  # (time, pid, origin) of denied requests
+        self._flush_lock = threading.Lock()  # one writer at a time; guards _pending
+        self._pending = _Batch()             # aggregated, not yet written
         self._conn = None
         self._thread = None
         self._stop = threading.Event()
@@ -136,7 +125,7 @@ class UsageRecorder:
 
     # -- the request path -------------------------------------------------
 
-    def record(self, outcome: str, pid: str = SERVICE, *, country=None, origin=None):
+    def record(self, outcome: str, pid: str = SERVICE, country=None, origin=None):
         """Count one request. Never touches the store; never raises for I/O.
 
         Args:
@@ -152,19 +141,38 @@ class UsageRecorder:
         """
         if outcome not in _OUTCOME_SET:
             raise ValueError(f"unknown usage outcome {outcome!r}; expected one of {OUTCOMES}")
+        # PERF: deque appends are atomic under the GIL, so no lock; the writer
+        # thread aggregates in C (tools/bench_counting.py).
         now = self._clock()
-        hour = int(now // 3600)
-        with self._lock:
-            pending = self._pending
-            key = (hour, pid, outcome)
-            pending.counts[key] = pending.counts.get(key, 0) + 1
-            if country is not None and pid != SERVICE:
-                key = (hour, pid, country)
-                pending.countries[key] = pending.countries.get(key, 0) + 1
-            if origin is not None and pid != SERVICE:
-                self._record_origin(pending, pid, origin, now)
+        self._events.append((now // 3600, outcome, pid, country))
+        if origin is not None:
+            self._origins.append((now, pid, origin))
         if self._thread is None:
             self.start()
+
+    def _drain(self):
+        """Move recorded events into the pending aggregates (caller holds _flush_lock).
+
+        PERF: the end marker bounds the drain without a lock: events
+        appended after it wait for the next drain, and ``Counter`` over
+        ``iter(popleft, marker)`` runs in C, so the work is per distinct
+        (hour, outcome, pid, country), not per request.
+        """
+        pending = self._pending
+        counts, countries = pending.counts, pending.countries
+        self._events.append(_END)
+        for (hour, outcome, pid, country), n in collections.Counter(
+                iter(self._events.popleft, _END)).items():
+            hour = int(hour)
+            key = (hour, pid, outcome)
+            counts[key] = counts.get(key, 0) + n
+            if country is not None and pid != SERVICE:
+                key = (hour, pid, country)
+                countries[key] = countries.get(key, 0) + n
+        self._origins.append(_END)
+        for now, pid, origin in iter(self._origins.popleft, _END):
+            if pid != SERVICE:
+                self._record_origin(pending, pid, origin, now)
 
     @staticmethod
     def _record_origin(pending, pid, origin, now):
@@ -180,7 +188,8 @@ class UsageRecorder:
                 pending.origins[key] = [1, now, now]
                 return
         seen[0] += 1
-        seen[2] = now
+        seen[1] = min(seen[1], now)
+        seen[2] = max(seen[2], now)
 
     # -- the writer -------------------------------------------------------
 
@@ -212,8 +221,8 @@ class UsageRecorder:
             next attempt, and the failure is logged).
         """
         with self._flush_lock:
-            with self._lock:
-                batch, self._pending = self._pending, _Batch()
+            self._drain()
+            batch, self._pending = self._pending, _Batch()
             now = self._clock()
             prune = self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
             if not batch and not prune:
@@ -221,9 +230,7 @@ class UsageRecorder:
             try:
                 self._write(batch, now, prune)
             except (sqlite3.Error, OperatorError, OSError) as exc:
-                with self._lock:
-                    batch.merge(self._pending)
-                    self._pending = batch
+                self._pending = batch  # NOTE: only the writer touches _pending
                 self.flush_failures += 1
                 self._close_connection()
                 log.warning("usage counts not written, will retry: %s", exc,
@@ -277,7 +284,8 @@ class UsageRecorder:
     def _after_fork(self):
         # NOTE: the parent's thread does not exist in the child, its lock may
         # have been held at fork time, and its counts are the parent's to write.
-        self._lock = threading.Lock()
+        self._events = collections.deque()
+        self._origins = collections.deque()
         self._flush_lock = threading.Lock()
         self._pending = _Batch()
         self._conn = None

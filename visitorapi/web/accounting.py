@@ -40,19 +40,23 @@ log = logging.getLogger(__name__)
 API_ROUTE = "/api"
 
 
+# (status, project known) -> usage outcome, for the /api route (see the table above).
+_API_OUTCOMES = {
+    (200, True): "served",
+    (403, True): "denied",
+    (403, False): "unknown_project",
+    (429, True): "rate_limited",
+    (429, False): "rate_limited",
+    (400, True): "bad_request",
+    (400, False): "bad_request",
+}
+
+
 def usage_outcome(route: str, status: int, project_known: bool):
     """The usage outcome (see the module table), or None when usage does not count it."""
     if route != API_ROUTE:
         return None
-    if status == 429:
-        return "rate_limited"
-    if status == 400:
-        return "bad_request"
-    if status == 403:
-        return "denied" if project_known else "unknown_project"
-    if status == 200 and project_known:
-        return "served"
-    return None
+    return _API_OUTCOMES.get((status, project_known))
 
 
 class Accounting:
@@ -73,6 +77,8 @@ class Accounting:
                                    retention_days=retention_days)
         self.metrics = SharedMetrics(metrics_dir, interval=metrics_interval)
         self.metrics.extra_snapshot = lambda: {"usage_flush_failures": self.usage.flush_failures}
+        self._observe = self.metrics.observe
+        self._record = self.usage.record
 
     def count(self, route: str, status: int, seconds: float, *, pid=None, country=None,
               denied_origin=None):
@@ -88,12 +94,18 @@ class Accounting:
             country: for a served request, the country code found ("" if none).
             denied_origin: for a 403 on a known project, the refused origin.
         """
-        self.metrics.observe(route, status, seconds, pid or "")
-        outcome = usage_outcome(route, status, pid is not None)
-        if outcome is not None:
-            self.usage.record(outcome, pid if pid is not None and outcome != "unknown_project" else SERVICE,
-                              country=country if outcome == "served" else None,
-                              origin=denied_origin if outcome == "denied" else None)
+        # PERF: positional calls and one table lookup; ~1.5 µs in all (tools/bench_counting.py).
+        self._observe(route, status, seconds, pid or "")
+        if route == API_ROUTE:
+            outcome = _API_OUTCOMES.get((status, pid is not None))
+            if outcome is not None:
+                if outcome == "served":
+                    self._record(outcome, pid, country)
+                elif outcome == "denied":
+                    self._record(outcome, pid, None, denied_origin)
+                else:
+                    self._record(outcome, pid if pid is not None and outcome != "unknown_project"
+                                 else SERVICE)
 
     def metrics_text(self, database=None, now=None) -> str:
         """The ``/metrics`` body, summed over every worker of the service."""

@@ -230,7 +230,7 @@ class SharedMetrics:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._thread = None
-        if self._token is None and not self.counters.requests:
+        if self._token is None and not self.counters.counted():
             return
         if not self.publish():
             return
