@@ -308,6 +308,18 @@ def test_referer_reduced_origin_is_matched_the_same_way():
     assert not is_allowed(None, patterns)
 
 
+def test_overlong_origin_is_refused_before_parsing():
+    host = ".".join(["a" * 60] * 5)
+    assert parse_origin(f"https://{host}") is None
+    assert parse_origin("https://" + "a" * 400) is None
+
+
+def test_repeated_origins_give_the_same_answer():
+    first = parse_origin("https://shop.example")
+    assert parse_origin("https://shop.example") == first
+    assert parse_origin("https://SHOP.example") == ("https", "shop.example", 443, "https://SHOP.example")
+
+
 def test_origin_is_a_plain_value():
     assert parse_origin("https://a.test:8443") == Origin("https", "a.test", 8443, "https://a.test:8443")
 

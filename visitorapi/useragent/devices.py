@@ -255,7 +255,7 @@ def android_model(comment: str) -> str:
         if not seen_android:
             seen_android = part.startswith("Android")
             continue
-        if part in _SKIP_PARTS or part.startswith("rv:") or _LOCALE.fullmatch(part) is not None:
+        if part in _SKIP_PARTS or part.startswith("rv:") or (len(part) <= 8 and _LOCALE.fullmatch(part)):
             if part == "K":
                 return "K"
             continue
@@ -280,7 +280,7 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
             return _APPLE["Macintosh"]
         return _head_device(ua) or _UNKNOWN_DEVICE
     if os_family == "Android":
-        return _android(ua, comment, mobile)
+        return android(ua, comment, mobile)
     if os_family in ("Windows", "Linux", "Chrome OS", "Ubuntu", "Fedora", "Debian"):
         return _NO_DEVICE
     if os_family == "Windows Phone":
@@ -288,7 +288,8 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
     return _head_device(ua) or _UNKNOWN_DEVICE
 
 
-def _android(ua, comment, mobile):
+def android(ua: str, comment: str, mobile: bool):
+    """``detect`` for an Android UA: the model token of its comment, branded by the rules."""
     token = android_model(comment)
     if token == "K":
         return ("Generic_Android", "K", "K", "mobile") if mobile else ("Generic_Android_Tablet", "K", "K", "tablet")

@@ -82,7 +82,7 @@ def _android(ua: str, comment: str, mobile: bool):
     version = _dotted(version, ".")
     if not version or "compatible" in rest or "ot" in rest or "pider" in rest or "rawl" in rest:
         return None
-    brand, model, family, device_type = devices.detect(ua, comment, "Android", mobile)
+    brand, model, family, device_type = devices.android(ua, comment, mobile)
     return "Android", {"os": "Android", "osVersion": version, "deviceBrand": brand, "deviceModel": model,
                        "deviceFamily": family, "deviceType": device_type, "isBot": False}
 
