@@ -217,6 +217,7 @@ def test_counts_are_summed_over_live_exited_and_killed_workers(tmp_path):
     assert total["requests"][("/api", 200, "p1")] == 72 and exits == 3
     assert sorted(p.name for p in directory.iterdir() if p.name.startswith("worker-")) == [
         f"worker-{collector._token}.json", f"worker-{collector._token}.lock"]
+    collector.close()
 
 
 def test_a_collector_that_died_mid_fold_does_not_count_twice(tmp_path):
