@@ -19,6 +19,7 @@ def create_app(environ=None):
     from visitorapi import logs
     from visitorapi.config import load_settings
     from visitorapi.countries import country_facts
+    from visitorapi.dashboard.mount import mount_dashboard
     from visitorapi.ipdb import open_database
     from visitorapi.state.authorized_domains import AuthorizedDomains
     from visitorapi.useragent import parse
@@ -49,9 +50,11 @@ def create_app(environ=None):
     # (writes pending usage, retires this worker's metrics).
     counting = accounting.current(lambda: accounting.Accounting.from_settings(settings))
     counting.watch_database(database, settings.db_max_age_days)
-    return VisitorAPI(settings, database=database, domains=domains,
-                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready,
-                      accounting=counting)
+    api = VisitorAPI(settings, database=database, domains=domains,
+                     parse_ua=parse, country_facts=country_facts, store_ready=store_ready,
+                     accounting=counting)
+    mount_dashboard(api, settings, database)
+    return api
 
 
 def __getattr__(name):

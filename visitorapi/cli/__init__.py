@@ -20,6 +20,7 @@ COMMAND_GROUPS = (
     "usage",
     "update",
     "serve",
+    "users",
 )
 
 

@@ -171,9 +171,10 @@ class VisitorAPI:
         handler = self._routes.get(path)
         route = _route_name(path)
         try:
-            redirect = self.https_redirect(environ, path)
-            if redirect is not None:
-                return redirect
+            if self.https_required:
+                redirect = self.https_redirect(environ, path)
+                if redirect is not None:
+                    return redirect
             if handler is None:
                 raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
             return handler(environ)
@@ -224,7 +225,7 @@ class VisitorAPI:
         Health probes (/healthz, /readyz) are exempt: load balancers call
         them over plain HTTP on the inside.
         """
-        if not self.https_required or path in ("/healthz", "/readyz") or self.is_https(environ):
+        if path in ("/healthz", "/readyz") or self.is_https(environ):
             return None
         host = environ.get("HTTP_HOST", "")
         host_only = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -252,10 +253,13 @@ class VisitorAPI:
             if method not in _READ_METHODS:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
-            pid = pid_from_query(environ.get("QUERY_STRING", ""))
+            pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
             patterns = self.domains.patterns_for(pid)
             if patterns is not None:
                 response.pid = pid
+            else:
+                # PERF: a pid the store knows is well-formed; only others are checked.
+                check_pid(pid)
             # PERF: a page's Origin repeats on every visit; the decision for
             # (pid, Origin) is kept while the project's patterns are the same object.
             grant = self._grants.get((pid, origin_header)) if origin_header else None
@@ -467,8 +471,8 @@ class VisitorAPI:
         return response
 
 
-def pid_from_query(query: str) -> str:
-    """Return the ``pid`` of a query string, validated.
+def pid_from_query(query: str, *, validate=True) -> str:
+    """Return the ``pid`` of a query string, validated unless ``validate`` is False.
 
     Raises:
         HTTPError: 400 when pid is missing, repeated, malformed, or an
@@ -492,6 +496,11 @@ def pid_from_query(query: str) -> str:
             raise HTTPError(400, "the pid parameter is required exactly once: /api/?pid=PID"
                             if not pids else "the pid parameter appears more than once")
         pid = pids[0]
+    return check_pid(pid) if validate else pid
+
+
+def check_pid(pid: str) -> str:
+    """Return ``pid`` if it has the form of a project id, else raise HTTPError 400."""
     if not _PID.fullmatch(pid):
         raise HTTPError(400, "pid must be 1 to 64 characters from A-Z a-z 0-9 _ -")
     return pid
