@@ -277,3 +277,22 @@ def test_account_and_mfa_changes_are_audited_without_secrets(conn, owner):
     dump = repr([e.as_dict() for e in entries])
     for secret_text in (PASSWORD, "another fine passphrase", secret, *codes):
         assert secret_text not in dump
+
+
+def test_anonymous_sessions_are_capped(conn, monkeypatch):
+    monkeypatch.setattr(sessions, "MAX_ANONYMOUS", 5)
+    cookies = [sessions.create(conn, NOW + i)[0] for i in range(8)]
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 5
+    assert sessions.load(conn, cookies[0], NOW + 8) is None  # the oldest went first
+    assert sessions.load(conn, cookies[-1], NOW + 8) is not None
+
+
+def test_grants_of_deleted_projects_are_pruned(conn, owner):
+    from visitorapi.state import projects
+    member = accounts.create(conn, "m@example.com", PASSWORD, "member", ACTOR)
+    kept = projects.create(conn, "kept", [], actor=ACTOR).pid
+    gone = projects.create(conn, "gone", [], actor=ACTOR).pid
+    accounts.set_grant(conn, member.email, gone, True, ACTOR)
+    projects.delete(conn, gone, actor=ACTOR)
+    accounts.set_grant(conn, member.email, kept, True, ACTOR)
+    assert accounts.granted_pids(conn, member) == {kept}

@@ -82,3 +82,11 @@ def test_prompt_asks_twice_and_refuses_a_mismatch(monkeypatch, state_path):
         assert main(["users", "create", "p@example.com"]) == 0
     finally:
         passwords.set_default_params(previous)
+
+
+def test_require_mfa(state_path):
+    assert "MFA required for every account: no" in run_cli("users", "list").stdout
+    result = run_cli("users", "require-mfa", "yes")
+    assert result.returncode == 0 and "required for every account" in result.stdout
+    assert "MFA required for every account: yes" in run_cli("users", "list").stdout
+    assert run_cli("users", "require-mfa", "maybe").returncode == 2

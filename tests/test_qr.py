@@ -5,6 +5,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, strategies as st
 
 from visitorapi.dashboard import qr
 
@@ -107,3 +108,24 @@ def test_svg_has_no_inline_style_and_escapes_its_label():
     assert "style" not in svg and "<script>" not in svg
     assert "&lt;script&gt;" in svg
     ET.fromstring(svg)  # well-formed
+
+
+@given(st.binary(min_size=1, max_size=60), st.sampled_from(sorted(set(qr.EC_CODEWORDS_PER_BLOCK[1:]))))
+def test_reed_solomon_codewords_are_multiples_of_the_generator(data, ec_length):
+    """A Reed-Solomon codeword (data followed by its EC bytes) leaves no remainder."""
+    divisor = qr._rs_divisor(ec_length)
+    ec = qr._rs_remainder(data, divisor)
+    assert len(ec) == ec_length
+    assert qr._rs_remainder(data + ec, divisor) == bytes(ec_length)
+
+
+@given(st.integers(min_value=1, max_value=255), st.integers(min_value=1, max_value=255))
+def test_gf256_multiplication_matches_carryless_oracle(x, y):
+    product = 0
+    for bit in range(8):  # naive: carry-less product, then reduce by 0x11D
+        if (y >> bit) & 1:
+            product ^= x << bit
+    for bit in range(15, 7, -1):
+        if (product >> bit) & 1:
+            product ^= 0x11D << (bit - 8)
+    assert qr._gf_multiply(x, y) == product

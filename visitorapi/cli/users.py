@@ -40,6 +40,12 @@ def register(subparsers) -> None:
         command.add_argument("email")
         command.set_defaults(run=handler)
 
+    require = commands.add_parser(
+        "require-mfa", help="require two-factor authentication for every account (or stop)",
+        description="yes: accounts without MFA must enroll at their next page view; no: optional.")
+    require.add_argument("answer", choices=("yes", "no"))
+    require.set_defaults(run=run_require_mfa)
+
 
 def read_password(from_stdin: bool) -> str:
     """The new password: one line of stdin, or typed twice at a prompt that does not echo."""
@@ -112,3 +118,13 @@ def run_reset_mfa(args) -> int:
                                                                    action="mfa.reset",
                                                                    end_sessions=True),
                    "MFA is off and its recovery codes are void; it enrolls again at next login")
+
+
+def run_require_mfa(args) -> int:
+    conn = db.connect()
+    try:
+        accounts.set_mfa_required(conn, args.answer == "yes", cli_actor())
+    finally:
+        conn.close()
+    print("MFA is now " + ("required for every account" if args.answer == "yes" else "optional"))
+    return 0

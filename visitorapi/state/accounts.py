@@ -187,6 +187,8 @@ def set_grant(conn: sqlite3.Connection, email: str, pid: str, granted: bool, act
     """Grant (or revoke) a member's access to project ``pid``."""
     account = require(conn, email)
     with transaction(conn):
+        # Grants of deleted projects are pruned here, at the next change of grants.
+        conn.execute("DELETE FROM account_grants WHERE pid NOT IN (SELECT pid FROM projects)")
         if granted:
             changed = conn.execute("INSERT OR IGNORE INTO account_grants (account_id, pid) "
                                    "VALUES (?, ?)", (account.id, pid)).rowcount

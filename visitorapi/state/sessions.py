@@ -22,6 +22,9 @@ ABSOLUTE_SECONDS = 12 * 60 * 60
 STAGE_LIFETIME = {"anonymous": 30 * 60, "mfa": 5 * 60, "full": ABSOLUTE_SECONDS}
 REAUTH_SECONDS = 10 * 60  # how long a re-authentication unlocks sensitive actions
 TOUCH_EVERY = 30  # seconds: last_seen_at is written at most this often (fewer writes)
+# NOTE: anyone can make an anonymous session (GET /dashboard/login); past this
+# many the oldest are dropped, so a flood of requests cannot grow the store.
+MAX_ANONYMOUS = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ def create(conn: sqlite3.Connection, now: float, account_id=None, stage="anonymo
                  "last_seen_at, reauth_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (_digest(session_id), account_id, stage, secrets.token_urlsafe(32), now, now,
                   reauth_at, label[:100]))
+    if stage == "anonymous":
+        conn.execute("DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions "
+                     "WHERE stage = 'anonymous' ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
+                     (MAX_ANONYMOUS,))
     return session_id, _fetch(conn, _digest(session_id))
 
 
