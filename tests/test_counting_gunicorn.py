@@ -82,7 +82,7 @@ def _metrics(port):
 def _api_requests(families):
     return {(labels["status"], labels["project"]): value
             for name, labels, value in families["visitorapi_requests_total"]["samples"]
-            if labels["route"] == "api"}
+            if labels["route"] == "/api"}
 
 
 @pytest.fixture

@@ -47,13 +47,13 @@ def test_metrics_count_every_route_and_status_with_known_projects_only(make):
     assert reply.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
     families = exposition.parse(reply.body.decode())
     get = exposition.value
-    assert get(families, "visitorapi_requests_total", route="api", status=200, project="p1") == 1
-    assert get(families, "visitorapi_requests_total", route="api", status=403, project="p1") == 1
-    assert get(families, "visitorapi_requests_total", route="api", status=403, project="") == 1
-    assert get(families, "visitorapi_requests_total", route="api", status=400, project="") == 1
+    assert get(families, "visitorapi_requests_total", route="/api", status=200, project="p1") == 1
+    assert get(families, "visitorapi_requests_total", route="/api", status=403, project="p1") == 1
+    assert get(families, "visitorapi_requests_total", route="/api", status=403, project="") == 1
+    assert get(families, "visitorapi_requests_total", route="/api", status=400, project="") == 1
     assert get(families, "visitorapi_requests_total", route="unknown", status=404, project="") == 1
-    assert get(families, "visitorapi_request_duration_seconds_count", route="api") == 4
-    assert get(families, "visitorapi_request_duration_seconds_sum", route="api") > 0
+    assert get(families, "visitorapi_request_duration_seconds_count", route="/api") == 4
+    assert get(families, "visitorapi_request_duration_seconds_sum", route="/api") > 0
     assert get(families, "visitorapi_database_build_time_seconds") == 1_700_000_000
     assert get(families, "visitorapi_database_age_seconds") > 0
     assert b"nosuchproject" not in reply.body and b"evil" not in reply.body

@@ -20,12 +20,12 @@ def app(environ, start_response):
     counting = accounting.current(_make)
     if environ["PATH_INFO"] == "/metrics":
         body = counting.metrics_text().encode()
-        route, status = "metrics", 200
+        route, status = "/metrics", 200
     else:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         status = int(query["status"][0])
         pid = query.get("pid", [None])[0]
-        counting.count("api", status, time.perf_counter() - started, pid=pid,
+        counting.count("/api", status, time.perf_counter() - started, pid=pid,
                        country=query.get("cc", [None])[0],
                        denied_origin=environ.get("HTTP_ORIGIN"))
         body = b"ok"

@@ -38,7 +38,7 @@ from visitorapi.web.metrics_share import SharedMetrics
 
 log = logging.getLogger(__name__)
 
-API_ROUTE = "api"  # the route names are visitorapi.web.app's
+API_ROUTE = "/api"  # route names are the paths (see visitorapi.web.app), "unknown" for 404s
 
 
 # (status, project known) -> usage outcome, for the /api route (see the table above).

@@ -57,7 +57,8 @@ class Response:
         body: the full body (``respond`` drops it for HEAD).
         content_type: the Content-Type value.
         headers: extra (name, value) pairs, checked for CR/LF/NUL in ``respond``.
-        route: the route's name (``"api"``, ``"healthz"``, ...; ``"unknown"`` for 404).
+        route: the route's canonical path (``"/api"`` for both ``/api`` and ``/api/``,
+            ``"/healthz"``, ...; ``"unknown"`` for any other path, never the raw path).
         pid: the project, when the request named a known and enabled one.
         country: the visitor's country code on a 200 from /api ("" if unknown).
         denied_origin: the serialized origin a known project refused.
@@ -248,7 +249,7 @@ class VisitorAPI:
             return self.preflight(environ)
         cors_headers = [cors.VARY_ORIGIN]
         origin_header = environ.get("HTTP_ORIGIN")
-        response = Response(200, b"", headers=cors_headers, route="api")
+        response = Response(200, b"", headers=cors_headers, route="/api")
         try:
             if method not in _READ_METHODS:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
@@ -320,7 +321,7 @@ class VisitorAPI:
 
     def preflight(self, environ) -> Response:
         """OPTIONS /api: 204 with CORS grants for an authorized origin, else 403 bare."""
-        response = Response(204, b"", headers=[cors.VARY_ORIGIN], route="api")
+        response = Response(204, b"", headers=[cors.VARY_ORIGIN], route="/api")
         try:
             pid = pid_from_query(environ.get("QUERY_STRING", ""))
         except HTTPError:
@@ -391,7 +392,7 @@ class VisitorAPI:
     def healthz(self, environ) -> Response:
         """Liveness: the process answers."""
         _read_only(environ)
-        return Response(200, b'{"status": 200, "result": "ok"}', route="healthz")
+        return Response(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
     def readyz(self, environ) -> Response:
         """Readiness: a database is loaded and the store is reachable."""
@@ -406,7 +407,7 @@ class VisitorAPI:
         built = (getattr(database, "metadata", None) or {}).get("build_time")
         if built:
             body["databaseBuilt"] = str(built)
-        return Response(200, json.dumps(body).encode(), route="readyz")
+        return Response(200, json.dumps(body).encode(), route="/readyz")
 
     def metrics(self, environ) -> Response:
         """Prometheus metrics for the whole service (all workers), for allowed callers only.
@@ -435,7 +436,7 @@ class VisitorAPI:
             raise HTTPError(403, "metrics are limited to VISITORAPI_METRICS_ALLOW networks")
         body = self.accounting.metrics_text(database=self.database.current())
         return Response(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
-                        route="metrics")
+                        route="/metrics")
 
     def security_txt(self, environ) -> Response:
         """RFC 9116 security.txt, when VISITORAPI_SECURITY_CONTACT is set."""
@@ -444,18 +445,18 @@ class VisitorAPI:
         if body is None:
             raise HTTPError(404, "no security contact is configured "
                                  "(VISITORAPI_SECURITY_CONTACT)")
-        return Response(200, body, content_type=cors.TEXT, route="security.txt")
+        return Response(200, body, content_type=cors.TEXT, route="/.well-known/security.txt")
 
     def openapi(self, environ) -> Response:
         """The OpenAPI 3.1 description of this service."""
         _read_only(environ)
-        return Response(200, self.pages.openapi(), route="openapi")
+        return Response(200, self.pages.openapi(), route="/openapi.json")
 
     def client_js(self, environ) -> Response:
         """The VisitorAPI(pid, onSuccess, onError) client script."""
         _read_only(environ)
         return Response(200, self.pages.client_js(), content_type=cors.JAVASCRIPT,
-                        route="client.js", corp=cors.CORP_CROSS_ORIGIN)
+                        route="/client.js", corp=cors.CORP_CROSS_ORIGIN)
 
     def demo(self, environ) -> Response:
         """The demo page (when ``visitorapi serve`` created a demo project)."""
@@ -464,7 +465,7 @@ class VisitorAPI:
         if page is None:
             raise HTTPError(404, "no demo project is configured; the API is GET /api/?pid=PID")
         body, csp = page
-        response = Response(200, body, content_type=cors.HTML, route="demo", csp=csp)
+        response = Response(200, body, content_type=cors.HTML, route="/", csp=csp)
         # NOTE: the demo calls the API on its own origin, where browsers send
         # no Origin header; the Referer (reduced to its origin) must reach it.
         response.referrer_policy = "strict-origin"
@@ -526,9 +527,10 @@ def _read_only(environ):
 
 
 _FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
-_ROUTE_NAMES = {"/api": "api", "/api/": "api", "/healthz": "healthz", "/readyz": "readyz",
-                "/metrics": "metrics", "/": "demo", "/.well-known/security.txt": "security.txt",
-                "/openapi.json": "openapi", "/client.js": "client.js"}
+_ROUTE_NAMES = {"/api": "/api", "/api/": "/api", "/healthz": "/healthz", "/readyz": "/readyz",
+                "/metrics": "/metrics", "/": "/",
+                "/.well-known/security.txt": "/.well-known/security.txt",
+                "/openapi.json": "/openapi.json", "/client.js": "/client.js"}
 
 
 def _route_name(path: str) -> str:
