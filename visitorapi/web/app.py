@@ -17,11 +17,13 @@ import http
 import json
 import logging
 import re
+import time
 from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl, quote
 
 from visitorapi.domains import is_allowed
 from visitorapi.web import cors, pages
+from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
 from visitorapi.web.errors import HTTPError, render_error
 from visitorapi.web.ratelimit import RateLimiter
@@ -60,10 +62,11 @@ class Response:
         pid: the project, when the request named a known and enabled one.
         country: the visitor's country code on a 200 from /api ("" if unknown).
         denied_origin: the serialized origin a known project refused.
+        seconds: time from the request's arrival to the response being ready.
     """
 
     __slots__ = ("status", "body", "content_type", "headers", "route", "pid", "country",
-                 "denied_origin", "csp", "corp", "referrer_policy")
+                 "denied_origin", "csp", "corp", "referrer_policy", "seconds")
 
     def __init__(self, status, body, *, content_type=cors.JSON, headers=None, route="unknown",
                  csp=cors.STRICT_CSP, corp=cors.CORP_SAME_ORIGIN):
@@ -75,6 +78,7 @@ class Response:
         self.pid = None
         self.country = None
         self.denied_origin = None
+        self.seconds = 0.0
         self.csp = csp
         self.corp = corp
         self.referrer_policy = cors.NO_REFERRER
@@ -99,12 +103,15 @@ class VisitorAPI:
         store_ready: callable returning None when the store is reachable,
             else a message (for /readyz).
         observers: callables ``f(response)`` run once per request (counting).
+        accounting: a :class:`visitorapi.web.accounting.Accounting`: counts
+            every response and serves ``/metrics`` (None: neither).
         mounts: ``{"/prefix/": wsgi_app}`` served before the API's routes.
         rate_limiter: a :class:`RateLimiter` (default: from ``settings``).
     """
 
     def __init__(self, settings, *, database, domains, parse_ua, country_facts,
-                 store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None):
+                 store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None,
+                 accounting=None):
         self.settings = settings
         self.database = database
         self.domains = domains
@@ -112,6 +119,9 @@ class VisitorAPI:
         self.country_facts = country_facts
         self.store_ready = store_ready
         self.observers = list(observers)
+        self.accounting = accounting
+        if accounting is not None:
+            self.observers.append(accounting.observe)
         self.mounts = dict(mounts or {})
         self.trusted = TrustedProxies(settings.trusted_proxies, unix=settings.trust_unix_socket,
                                       header=settings.proxy_header)
@@ -132,6 +142,7 @@ class VisitorAPI:
             "/healthz": self.healthz, "/readyz": self.readyz,
             "/.well-known/security.txt": self.security_txt,
             "/openapi.json": self.openapi, "/client.js": self.client_js, "/": self.demo,
+            "/metrics": self.metrics,
         }
         for name, value in (*cors.SECURITY_HEADERS, cors.CORP_SAME_ORIGIN,
                             cors.CORP_CROSS_ORIGIN, *self.hsts):
@@ -140,6 +151,7 @@ class VisitorAPI:
     # -- WSGI ---------------------------------------------------------------
 
     def __call__(self, environ, start_response):
+        started = time.perf_counter()
         path = environ.get("PATH_INFO") or "/"
         for prefix, mounted in self.mounts.items():
             if path.startswith(prefix) or path == prefix.rstrip("/"):
@@ -151,6 +163,7 @@ class VisitorAPI:
                           extra={"event": "request.error"})
             response = Response(500, render_error(500, "internal error"),
                                 route=_route_name(path))
+        response.seconds = time.perf_counter() - started
         self.finish(response)
         return self.respond(environ, start_response, response)
 
@@ -397,6 +410,35 @@ class VisitorAPI:
             body["databaseBuilt"] = str(built)
         return Response(200, json.dumps(body).encode(), route="/readyz")
 
+    def metrics(self, environ) -> Response:
+        """Prometheus metrics for the whole service (all workers), for allowed callers only.
+
+        Allowed: a client address in ``VISITORAPI_METRICS_ALLOW`` (loopback by
+        default), or ``Authorization: Bearer`` with ``VISITORAPI_METRICS_TOKEN``.
+        A request that came through a proxy this app does not trust never
+        qualifies by address: behind an untrusted local reverse proxy every
+        client would otherwise look like loopback.
+        """
+        _read_only(environ)
+        if self.accounting is None:
+            raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
+        ip = client_ip(environ, self.trusted)
+        via_untrusted_proxy = ip == environ.get("REMOTE_ADDR") and any(
+            name in environ for name in _FORWARDING_HEADERS)
+        token = self.settings.metrics_token
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        if not metrics_policy.allowed("" if via_untrusted_proxy else ip, authorization,
+                                      self.settings.metrics_allow, token):
+            if token:  # RFC 6750 section 3: say which scheme would work
+                error = 'Bearer realm="metrics", error="invalid_token"' if authorization \
+                    else 'Bearer realm="metrics"'
+                raise HTTPError(401, "metrics need a valid bearer token or an allowed address",
+                                headers=[("WWW-Authenticate", error)])
+            raise HTTPError(403, "metrics are limited to VISITORAPI_METRICS_ALLOW networks")
+        body = self.accounting.metrics_text(database=self.database.current())
+        return Response(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
+                        route="/metrics")
+
     def security_txt(self, environ) -> Response:
         """RFC 9116 security.txt, when VISITORAPI_SECURITY_CONTACT is set."""
         _read_only(environ)
@@ -485,8 +527,10 @@ def _read_only(environ):
         raise HTTPError(405, "only GET and HEAD are allowed here", headers=[("Allow", "GET, HEAD")])
 
 
+_FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 _ROUTE_NAMES = {"/api": "/api", "/api/": "/api", "/healthz": "/healthz", "/readyz": "/readyz",
-                "/": "/", "/.well-known/security.txt": "/.well-known/security.txt",
+                "/metrics": "/metrics", "/": "/",
+                "/.well-known/security.txt": "/.well-known/security.txt",
                 "/openapi.json": "/openapi.json", "/client.js": "/client.js"}
 
 
