@@ -14,7 +14,9 @@ from visitorapi import __version__
 from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
-COMMAND_GROUPS = ()
+COMMAND_GROUPS = (
+    "database",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
