@@ -10,12 +10,17 @@ import argparse
 import importlib
 import sys
 
-from visitorapi import __version__
+from visitorapi import __version__, logs
 from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
 COMMAND_GROUPS = (
     "database",
+    "projects",
+    "audit",
+    "usage",
+    "update",
+    "serve",
 )
 
 
@@ -36,6 +41,11 @@ def main(argv=None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        logs.configure()
+    except ValueError as exc:
+        print(f"visitorapi: error: {exc}", file=sys.stderr)
+        return 1
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return 2

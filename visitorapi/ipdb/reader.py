@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 from visitorapi.ipdb import format as fmt
 from visitorapi.ipdb.format import InvalidDatabaseError
 
-__all__ = ["Database", "Location", "InvalidDatabaseError", "open_database"]
+__all__ = ["Database", "Location", "InvalidDatabaseError", "open_database", "verify"]
 
 # Bounded caches. PERF: a hit saves one struct.unpack_from and one tuple; the
 # bounds keep a worker's private memory small (about 6 MB when all are full).
@@ -68,6 +68,16 @@ def open_database(path, *, verify: bool = False) -> "Database":
             database.close()
             raise
     return database
+
+
+def verify(path) -> dict:
+    """Open ``path``, run :meth:`Database.verify` and close it; return its counts.
+
+    Raises:
+        InvalidDatabaseError: the file is not a sound database.
+    """
+    with Database(path) as database:
+        return database.verify()
 
 
 def _not_an_address(ip):

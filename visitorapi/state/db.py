@@ -10,6 +10,7 @@ Connections use WAL so gunicorn workers read while the CLI or a flush writes,
 and a busy timeout so concurrent writers wait instead of failing with
 "database is locked".
 """
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -33,11 +34,14 @@ def default_state_path() -> Path:
     return Path(base) / "visitorapi" / "state.sqlite3"
 
 
-def connect(path=None) -> sqlite3.Connection:
+def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Open the store (creating it and its folder if needed) and bring its schema up to date.
 
     Args:
         path: the SQLite file; defaults to :func:`default_state_path`.
+        busy_timeout_ms: how long a statement waits for another writer's lock
+            (the serving path passes a short one: it would rather serve stale
+            settings than hold a request).
 
     Returns:
         A connection in autocommit mode (``isolation_level=None``): callers
@@ -50,13 +54,13 @@ def connect(path=None) -> sqlite3.Connection:
     path = Path(path) if path is not None else default_state_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
                                check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise OperatorError(f"cannot open state database {path}: {exc}; "
                             "check VISITORAPI_STATE and the folder's permissions") from exc
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise OperatorError(f"state database {path}: cannot switch to WAL mode")
@@ -70,6 +74,23 @@ def connect(path=None) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection):
+    """Run the ``with`` block in one write transaction (``BEGIN IMMEDIATE``).
+
+    Commits when the block ends, rolls back if it raises. IMMEDIATE takes the
+    write lock up front, so a read-then-write block cannot fail half way with
+    "database is locked"; other writers wait up to the busy timeout.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def available_migrations():

@@ -1,0 +1,148 @@
+"""Real servers for tests: a compiled fixture database, projects, and `visitorapi serve`.
+
+Servers bind 127.0.0.1 on free ports and are always stopped (SIGTERM, then
+SIGKILL of the whole process group).
+"""
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Readable source for the fixture database (ip-location-db "city" layout).
+FIXTURE_CSV = """\
+192.0.2.0,192.0.2.255,DE,Berlin,,Berlin,,52.52,13.405,Europe/Berlin
+198.51.100.0,198.51.100.255,FR,Île-de-France,,Paris,,48.8566,2.3522,Europe/Paris
+203.0.113.0,203.0.113.255,US,California,,Mountain View,,37.422,-122.084,America/Los_Angeles
+127.0.0.0,127.255.255.255,ZZ,,,,,,,
+2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,JP,Tokyo,,Tokyo,,35.6895,139.6917,Asia/Tokyo
+"""
+
+
+def compile_fixture(folder: Path, csv_text: str = FIXTURE_CSV, name="fixture.vdb") -> Path:
+    """Compile ``csv_text`` with the project's own compiler; return the database path."""
+    from visitorapi.ipdb.compiler import compile_files
+    source = folder / (name + ".csv")
+    source.write_text(csv_text, encoding="utf-8")
+    output = folder / name
+    compile_files([source], output)
+    return output
+
+
+def create_project(state_path: Path, patterns, name="test") -> str:
+    """Create a project in the store at ``state_path``; return its pid."""
+    from visitorapi.state import projects
+    from visitorapi.state.db import connect
+    conn = connect(state_path)
+    try:
+        return projects.create(conn, name, patterns, actor="cli:test").pid
+    finally:
+        conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(tmp_path: Path, **extra) -> dict:
+    """A private environment: state, cache and data dirs under ``tmp_path``."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("VISITORAPI_", "GUNICORN_"))}
+    env.update({
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        "VISITORAPI_STATE": str(tmp_path / "state" / "state.sqlite3"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "HOME": str(tmp_path / "home"),
+    })
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class Server:
+    """``python -m visitorapi serve ARGS`` in its own process group, output to files."""
+
+    def __init__(self, tmp_path: Path, *args, env=None, port=None, tls_context=None):
+        self.port = port or free_port()
+        self.tmp_path = tmp_path
+        self.stdout_path = tmp_path / f"serve-{self.port}.out"
+        self.stderr_path = tmp_path / f"serve-{self.port}.err"
+        self.tls_context = tls_context
+        self.args = ["--bind", f"127.0.0.1:{self.port}", *map(str, args)]
+        self.env = env if env is not None else base_env(tmp_path)
+        self.process = None
+
+    def __enter__(self):
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "visitorapi", "serve", *self.args],
+                env=self.env, cwd=self.tmp_path, stdout=out, stderr=err,
+                start_new_session=True)
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait_ready(self, timeout=120.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.process.returncode}: "
+                                   f"{self.stderr_path.read_text(errors='replace')[-3000:]}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if self.request("/healthz")[0] == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"serve did not answer within {timeout} s")
+
+    def connection(self, timeout=10.0):
+        if self.tls_context is not None:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.tls_context)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, path, headers=None, method="GET"):
+        """Return (status, headers dict, body bytes) of one request on a new connection."""
+        connection = self.connection()
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def output(self) -> str:
+        return (self.stdout_path.read_text(errors="replace")
+                + self.stderr_path.read_text(errors="replace"))
+
+
+def tls_client_context(certfile) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(certfile))
+    context.check_hostname = False  # the certificate names 127.0.0.1 as an IP SAN anyway
+    return context

@@ -1,0 +1,59 @@
+"""VISITORAPI_* settings: defaults, and a clear error naming each bad variable."""
+import datetime
+import ipaddress
+
+import pytest
+
+from visitorapi.config import ConfigError, load_settings
+
+NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def test_defaults(tmp_path):
+    settings = load_settings({"VISITORAPI_STATE": str(tmp_path / "s.db"),
+                              "XDG_CACHE_HOME": str(tmp_path)}, now=NOW)
+    assert settings.db_is_default and settings.db_path.parent == tmp_path / "visitorapi"
+    assert settings.https == "auto" and settings.trusted_proxies == ()
+    assert settings.security_expires == NOW + datetime.timedelta(days=180)
+
+
+def test_values_are_parsed(tmp_path):
+    settings = load_settings({
+        "VISITORAPI_DB": "/srv/city.vdb", "VISITORAPI_TRUSTED_PROXIES": "10.0.0.0/8, ::1 unix",
+        "VISITORAPI_PROXY_HEADER": "Forwarded", "VISITORAPI_HTTPS": "require",
+        "VISITORAPI_CLIENT_RATE": "2.5", "VISITORAPI_SECURITY_CONTACT": "https://x.test/sec",
+        "VISITORAPI_SECURITY_EXPIRES": "2031-01-01T00:00:00Z"}, now=NOW)
+    assert str(settings.db_path) == "/srv/city.vdb" and not settings.db_is_default
+    assert settings.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"),
+                                        ipaddress.ip_network("::1/128"))
+    assert settings.trust_unix_socket and settings.proxy_header == "forwarded"
+    assert settings.client_rate == 2.5 and settings.https == "require"
+
+
+@pytest.mark.parametrize("name, value, fragment", [
+    pytest.param("VISITORAPI_TRUSTED_PROXIES", "10.0.0.1/8", "not a CIDR", id="host-bits"),
+    pytest.param("VISITORAPI_TRUSTED_PROXIES", "everyone", "not a CIDR", id="word"),
+    pytest.param("VISITORAPI_HTTPS", "yes", "must be one of", id="https"),
+    pytest.param("VISITORAPI_PROXY_HEADER", "x-real-ip", "must be one of", id="proxy-header"),
+    pytest.param("VISITORAPI_CLIENT_RATE", "fast", "not a number", id="rate-word"),
+    pytest.param("VISITORAPI_CLIENT_RATE", "-1", ">= 0", id="rate-negative"),
+    pytest.param("VISITORAPI_CLIENT_RATE", "nan", "finite", id="rate-nan"),
+    pytest.param("VISITORAPI_CLIENT_BURST", "0", ">= 1", id="burst-zero"),
+    pytest.param("VISITORAPI_HSTS_MAX_AGE", "1.5", "whole number", id="hsts-float"),
+    pytest.param("VISITORAPI_SECURITY_CONTACT", "sec@example.com", "mailto:", id="contact-no-scheme"),
+    pytest.param("VISITORAPI_SECURITY_EXPIRES", "next year", "ISO 8601", id="expires-word"),
+    pytest.param("VISITORAPI_SECURITY_EXPIRES", "2020-01-01", "in the past", id="expires-past"),
+    pytest.param("VISITORAPI_DEMO_PID", "has space", "not a project id", id="demo-pid"),
+    pytest.param("VISITORAPI_DB_CHECK_INTERVAL", "0", ">= 0.05", id="check-interval"),
+])
+def test_bad_values_name_the_variable(name, value, fragment):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value}, now=NOW)
+    message = str(caught.value)
+    assert name in message and fragment in message
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"VISITORAPI_HTTPS": "x", "VISITORAPI_CLIENT_RATE": "y"}, now=NOW)
+    assert "VISITORAPI_HTTPS" in str(caught.value) and "VISITORAPI_CLIENT_RATE" in str(caught.value)

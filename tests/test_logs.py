@@ -1,0 +1,128 @@
+"""Operational logs: one JSON object per line (or text), no visitor data, gunicorn too."""
+import io
+import json
+import logging
+import logging.config
+
+import pytest
+
+from visitorapi import logs
+
+from conftest import run_cli
+
+
+@pytest.fixture
+def capture():
+    """Log through a fresh logger into a string with the given format."""
+    def emit(fmt, level, message, *args, exc=None, **extra):
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logs.formatter(fmt))
+        logger = logging.getLogger("visitorapi.test_logs")
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.log(level, message, *args, extra=extra, exc_info=exc)
+        return stream.getvalue()
+    return emit
+
+
+def test_json_line_has_time_level_event_project_and_extras(capture):
+    out = capture("json", logging.WARNING, "database is %d days old", 50,
+                  event="db.stale", pid="AbC123", age_days=50)
+    assert out.count("\n") == 1
+    line = json.loads(out)
+    assert line["level"] == "warning"
+    assert line["event"] == "db.stale"
+    assert line["project"] == "AbC123"
+    assert line["message"] == "database is 50 days old"
+    assert line["age_days"] == 50
+    assert "pid" not in line
+    assert line["time"].endswith("Z") and line["time"][10] == "T"
+
+
+def test_json_without_event_uses_the_logger_name_and_omits_project(capture):
+    line = json.loads(capture("json", logging.INFO, "hello"))
+    assert line["event"] == "visitorapi.test_logs"
+    assert "project" not in line
+
+
+def test_exception_stays_on_one_line(capture):
+    try:
+        raise RuntimeError("boom\nsecond line")
+    except RuntimeError as exc:
+        out = capture("json", logging.ERROR, "failed", exc=exc, event="x.failed")
+    assert out.count("\n") == 1
+    assert "RuntimeError: boom" in json.loads(out)["exception"]
+
+
+def test_message_newlines_cannot_forge_a_second_line(capture):
+    out = capture("json", logging.INFO, "a\n{\"level\": \"error\"}")
+    assert out.count("\n") == 1
+
+
+@pytest.mark.parametrize("field", sorted(logs.VISITOR_FIELDS))
+def test_visitor_fields_are_never_written(capture, field):
+    for fmt in logs.FORMATS:
+        out = capture(fmt, logging.INFO, "request", event="x", **{field: "CANARY-203.0.113.9"})
+        assert "CANARY" not in out
+
+
+def test_text_format(capture):
+    out = capture("text", logging.WARNING, "refused", event="db.refused", pid="p1", path="/x.db")
+    assert out.split()[1:] == ["WARNING", "db.refused", "project=p1", "refused", "path=/x.db"]
+
+
+@pytest.mark.parametrize("env, message", [
+    pytest.param({"VISITORAPI_LOG_FORMAT": "xml"}, "VISITORAPI_LOG_FORMAT must be", id="format"),
+    pytest.param({"VISITORAPI_LOG_LEVEL": "loud"}, "VISITORAPI_LOG_LEVEL must be", id="level"),
+])
+def test_bad_settings_are_named(monkeypatch, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match=message):
+        logs.settings()
+    result = run_cli("usage", "--days", "1", env=env)
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_configure_is_idempotent_and_honours_the_environment(monkeypatch):
+    monkeypatch.setenv("VISITORAPI_LOG_FORMAT", "text")
+    monkeypatch.setenv("VISITORAPI_LOG_LEVEL", "warning")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        stream = io.StringIO()
+        logs.configure(stream=stream)
+        logs.configure(stream=stream)
+        assert sum(h.get_name() == "visitorapi" for h in root.handlers) == 1
+        logging.getLogger("visitorapi.x").info("quiet")
+        logging.getLogger("visitorapi.x").warning("loud", extra={"event": "x.loud"})
+        assert stream.getvalue().count("\n") == 1
+        assert " WARNING x.loud loud" in stream.getvalue()
+    finally:
+        for handler in [h for h in root.handlers if h.get_name() == "visitorapi"]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.mark.parametrize("access_log", [True, False], ids=["access-on", "access-off"])
+def test_gunicorn_logconfig_dict_routes_gunicorn_error_through_our_format(
+        monkeypatch, capsys, access_log):
+    saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level,
+                    logging.getLogger(name).propagate) for name in ("", "gunicorn.error", "gunicorn.access")}
+    try:
+        logging.config.dictConfig(logs.gunicorn_logconfig_dict("json", "info", access_log=access_log))
+        logging.getLogger("gunicorn.error").info("Booting worker with pid: %s", 42)
+        logging.getLogger("gunicorn.access").info("GET /api 200")
+        captured = capsys.readouterr()
+        line = json.loads(captured.err)
+        assert (line["event"], line["message"]) == ("gunicorn.error", "Booting worker with pid: 42")
+        assert captured.out == ("GET /api 200\n" if access_log else "")
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate

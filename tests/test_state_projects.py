@@ -1,0 +1,168 @@
+"""The projects store and its audit trail: every change audited in the same transaction."""
+import re
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from visitorapi.domains import PatternError
+from visitorapi.errors import OperatorError
+from visitorapi.state import audit, db
+from visitorapi.state import projects as store
+
+ACTOR = "cli:tester"
+
+
+@pytest.fixture
+def conn(tmp_path):
+    connection = db.connect(tmp_path / "state.sqlite3")
+    yield connection
+    connection.close()
+
+
+def test_create_stores_canonical_patterns_and_a_random_pid(conn):
+    project = store.create(conn, "  Shop  ", ["HTTPS://Example.com:443", "faß.de", "example.com:8443"],
+                           actor=ACTOR)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{20}", project.pid)
+    assert project.name == "Shop"
+    assert project.enabled
+    assert project.domains == ("example.com:8443", "https://example.com", "xn--fa-hia.de")
+    assert store.get(conn, project.pid) == project
+    assert project.domains_reviewed_at == project.created_at
+
+
+def test_pids_are_distinct():
+    assert len({store.new_pid() for _ in range(1000)}) == 1000
+    assert all(len(pid) == 20 and not pid.startswith("-") for pid in (store.new_pid() for _ in range(2000)))
+
+
+def test_refused_pattern_creates_nothing(conn):
+    with pytest.raises(PatternError, match="co.uk"):
+        store.create(conn, "Shop", ["example.com", "*.co.uk"], actor=ACTOR)
+    assert store.list_projects(conn) == []
+    assert audit.entries(conn) == []
+
+
+@pytest.mark.parametrize("name, message", [
+    pytest.param("", "needs a name", id="empty"),
+    pytest.param("   ", "needs a name", id="blank"),
+    pytest.param("x" * 201, "limit is 200", id="long"),
+    pytest.param("a\nb", "control character", id="newline"),
+])
+def test_bad_names_are_refused(conn, name, message):
+    with pytest.raises(OperatorError, match=message):
+        store.create(conn, name, ["example.com"], actor=ACTOR)
+
+
+def test_every_change_is_audited_with_before_and_after(conn):
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    store.add_domain(conn, pid, "*.example.org", actor="dashboard:ops@example.com")
+    store.remove_domain(conn, pid, "EXAMPLE.com", actor=ACTOR)
+    store.set_enabled(conn, pid, False, actor=ACTOR)
+    store.set_enabled(conn, pid, False, actor=ACTOR)       # no-op: no entry
+    store.set_enabled(conn, pid, True, actor=ACTOR)
+    store.mark_reviewed(conn, pid, actor=ACTOR)
+    store.delete(conn, pid, actor=ACTOR)
+    trail = audit.entries(conn, pid=pid)
+    assert [(e.action, e.actor) for e in trail] == [
+        ("project.created", ACTOR),
+        ("domain.added", "dashboard:ops@example.com"),
+        ("domain.removed", ACTOR),
+        ("project.disabled", ACTOR),
+        ("project.enabled", ACTOR),
+        ("domains.reviewed", ACTOR),
+        ("project.deleted", ACTOR),
+    ]
+    assert trail[0].before is None
+    assert trail[0].after == {"name": "Shop", "enabled": True, "domains": ["example.com"]}
+    assert trail[1].before == {"domains": ["example.com"]}
+    assert trail[1].after == {"domains": ["*.example.org", "example.com"]}
+    assert trail[2].after == {"domains": ["*.example.org"]}
+    assert trail[3].before == {"enabled": True} and trail[3].after == {"enabled": False}
+    assert trail[-1].before == {"name": "Shop", "enabled": True, "domains": ["*.example.org"]}
+    assert trail[-1].after is None
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e.at) for e in trail)
+    assert store.get(conn, pid) is None
+
+
+def test_audit_survives_the_deleted_project_and_filters_by_pid(conn):
+    first = store.create(conn, "A", ["a.test"], actor=ACTOR).pid
+    second = store.create(conn, "B", ["b.test"], actor=ACTOR).pid
+    store.delete(conn, first, actor=ACTOR)
+    assert [e.action for e in audit.entries(conn, pid=first)] == ["project.created", "project.deleted"]
+    assert [e.pid for e in audit.entries(conn)] == [first, second, first]
+    assert [e.pid for e in audit.entries(conn, limit=1)] == [first]
+
+
+@pytest.mark.parametrize("statement", [
+    pytest.param("UPDATE audit_log SET actor = 'cli:mallory'", id="update"),
+    pytest.param("DELETE FROM audit_log", id="delete"),
+])
+def test_audit_rows_cannot_be_edited_or_deleted(conn, statement):
+    store.create(conn, "Shop", ["example.com"], actor=ACTOR)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute(statement)
+    assert len(audit.entries(conn)) == 1
+
+
+def test_audit_append_refuses_to_run_outside_a_transaction(conn):
+    with pytest.raises(ValueError, match="inside the transaction"):
+        audit.append(conn, actor=ACTOR, action="project.created")
+    with pytest.raises(ValueError, match="actor"):
+        with db.transaction(conn):
+            audit.append(conn, actor="", action="x")
+
+
+def test_change_whose_audit_entry_fails_is_rolled_back(conn, monkeypatch):
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(audit, "append", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        store.add_domain(conn, pid, "other.test", actor=ACTOR)
+    monkeypatch.undo()
+    assert store.get(conn, pid).domains == ("example.com",)
+    assert [e.action for e in audit.entries(conn)] == ["project.created"]
+
+
+@pytest.mark.parametrize("call, message", [
+    pytest.param(lambda c, pid: store.add_domain(c, pid, "example.com", actor=ACTOR),
+                 "already authorizes", id="add-duplicate"),
+    pytest.param(lambda c, pid: store.add_domain(c, pid, "*.com", actor=ACTOR),
+                 "top-level domain", id="add-refused"),
+    pytest.param(lambda c, pid: store.remove_domain(c, pid, "other.test", actor=ACTOR),
+                 "does not authorize 'other.test' \\(it has: example.com\\)", id="remove-absent"),
+    pytest.param(lambda c, pid: store.add_domain(c, "nope", "x.test", actor=ACTOR),
+                 "no project has pid 'nope'", id="unknown-pid"),
+    pytest.param(lambda c, pid: store.delete(c, "bad pid!", actor=ACTOR),
+                 "not a project id", id="malformed-pid"),
+])
+def test_bad_changes_say_what_is_wrong(conn, call, message):
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    with pytest.raises(OperatorError, match=message):
+        call(conn, pid)
+    assert len(audit.entries(conn)) == 1
+
+
+def test_review_due_after_90_days():
+    project = store.Project("p", "n", True, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", ())
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert not project.review_due(start + timedelta(days=90))
+    assert project.review_due(start + timedelta(days=90, seconds=1))
+
+
+def test_revision_moves_on_every_change_and_enabled_domains_hides_disabled(conn):
+    seen = [store.read_revision(conn)]
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    seen.append(store.read_revision(conn))
+    store.add_domain(conn, pid, "b.test", actor=ACTOR)
+    seen.append(store.read_revision(conn))
+    store.set_enabled(conn, pid, False, actor=ACTOR)
+    seen.append(store.read_revision(conn))
+    assert seen == sorted(set(seen))
+    revision, domains = store.enabled_domains(conn)
+    assert revision == seen[-1] and domains == {}
+    store.set_enabled(conn, pid, True, actor=ACTOR)
+    other = store.create(conn, "Empty", [], actor=ACTOR).pid
+    assert store.enabled_domains(conn)[1] == {pid: ("b.test", "example.com"), other: ()}

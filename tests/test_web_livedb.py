@@ -1,0 +1,64 @@
+"""LiveDatabase: follows atomic replacements, refuses a corrupt one, keeps serving."""
+import logging
+import os
+
+from visitorapi.web.livedb import LiveDatabase
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def opener(path):
+    """Open a 'database' whose file must start with GOOD (a stand-in for open_database)."""
+    with open(path, "rb") as handle:
+        content = handle.read()
+    if not content.startswith(b"GOOD"):
+        raise ValueError(f"{path}: not a database")
+    return content
+
+
+def replace(path, content):
+    temporary = str(path) + ".tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(content)
+    os.replace(temporary, path)
+
+
+def test_follows_replacements_and_refuses_corrupt_ones(tmp_path, caplog):
+    path = tmp_path / "db.vdb"
+    clock = Clock()
+    live = LiveDatabase(path, opener, check_interval=1.0, clock=clock)
+    assert live.current() is None and "does not exist" in live.error
+    replace(path, b"GOOD 1")
+    assert live.current() is None            # not checked again before the interval
+    clock.now = 1.0
+    assert live.current() == b"GOOD 1"
+    replace(path, b"GOOD 2")
+    clock.now = 2.0
+    assert live.current() == b"GOOD 2"
+    with caplog.at_level(logging.WARNING, logger="visitorapi.web.livedb"):
+        replace(path, b"CORRUPT")
+        clock.now = 3.0
+        assert live.current() == b"GOOD 2"    # the old one keeps serving
+        clock.now = 4.0
+        assert live.current() == b"GOOD 2"
+    refusals = [r for r in caplog.records if getattr(r, "event", None) == "db.refused"]
+    assert len(refusals) == 1                 # logged once per replacement, not per check
+    replace(path, b"GOOD 3")
+    clock.now = 5.0
+    assert live.current() == b"GOOD 3"
+
+
+def test_a_deleted_file_keeps_the_loaded_database(tmp_path):
+    path = tmp_path / "db.vdb"
+    replace(path, b"GOOD")
+    clock = Clock()
+    live = LiveDatabase(path, opener, check_interval=1.0, clock=clock)
+    assert live.current() == b"GOOD"
+    os.unlink(path)
+    clock.now = 2.0
+    assert live.current() == b"GOOD"

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Benchmark visitorapi.useragent against ua-parser (pure Python and its Rust accelerator).
+
+usage: python tools/bench_useragent.py [--shared DIR] [--count 5000] [--repeat 3]
+
+Parses the same distinct UAs, in one process, with no cache anywhere:
+  * ours:        visitorapi.useragent.parse_uncached
+  * ua-parser:   ua_parser.basic.Resolver (pure-Python regex resolver, uap-core rules)
+  * ua-parser-rs: ua_parser.regex.Resolver (the Rust accelerator, same rules)
+The UAs are every distinct UA of the two traffic corpora (what the API sees),
+topped up to --count with uap-core's test UAs in file order. Each UA is timed
+--repeat times and its fastest run kept, so a scheduler hiccup does not count
+as parser time; the timer's own cost is measured and subtracted.
+
+Prints median, p99 and worst per-UA time for each parser, the ratios, the
+slowest UA of ours, and the worst case over adversarial 8 KB inputs, plus
+times for growing input lengths to show that the cost is linear.
+
+Install the peers for the benchmark only:
+  pip install ua-parser ua-parser-rs ua-parser-builtins
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from visitorapi.useragent import MAX_LENGTH, _parse, parse_uncached  # noqa: E402
+
+CORPORA = ("traffic-public.jsonl", "traffic-history-public.jsonl", "uap-tests-public.jsonl")
+
+
+def load_uas(shared: Path, count: int):
+    """Distinct UAs: the traffic corpora first, then uap-tests, in file order."""
+    seen = {}
+    for name in CORPORA:
+        with open(shared / "ua" / name, encoding="utf-8") as corpus:
+            for line in corpus:
+                if line.strip():
+                    seen.setdefault(json.loads(line)["ua"], None)
+                    if len(seen) >= count:
+                        return list(seen)
+    return list(seen)
+
+
+def timer_overhead(repeat=20000):
+    """Median cost of a perf_counter_ns pair around a no-op call, in ns (what to subtract)."""
+    noop = (lambda text: None)
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        noop("x")
+        samples.append(time.perf_counter_ns() - t0)
+    return statistics.median(samples)
+
+
+def time_each(parse, uas, repeat, overhead):
+    """Fastest of ``repeat`` runs per UA, in microseconds, timer cost removed."""
+    best = [float("inf")] * len(uas)
+    for _ in range(repeat):
+        for index, ua in enumerate(uas):
+            t0 = time.perf_counter_ns()
+            parse(ua)
+            elapsed = time.perf_counter_ns() - t0
+            if elapsed < best[index]:
+                best[index] = elapsed
+    return [max(0.0, (ns - overhead) / 1000.0) for ns in best]
+
+
+def summary(times):
+    ordered = sorted(times)
+    return {
+        "median": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
+    }
+
+
+def peers():
+    """The ua-parser resolvers, or an explanation of why they are missing."""
+    try:
+        from ua_parser import Domain, load_builtins
+        from ua_parser.basic import Resolver as BasicResolver
+    except ImportError as error:
+        return {}, f"ua-parser not installed ({error}); pip install ua-parser ua-parser-builtins"
+    matchers = load_builtins()
+    found = {"ua-parser (pure Python)": _bind(BasicResolver(matchers), Domain.ALL)}
+    note = ""
+    try:
+        from ua_parser.regex import Resolver as RustResolver
+        found["ua-parser-rs (Rust)"] = _bind(RustResolver(matchers), Domain.ALL)
+    except ImportError as error:
+        note = f"ua-parser-rs not installed ({error})"
+    return found, note
+
+
+def _bind(resolver, domains):
+    return lambda ua: resolver(ua, domains)
+
+
+ADVERSARIAL = {
+    "8 KB of one letter": "a" * 8192,
+    "8 KB of '('": "(" * 8192,
+    "8 KB of ')('": ")(" * 4096,
+    "8 KB repeated Android comment": "Mozilla/5.0 (" + "Linux; Android 10; " * 431,
+    "8 KB 'SM-' model": "Mozilla/5.0 (Linux; Android 10; " + "SM-" * 2720 + ")",
+    "8 KB run then 'bot'": "x" * 8188 + " bot",
+    "8 KB 'bot' token": "bot" + "x" * 8189,
+    "8 KB version dots": "Chrome/" + "1." * 4092,
+    "8 KB of '/1 '": "a/1 " * 2048,
+    "8 KB of spaces": " " * 8192,
+    "8 KB control characters": "\x00\x01\x1b[" * 2048,
+    "8 KB latin-1 bytes": bytes(range(256)).decode("latin-1") * 32,
+    "8 KB Chrome UA padding": ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                               "Chrome/138.0.0.0 Safari/537.36 ") * 64,
+    "8 KB 'compatible; '": "Mozilla/5.0 (" + "compatible; " * 682,
+    "8 KB 'Opera Mini/'": "Opera/9.80 (" + "Opera Mini/" * 744,
+}
+
+
+def adversarial(repeat):
+    """Worst single-call time per adversarial input, through the public entry point and uncapped."""
+    rows = []
+    for name, ua in ADVERSARIAL.items():
+        capped = min(_time_one(parse_uncached, ua) for _ in range(repeat))
+        uncapped = min(_time_one(_parse, ua) for _ in range(repeat))
+        rows.append((name, len(ua), capped, uncapped))
+    return rows
+
+
+def _time_one(parse, ua):
+    t0 = time.perf_counter_ns()
+    parse(ua)
+    return (time.perf_counter_ns() - t0) / 1000.0
+
+
+def growth(repeat):
+    """Uncapped cost against length for the slowest adversarial shape: linear means ~2x per doubling."""
+    rows = []
+    for name, unit in (("letters", "a"), ("SM- model", "SM-"), ("Android comment", "Linux; Android 10; ")):
+        for length in (2048, 4096, 8192, 16384, 32768):
+            if name == "letters":
+                ua = unit * length
+            elif name == "SM- model":
+                ua = "Mozilla/5.0 (Linux; Android 10; " + unit * (length // 3) + ")"
+            else:
+                ua = "Mozilla/5.0 (" + unit * (length // len(unit))
+            rows.append((name, len(ua), min(_time_one(_parse, ua) for _ in range(repeat))))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path,
+                        default=Path(os.environ.get("VISITORAPI_SHARED", ROOT.parent / "shared")))
+    parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not (args.shared / "ua").is_dir():
+        print(f"bench_useragent: {args.shared / 'ua'} not found; pass --shared DIR", file=sys.stderr)
+        return 2
+
+    uas = load_uas(args.shared, args.count)
+    overhead = timer_overhead()
+    print(f"{len(uas)} distinct UAs, best of {args.repeat} runs each, timer cost {overhead:.0f} ns subtracted")
+    print(f"python {sys.version.split()[0]} on {os.uname().machine}")
+    print()
+    found, note = peers()
+    for parse in [parse_uncached] + list(found.values()):  # warm up imports and lazy compiles
+        for ua in uas[:50]:
+            parse(ua)
+
+    results = {}
+    ours = time_each(parse_uncached, uas, args.repeat, overhead)
+    results["visitorapi.useragent"] = summary(ours)
+    for name, parse in found.items():
+        results[name] = summary(time_each(parse, uas, args.repeat, overhead))
+
+    print(f"{'parser':<26} {'median us':>10} {'p99 us':>10} {'worst us':>10} {'mean us':>10}")
+    for name, stats in results.items():
+        print(f"{name:<26} {stats['median']:>10.2f} {stats['p99']:>10.2f} {stats['max']:>10.2f} {stats['mean']:>10.2f}")
+    if note:
+        print(note)
+    print()
+    mine = results["visitorapi.useragent"]
+    for name in found:
+        peer = results[name]
+        print(f"ours vs {name}: {peer['median'] / mine['median']:.1f}x faster by median, "
+              f"{peer['mean'] / mine['mean']:.1f}x by mean")
+    slowest = max(range(len(uas)), key=ours.__getitem__)
+    print(f"slowest UA of ours: {ours[slowest]:.2f} us  {uas[slowest][:150]!r}")
+    print()
+
+    print(f"adversarial inputs (public parse caps at {MAX_LENGTH} chars; 'uncapped' parses all of it):")
+    worst = 0.0
+    for name, length, capped, uncapped in adversarial(args.repeat):
+        worst = max(worst, capped, uncapped)
+        print(f"  {name:<32} {length:>6} chars  {capped:>9.1f} us  uncapped {uncapped:>9.1f} us")
+    print(f"adversarial worst case: {worst:.1f} us")
+    print()
+    print("uncapped cost by length (linear: about 2x per doubling):")
+    for name, length, micros in growth(args.repeat):
+        print(f"  {name:<18} {length:>6} chars  {micros:>9.1f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""VISITORAPI_* settings: read once at start, validated, with errors that say what to fix.
+
+Every variable is documented in README's Configuration table. A bad value
+stops the service before it answers anything, with a message naming the
+variable, what it holds and what it should hold; all problems are reported
+at once so the operator fixes them in one pass.
+"""
+import datetime
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visitorapi.errors import OperatorError
+from visitorapi.state.db import default_state_path
+
+HTTPS_MODES = ("auto", "require", "off")
+PROXY_HEADERS = ("x-forwarded-for", "forwarded")
+_PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONTACT = re.compile(r"(mailto:[^\s@]+@[^\s@]+|https://\S+|tel:\+?[0-9-]+)")
+
+
+class ConfigError(OperatorError):
+    """One or more VISITORAPI_* variables are invalid; the message lists each."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings; see README's Configuration table for each field's variable."""
+
+    state_path: Path
+    db_path: Path
+    db_is_default: bool
+    trusted_proxies: tuple = ()
+    trust_unix_socket: bool = False
+    proxy_header: str = "x-forwarded-for"
+    https: str = "auto"
+    hsts_max_age: int = 31536000
+    client_rate: float = 10.0
+    client_burst: float = 50.0
+    project_rate: float = 1000.0
+    project_burst: float = 2000.0
+    rate_key_lifetime: float = 3600.0
+    db_check_interval: float = 2.0
+    security_contact: str = ""
+    security_expires: datetime.datetime = field(default=None)
+    demo_pid: str = ""
+
+
+def default_database_path(environ=None) -> Path:
+    """Where ``visitorapi serve`` caches the database compiled from the shipped CSV.
+
+    ``$XDG_CACHE_HOME/visitorapi/`` (else ``~/.cache/visitorapi/``); the
+    file name carries the package version so an upgrade recompiles.
+    """
+    from visitorapi import __version__
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "visitorapi" / f"dbip-country-{__version__}.vdb"
+
+
+class _Reader:
+    """Reads variables and collects every problem instead of stopping at the first."""
+
+    def __init__(self, environ):
+        self.environ = environ
+        self.problems = []
+
+    def text(self, name, default=""):
+        return self.environ.get(name, default).strip()
+
+    def number(self, name, default, *, minimum=0.0, integer=False):
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            self.problems.append(f"{name}={raw!r} is not {kind}")
+            return default
+        if not value >= minimum or value != value or value in (float("inf"),):
+            self.problems.append(f"{name}={raw!r} must be a finite number >= {minimum:g}")
+            return default
+        return value
+
+    def choice(self, name, default, choices):
+        raw = self.text(name).lower() or default
+        if raw not in choices:
+            self.problems.append(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+            return default
+        return raw
+
+
+def _networks(reader, name):
+    """Parse a CIDR list (commas or spaces); ``unix`` trusts a Unix-socket peer."""
+    networks, unix = [], False
+    for item in re.split(r"[,\s]+", reader.text(name)):
+        if not item:
+            continue
+        if item.lower() == "unix":
+            unix = True
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            reader.problems.append(f"{name}: {item!r} is not a CIDR network ({exc}); "
+                                   "write e.g. 10.0.0.0/8, 192.0.2.7, ::1 or unix")
+    return tuple(networks), unix
+
+
+def _expires(reader, name, now):
+    raw = reader.text(name)
+    if not raw:
+        return now + datetime.timedelta(days=180)
+    try:
+        value = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        reader.problems.append(f"{name}={raw!r} is not an ISO 8601 date-time "
+                               "(e.g. 2027-01-31T00:00:00Z)")
+        return now
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    if value <= now:
+        reader.problems.append(f"{name}={raw!r} is in the past; RFC 9116 security.txt "
+                               "must not be served expired")
+    return value.astimezone(datetime.timezone.utc)
+
+
+def load_settings(environ=None, *, now=None) -> Settings:
+    """Read and validate every VISITORAPI_* variable.
+
+    Args:
+        environ: the environment to read (default ``os.environ``).
+        now: the current UTC time (for ``VISITORAPI_SECURITY_EXPIRES``).
+
+    Raises:
+        ConfigError: listing every invalid variable.
+    """
+    environ = os.environ if environ is None else environ
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    reader = _Reader(environ)
+    db_raw = reader.text("VISITORAPI_DB")
+    networks, unix = _networks(reader, "VISITORAPI_TRUSTED_PROXIES")
+    contact = reader.text("VISITORAPI_SECURITY_CONTACT")
+    if contact and not _CONTACT.fullmatch(contact):
+        reader.problems.append(f"VISITORAPI_SECURITY_CONTACT={contact!r} must be a "
+                               "mailto:, https: or tel: URI (RFC 9116 section 2.5.3)")
+    demo_pid = reader.text("VISITORAPI_DEMO_PID")
+    if demo_pid and not _PID.fullmatch(demo_pid):
+        reader.problems.append("VISITORAPI_DEMO_PID is not a project id "
+                               "(1-64 of A-Z a-z 0-9 _ -)")
+    settings = Settings(
+        state_path=(Path(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
+                    else default_state_path()),
+        db_path=Path(db_raw) if db_raw else default_database_path(environ),
+        db_is_default=not db_raw,
+        trusted_proxies=networks,
+        trust_unix_socket=unix,
+        proxy_header=reader.choice("VISITORAPI_PROXY_HEADER", "x-forwarded-for", PROXY_HEADERS),
+        https=reader.choice("VISITORAPI_HTTPS", "auto", HTTPS_MODES),
+        hsts_max_age=reader.number("VISITORAPI_HSTS_MAX_AGE", 31536000, integer=True),
+        client_rate=reader.number("VISITORAPI_CLIENT_RATE", 10.0),
+        client_burst=reader.number("VISITORAPI_CLIENT_BURST", 50.0, minimum=1),
+        project_rate=reader.number("VISITORAPI_PROJECT_RATE", 1000.0),
+        project_burst=reader.number("VISITORAPI_PROJECT_BURST", 2000.0, minimum=1),
+        rate_key_lifetime=reader.number("VISITORAPI_RATE_KEY_LIFETIME", 3600.0, minimum=1),
+        db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL", 2.0, minimum=0.05),
+        security_contact=contact,
+        security_expires=_expires(reader, "VISITORAPI_SECURITY_EXPIRES", now),
+        demo_pid=demo_pid,
+    )
+    if reader.problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(reader.problems))
+    return settings

@@ -1,0 +1,185 @@
+"""Operational logging: one JSON object per line on stderr (or plain text).
+
+Every process of the service logs the same way: the CLI, the WSGI app and
+gunicorn's error log (through :func:`gunicorn_logconfig_dict`). A JSON line
+holds ``time`` (UTC, RFC 3339), ``level``, ``event`` (a stable dotted name such
+as ``db.refused``; the logger's name when the caller gave none), ``message``,
+``project`` when the record is about one project (``extra={"pid": ...}``), and
+any other ``extra`` values. ``VISITORAPI_LOG_FORMAT=text`` gives one readable
+line instead; ``VISITORAPI_LOG_LEVEL`` sets the threshold.
+
+Privacy: no code may log a visitor's IP, User-Agent, Referer or query string
+(TEAM.md). As a second line of defence, extra fields whose names say they
+hold visitor data are dropped here, and the retention canary test searches
+every line this module writes.
+"""
+import json
+import logging
+import os
+import sys
+import time
+
+FORMATS = ("json", "text")
+LEVELS = ("debug", "info", "warning", "error", "critical")
+DEFAULT_FORMAT = "json"
+DEFAULT_LEVEL = "info"
+
+# Attributes every LogRecord has; anything else came from ``extra=``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName"}
+# ``extra`` names that could only hold visitor data: never written.
+VISITOR_FIELDS = frozenset({"ip", "client_ip", "remote_addr", "ua", "user_agent", "useragent",
+                            "referer", "referrer", "query", "query_string", "forwarded",
+                            "x_forwarded_for", "headers", "environ", "cookie"})
+_HANDLER_NAME = "visitorapi"
+
+
+def _timestamp(created: float) -> str:
+    seconds = int(created)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+        f".{int((created - seconds) * 1000):03d}Z"
+
+
+def _fields(record: logging.LogRecord) -> dict:
+    """The record's ``extra`` values, without ``event``/``pid`` and without visitor data."""
+    return {key: value for key, value in vars(record).items()
+            if key not in _STANDARD and key not in ("event", "pid")
+            and key.lower() not in VISITOR_FIELDS and not key.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object on one line (newlines are escaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": _timestamp(record.created),
+            "level": record.levelname.lower(),
+            "event": getattr(record, "event", None) or record.name,
+            "message": record.getMessage(),
+        }
+        pid = getattr(record, "pid", None)
+        if pid:
+            line["project"] = pid
+        line.update(_fields(record))
+        line["process"] = record.process
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str, separators=(", ", ": "))
+
+
+class TextFormatter(logging.Formatter):
+    """Formats a record as ``TIME LEVEL event [project=PID] message key=value...``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_timestamp(record.created), record.levelname,
+                 getattr(record, "event", None) or record.name]
+        pid = getattr(record, "pid", None)
+        if pid:
+            parts.append(f"project={pid}")
+        parts.append(record.getMessage())
+        parts.extend(f"{key}={value}" for key, value in _fields(record).items())
+        text = " ".join(str(part) for part in parts)
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def settings(fmt=None, level=None) -> tuple:
+    """Return the validated ``(format, level)``, from the arguments or the environment.
+
+    Raises:
+        ValueError: ``VISITORAPI_LOG_FORMAT`` or ``VISITORAPI_LOG_LEVEL`` is not
+            one of :data:`FORMATS` / :data:`LEVELS`; the message names the variable.
+    """
+    fmt = (fmt or os.environ.get("VISITORAPI_LOG_FORMAT") or DEFAULT_FORMAT).strip().lower()
+    level = (level or os.environ.get("VISITORAPI_LOG_LEVEL") or DEFAULT_LEVEL).strip().lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"VISITORAPI_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if level not in LEVELS:
+        raise ValueError(f"VISITORAPI_LOG_LEVEL must be one of {', '.join(LEVELS)}, not {level!r}")
+    return fmt, level
+
+
+def formatter(fmt: str) -> logging.Formatter:
+    """The formatter for ``fmt`` (``"json"`` or ``"text"``)."""
+    return JsonFormatter() if fmt == "json" else TextFormatter()
+
+
+def configure(fmt=None, level=None, stream=None) -> logging.Handler:
+    """Send the root logger's records to stderr in the configured format.
+
+    Idempotent: calling it again replaces the handler it installed before
+    and leaves other handlers (pytest's, gunicorn's) alone.
+
+    Args:
+        fmt: ``"json"`` or ``"text"``; default ``$VISITORAPI_LOG_FORMAT`` or json.
+        level: a name from :data:`LEVELS`; default ``$VISITORAPI_LOG_LEVEL`` or info.
+        stream: where to write; default ``sys.stderr`` at the time of each write.
+
+    Returns:
+        The installed handler.
+    """
+    fmt, level = settings(fmt, level)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when the record is emitted (so capture works)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def gunicorn_logconfig_dict(fmt=None, level=None, access_log: bool = False) -> dict:
+    """A ``logconfig_dict`` for gunicorn: its error log in our format on stderr.
+
+    gunicorn's ``gunicorn.error`` logger then propagates to the root logger,
+    which the application's own loggers share, so every line of a worker or
+    of the master has one shape.
+
+    NOTE: with any ``logconfig_dict`` gunicorn emits access-log records even
+    when ``accesslog`` is unset, so unless ``access_log`` is True the
+    ``gunicorn.access`` logger gets no handler and drops them. When it is
+    True, they go to stdout as the bare ``access_log_format`` line, which
+    the shipped gunicorn config keeps free of visitor data.
+    """
+    fmt, level = settings(fmt, level)
+    formatter_class = f"{__name__}.{'JsonFormatter' if fmt == 'json' else 'TextFormatter'}"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": level.upper(), "handlers": ["visitorapi"]},
+        "loggers": {
+            "gunicorn.error": {"level": level.upper(), "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO" if access_log else "CRITICAL",
+                                "handlers": ["access" if access_log else "discard"],
+                                "propagate": False},
+        },
+        "handlers": {
+            "visitorapi": {"class": "logging.StreamHandler", "formatter": "visitorapi",
+                           "stream": "ext://sys.stderr"},
+            "access": {"class": "logging.StreamHandler", "formatter": "access",
+                       "stream": "ext://sys.stdout"},
+            "discard": {"class": "logging.NullHandler"},
+        },
+        "formatters": {
+            "visitorapi": {"()": formatter_class},
+            "access": {"format": "%(message)s"},
+        },
+    }

@@ -1,0 +1,164 @@
+"""The serving path's read-only, in-memory view of which origins each project allows.
+
+Every API request asks ``patterns_for(pid)``; that must cost a dictionary
+lookup, not a database query. :class:`AuthorizedDomains` keeps a snapshot
+``{pid: (DomainPattern, ...)}`` of the enabled projects and, at most every
+``check_interval`` seconds (0.25 s by default), reads the store's revision
+counter (one row, bumped by schema triggers on every project or domain
+change); only when it moved is the snapshot rebuilt. A change made with the
+CLI or the dashboard therefore reaches every running gunicorn worker within
+``check_interval`` of its next request, with no restart.
+
+Failure never fails a request: if the store is locked, missing or broken,
+the last good snapshot keeps serving and one warning is logged (and one
+"recovered" line when it works again). Before the first successful load the
+snapshot is empty, so every pid is refused - the safe default.
+
+Processes and threads: a SQLite connection must not cross ``fork()``
+(gunicorn ``--preload`` forks workers from a master that may have used this
+object), so the connection is opened lazily, and :mod:`visitorapi.forks`
+makes a forked child forget the parent's connection and lock (never using or
+closing them) and open its own; the snapshot itself is plain data and keeps
+serving. Refreshes are serialized by a lock that request threads never wait
+on once a snapshot exists.
+"""
+import logging
+import sqlite3
+import threading
+import time
+
+from visitorapi import forks
+from visitorapi.domains import PatternError, stored_pattern
+from visitorapi.errors import OperatorError
+from visitorapi.state import db
+from visitorapi.state.projects import enabled_domains, read_revision
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECK_INTERVAL = 0.25   # seconds between revision checks
+READ_BUSY_TIMEOUT_MS = 200      # a request waits at most this long for a locked store
+
+
+class AuthorizedDomains:
+    """Live, read-only map from pid to its authorized domain patterns.
+
+    Args:
+        state_path: the SQLite store; defaults to ``$VISITORAPI_STATE``.
+        check_interval: seconds between checks for changes.
+        clock: a monotonic clock (tests pass a fake one).
+    """
+
+    def __init__(self, state_path=None, *, check_interval: float = DEFAULT_CHECK_INTERVAL,
+                 clock=time.monotonic):
+        self._path = state_path
+        self._interval = check_interval
+        self._clock = clock
+        self._snapshot = {}
+        self._parsed = {}
+        self._revision = None
+        self._next_check = float("-inf")
+        self._healthy = False
+        self._warned = False        # one warning per outage, not one per check
+        self._conn = None
+        self._lock = threading.Lock()
+        forks.reset_in_children(self)
+
+    def patterns_for(self, pid: str):
+        """Return the patterns of an enabled project, or None (unknown or disabled pid).
+
+        PERF: this runs on every request. In the common case it is one clock
+        read, one comparison and one dict lookup; the store is consulted at
+        most every ``check_interval`` seconds.
+        """
+        if self._clock() >= self._next_check:
+            self._refresh()
+        return self._snapshot.get(pid)
+
+    def refresh(self) -> bool:
+        """Check the store for changes now; return True when it was readable."""
+        self._next_check = float("-inf")
+        self._refresh()
+        return self._healthy
+
+    @property
+    def healthy(self) -> bool:
+        """True when the last check read the store (``/readyz`` reports it)."""
+        return self._healthy
+
+    @property
+    def revision(self):
+        """The store revision the snapshot reflects (None before the first load)."""
+        return self._revision
+
+    def close(self) -> None:
+        """Close this process's connection (the snapshot stays usable)."""
+        self._drop_connection()
+
+    def _refresh(self) -> None:
+        # Before the first load, wait for whoever is loading: an empty snapshot
+        # would refuse every pid. After that, never make a request wait.
+        if not self._lock.acquire(blocking=self._revision is None):
+            return
+        try:
+            if self._clock() < self._next_check:
+                return
+            self._next_check = self._clock() + self._interval
+            self._check()
+        finally:
+            self._lock.release()
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connection and lock (never use or close them)."""
+        self._conn = None
+        self._lock = threading.Lock()
+        self._next_check = float("-inf")
+
+    def _check(self) -> None:
+        try:
+            if self._conn is None:
+                self._conn = db.connect(self._path, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
+            if read_revision(self._conn) != self._revision:
+                revision, rows = enabled_domains(self._conn)
+                self._snapshot = self._build(rows)
+                self._revision = revision
+        except (sqlite3.Error, OperatorError, OSError) as exc:
+            self._drop_connection()
+            self._healthy = False
+            if not self._warned:
+                self._warned = True
+                log.warning("state store unreadable, serving the last good project snapshot: %s",
+                            exc, extra={"event": "projects.store_unavailable"})
+            return
+        self._healthy = True
+        if self._warned:
+            self._warned = False
+            log.warning("state store readable again", extra={"event": "projects.store_recovered"})
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _build(self, rows) -> dict:
+        """Turn ``{pid: (text, ...)}`` into ``{pid: (DomainPattern, ...)}``, reusing parsed patterns."""
+        parsed = {}
+        snapshot = {}
+        for pid, texts in rows.items():
+            patterns = []
+            for text in texts:
+                pattern = parsed.get(text) or self._parsed.get(text)
+                if pattern is None:
+                    try:
+                        pattern = stored_pattern(text)
+                    except PatternError as exc:
+                        log.warning("stored domain pattern skipped: %s", exc,
+                                    extra={"event": "projects.bad_stored_pattern", "pid": pid})
+                        continue
+                parsed[text] = pattern
+                patterns.append(pattern)
+            snapshot[pid] = tuple(patterns)
+        self._parsed = parsed
+        return snapshot

@@ -1,0 +1,1 @@
+"""The HTTP face: WSGI app, request policy, metrics."""

@@ -1,0 +1,220 @@
+"""Who is the client: REMOTE_ADDR, or what trusted proxies reported, read from the right.
+
+A proxy appends the address it received a connection from to
+``X-Forwarded-For`` (or adds a ``for=`` element to RFC 7239 ``Forwarded``).
+Everything to the left of what our own proxies wrote was written by the
+client and can say anything, so the list is read from the right: skip the
+hops we trust, and the first hop we do not trust is the client (the lesson of
+echoip's left-most ``X-Forwarded-For`` bug). Proxies are trusted only by
+configuration (``VISITORAPI_TRUSTED_PROXIES``), and only the one header the
+operator's proxy writes is read (``VISITORAPI_PROXY_HEADER``): reading a header
+the proxy merely passes through would let the client pick its own address.
+
+Every candidate is validated strictly; a bad one is a 400 whose message never
+repeats what was sent.
+"""
+import ipaddress
+import re
+
+from visitorapi.web.errors import HTTPError
+
+# RFC 7239 section 4: forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] )
+# forwarded-pair = token "=" value; value = token / quoted-string.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_PAIR = re.compile(rf'\s*({_TOKEN})=({_TOKEN}|"(?:[^"\\]|\\.)*")\s*')
+# RFC 7239 section 6: node = nodename [ ":" node-port ]; IPv6 in brackets.
+_NODE_V6 = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?")
+_NODE_V4 = re.compile(r"([0-9.]+)(?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?")
+_BARE_IP = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+
+HEADERS = {"x-forwarded-for": "HTTP_X_FORWARDED_FOR", "forwarded": "HTTP_FORWARDED"}
+
+
+class TrustedProxies:
+    """The configured set of trusted proxy networks.
+
+    Args:
+        networks: ``ipaddress`` networks whose peers may report the client.
+        unix: trust a peer with no IP address (gunicorn on a Unix socket,
+            where REMOTE_ADDR is empty); written ``unix`` in the setting.
+        header: ``"x-forwarded-for"`` or ``"forwarded"``, the one header the
+            proxy writes.
+    """
+
+    def __init__(self, networks=(), *, unix=False, header="x-forwarded-for"):
+        if header not in HEADERS:
+            raise ValueError(f"unknown proxy header {header!r}")
+        self.networks = tuple(networks)
+        self.unix = unix
+        self.header = header
+        self.environ_key = HEADERS[header]
+
+    def __bool__(self):
+        return bool(self.networks) or self.unix
+
+    def contains(self, address) -> bool:
+        """True if ``address`` (an ``ipaddress`` address) is a trusted proxy."""
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+
+def parse_ip(text: str):
+    """Return the ``ipaddress`` address that ``text`` spells exactly, or None.
+
+    Stricter than :func:`ipaddress.ip_address` alone: no surrounding or inner
+    whitespace, no IPv6 zone (``%eth0``), no leading-zero IPv4 octets (the
+    ``ipaddress`` module already refuses those, since they are octal to some
+    parsers).
+    """
+    if not _BARE_IP.fullmatch(text):
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _forwarded_for_nodes(value: str):
+    """Yield the ``for=`` node of every element of an RFC 7239 ``Forwarded`` value.
+
+    An element without ``for=`` yields None. Raises HTTPError 400 on a
+    malformed value.
+    """
+    for element in _split_outside_quotes(value, ","):
+        node = None
+        for pair in _split_outside_quotes(element, ";"):
+            if not pair.strip():
+                continue
+            match = _PAIR.fullmatch(pair)
+            if match is None:
+                raise HTTPError(400, "the Forwarded header is malformed (RFC 7239)")
+            name, token = match.groups()
+            if name.lower() == "for":
+                if token.startswith('"'):
+                    token = re.sub(r"\\(.)", r"\1", token[1:-1])
+                node = token
+        yield node
+
+
+def _split_outside_quotes(value: str, separator: str):
+    """Split on ``separator`` except inside quoted strings (RFC 9110 section 5.6.4)."""
+    if '"' not in value:
+        return value.split(separator)
+    parts, current, quoted, escaped = [], [], False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quoted:
+        raise HTTPError(400, "the Forwarded header has an unterminated quoted string")
+    parts.append("".join(current))
+    return parts
+
+
+def _node_address(node):
+    """Return the address in an RFC 7239 node (``1.2.3.4:80``, ``[::1]``) or None."""
+    if node is None:
+        return None
+    match = _NODE_V6.fullmatch(node)
+    if match is not None:
+        address = parse_ip(match.group(1))
+        return address if address is not None and address.version == 6 else None
+    match = _NODE_V4.fullmatch(node)
+    if match is not None:
+        address = parse_ip(match.group(1))
+        return address if address is not None and address.version == 4 else None
+    return None
+
+
+def _candidates(header: str, value: str) -> list:
+    """Return the reported hops, left to right, as (address or None, header name)."""
+    if header == "x-forwarded-for":
+        return [(parse_ip(entry.strip(" \t")), "an X-Forwarded-For entry")
+                for entry in value.split(",")]
+    # NOTE: "unknown" and obfuscated identifiers (RFC 7239 sections 6.2, 6.3)
+    # name no address; if such a hop is the client, there is nothing to locate.
+    return [(_node_address(node), "a Forwarded for= node")
+            for node in _forwarded_for_nodes(value)]
+
+
+def client_ip(environ, trusted: TrustedProxies) -> str:
+    """Return the client's IP address as normalized text.
+
+    Args:
+        environ: the WSGI environ (reads REMOTE_ADDR and the proxy header).
+        trusted: the configured trusted proxies.
+
+    Returns:
+        REMOTE_ADDR when the peer is not a trusted proxy; otherwise the
+        right-most untrusted hop of the proxy header (the left-most hop when
+        every hop is trusted, the peer itself when the header is absent).
+
+    Raises:
+        HTTPError: 400 when REMOTE_ADDR or a header entry is not an IP address.
+    """
+    remote = environ.get("REMOTE_ADDR") or ""
+    if not trusted:
+        # PERF: the server wrote REMOTE_ADDR; the database lookup validates it
+        # (ValueError -> 400), so the common no-proxy case parses it only once.
+        if not remote:
+            raise HTTPError(400, "the connection has no client address")
+        return remote
+    peer = parse_ip(remote) if remote else None
+    if peer is None:
+        if remote or not trusted.unix:
+            raise HTTPError(400, "the connection has no valid client address")
+    elif not trusted.contains(peer):
+        return str(peer)
+    value = environ.get(trusted.environ_key)
+    if value is None or not value.strip(" \t,"):
+        if peer is None:
+            raise HTTPError(400, "the trusted proxy did not report the client address")
+        return str(peer)
+    # Entries left of the client were written by the client; they are never
+    # read, so they are not validated either (their content cannot matter).
+    candidates = _candidates(trusted.header, value)
+    for address, what in reversed(candidates):
+        if address is None:
+            raise HTTPError(400, f"{what} is not an IP address")
+        if not trusted.contains(address):
+            return str(address)
+    return str(candidates[0][0])
+
+
+def forwarded_https(environ, trusted: TrustedProxies) -> bool:
+    """True if a trusted proxy reported that the client connected over https.
+
+    Reads ``X-Forwarded-Proto`` (with ``x-forwarded-for``) or the right-most
+    ``proto=`` of ``Forwarded``, only when the peer is a trusted proxy.
+    """
+    if not trusted:
+        return False
+    remote = environ.get("REMOTE_ADDR") or ""
+    peer = parse_ip(remote) if remote else None
+    if peer is None:
+        if remote or not trusted.unix:
+            return False
+    elif not trusted.contains(peer):
+        return False
+    if trusted.header == "x-forwarded-for":
+        proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
+        return proto.rsplit(",", 1)[-1].strip().lower() == "https"
+    value = environ.get("HTTP_FORWARDED", "")
+    try:
+        elements = _split_outside_quotes(value, ",")
+    except HTTPError:
+        return False
+    for pair in _split_outside_quotes(elements[-1], ";") if elements else ():
+        match = _PAIR.fullmatch(pair) if pair.strip() else None
+        if match and match.group(1).lower() == "proto":
+            return match.group(2).strip('"').lower() == "https"
+    return False

@@ -1,0 +1,75 @@
+"""The shipped gunicorn configuration (``gunicorn -c python:visitorapi.web.gunicorn_conf``).
+
+``visitorapi serve`` runs gunicorn with it; operators who run gunicorn
+themselves should use it too. It exists for three reasons:
+
+- privacy: the access log has no client address, request line, query
+  string, User-Agent or Referer, and :class:`PrivateLogger` keeps gunicorn's
+  own warnings (malformed requests, limits) from naming the client;
+- input limits tighter than gunicorn's defaults (4094-byte request line,
+  100 headers of 8190 bytes): a valid /api request line is under 200 bytes;
+- TLS 1.2 or newer when ``--certfile``/``--keyfile`` are given, and
+  ``VISITORAPI_HTTPS=auto`` resolved from the bind address.
+
+Client addresses and https behind a proxy are decided by the application
+from ``VISITORAPI_TRUSTED_PROXIES``, so gunicorn's own forwarded-header
+handling is switched off (``forwarded_allow_ips = ""``).
+"""
+import ipaddress
+import os
+import ssl
+
+wsgi_app = "visitorapi.wsgi:app"
+bind = ["127.0.0.1:8000"]
+worker_class = "sync"
+proc_name = "visitorapi"
+
+limit_request_line = 2048
+limit_request_fields = 40
+limit_request_field_size = 4096
+
+forwarded_allow_ips = ""
+logger_class = "visitorapi.web.gunicorn_logger.PrivateLogger"
+# Used only when an access log is enabled (--access-logfile): no %(h)s, %(r)s,
+# %(q)s, %(a)s or %(f)s; PrivateLogger blanks those atoms even if they are added.
+access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms pid=%(p)s'
+
+
+def ssl_context(config, default_ssl_context_factory):
+    """TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and 1.1)."""
+    context = default_ssl_context_factory()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def pre_request(worker, req):
+    """Replace gunicorn's default, which logs the method and path at debug level."""
+
+
+def is_loopback_bind(addresses) -> bool:
+    """True if every listening address is loopback (or a Unix socket)."""
+    for address in addresses:
+        if isinstance(address, (str, bytes)):
+            continue  # Unix socket: reachable only on this machine
+        host = address[0]
+        if host in ("localhost",):
+            continue
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:
+            return False  # a hostname: assume it is reachable from outside
+    return True
+
+
+def on_starting(server):
+    """Resolve VISITORAPI_HTTPS=auto: require https unless bound to loopback only.
+
+    Runs in the arbiter before workers fork, so every worker inherits it.
+    """
+    if os.environ.get("VISITORAPI_HTTPS", "auto").strip().lower() in ("", "auto"):
+        loopback = is_loopback_bind(server.cfg.address)
+        os.environ["VISITORAPI_HTTPS"] = "off" if loopback else "require"
+        server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)",
+                        os.environ["VISITORAPI_HTTPS"],
+                        "loopback" if loopback else "non-loopback")

@@ -1,0 +1,85 @@
+"""The IP database a worker serves from, swapped when its file is replaced.
+
+Operators (and ``visitorapi update``) replace the database by writing a new
+file and ``os.replace``-ing it over the old name. Each worker notices within
+``check_interval`` seconds: it compares the file's identity (device, inode,
+size, mtime) on the request path, at most once per interval, and opens the
+new file before letting go of the old one. An in-flight lookup keeps its
+reference to the old ``Database``, whose mmap stays valid after the rename
+(the old inode lives while it is mapped), so no request fails.
+
+A replacement that does not open (truncated, corrupt, foreign) is refused:
+it is logged once and the old database keeps serving until the file changes
+again.
+"""
+import logging
+import os
+import time
+
+log = logging.getLogger(__name__)
+
+
+def _identity(path):
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class LiveDatabase:
+    """Holds the current database for one process and follows replacements of its file.
+
+    Args:
+        path: the database file.
+        opener: ``open_database``-like callable (path -> Database); raises on a bad file.
+        check_interval: seconds between checks of the file's identity.
+        clock: monotonic seconds, injectable for tests.
+    """
+
+    def __init__(self, path, opener, *, check_interval=2.0, clock=time.monotonic):
+        self.path = os.fspath(path)
+        self.opener = opener
+        self.check_interval = check_interval
+        self.clock = clock
+        self.database = None
+        self.error = None
+        self._identity = None
+        self._next_check = 0.0
+
+    def current(self):
+        """Return the database to use for this request, or None if none is loaded.
+
+        PERF: one clock read per call; the stat and any reopen happen at
+        most once per ``check_interval``.
+        """
+        now = self.clock()
+        if now >= self._next_check:
+            self._next_check = now + self.check_interval
+            self.refresh()
+        return self.database
+
+    def refresh(self):
+        """Open the file if it changed since the last attempt; keep the old one on failure."""
+        identity = _identity(self.path)
+        if identity is None:
+            if self.database is None:
+                self.error = f"database file {self.path} does not exist"
+            return
+        if identity == self._identity:
+            return
+        self._identity = identity
+        try:
+            database = self.opener(self.path)
+        except Exception as exc:  # NOTE: any failure to open must leave the old one serving
+            self.error = f"database file {self.path} was refused: {exc}"
+            log.warning("database replacement refused: %s; %s", exc,
+                        "the previous database keeps serving" if self.database is not None
+                        else "no database is loaded",
+                        extra={"event": "db.refused"})
+            return
+        replaced = self.database is not None
+        self.database = database
+        self.error = None
+        log.info("database %s: %s", "replaced" if replaced else "loaded", self.path,
+                 extra={"event": "db.replaced" if replaced else "db.loaded"})

@@ -1,0 +1,55 @@
+"""``visitorapi.wsgi:app``, the WSGI entry point for gunicorn: wiring only.
+
+Importing this module does nothing; the first access to ``app`` (gunicorn
+does it when a worker loads the application) reads and validates the
+settings, opens the database and the projects store, and builds the app,
+so a bad setting stops the worker at boot with a clear message.
+"""
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def create_app(environ=None):
+    """Build the visitor API from VISITORAPI_* settings.
+
+    Raises:
+        visitorapi.config.ConfigError: a setting is invalid.
+    """
+    from visitorapi.config import load_settings
+    from visitorapi.countries import country_facts
+    from visitorapi.ipdb import open_database
+    from visitorapi.state.authorized_domains import AuthorizedDomains
+    from visitorapi.useragent import parse
+    from visitorapi.web.app import VisitorAPI
+    from visitorapi.web.livedb import LiveDatabase
+
+    settings = load_settings(environ)
+    if settings.https == "auto":
+        log.warning("VISITORAPI_HTTPS=auto was not resolved (gunicorn was started without "
+                    "visitorapi.web.gunicorn_conf); plain HTTP is served: set "
+                    "VISITORAPI_HTTPS=require on a public address", extra={"event": "config.https"})
+    database = LiveDatabase(settings.db_path, open_database,
+                            check_interval=settings.db_check_interval)
+    if database.current() is None:
+        log.error("no IP database: %s; /api answers 503 until one is in place",
+                  database.error, extra={"event": "db.missing"})
+    domains = AuthorizedDomains(settings.state_path)
+
+    def store_ready():
+        """None when the projects store answers now (for /readyz), else the problem."""
+        if domains.refresh():
+            return None
+        return f"the state database {settings.state_path} is unreachable"
+
+    return VisitorAPI(settings, database=database, domains=domains,
+                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready)
+
+
+def __getattr__(name):
+    # PEP 562: build the app lazily, once, when gunicorn asks for it.
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)
