@@ -95,6 +95,21 @@ class Oracle:
         assert len(found) <= 1
         return expected(found[0]) if found else None
 
+    def edges(self, version):
+        """Every address where the answer may change (a range starts, or one ended)."""
+        edges = set()
+        for first, last, _ in self.v4:
+            edges.update((first, last + 1))
+        for first, last, _ in self.v6:
+            edges.update((first, last + 1))
+            if first <= MAPPED_LAST and last >= MAPPED_FIRST:
+                edges.update((max(first, MAPPED_FIRST) - MAPPED_FIRST,
+                              min(last, MAPPED_LAST) + 1 - MAPPED_FIRST))
+        if version == 6:
+            edges.update(edge + MAPPED_FIRST for edge in list(edges) if edge <= 1 << 32)
+            edges.update((MAPPED_FIRST, MAPPED_LAST + 1))
+        return edges
+
     def probes(self, version, extra):
         probes = set(extra)
         for first, last, _ in (self.v4 if version == 4 else self.v6):
@@ -128,9 +143,8 @@ def check_prefix(oracle, version, value, prefix_len, want):
     block_first = value >> low_bits << low_bits
     block_last = block_first + (1 << low_bits) - 1
     assert oracle.find(version, block_first) == want == oracle.find(version, block_last)
-    ranges = oracle.v4 if version == 4 else oracle.v6
-    inside = {edge for first, last, _ in ranges for edge in (first, last + 1)
-              if block_first < edge <= block_last}
+    all_edges = oracle.edges(version)
+    inside = {edge for edge in all_edges if block_first < edge <= block_last}
     for edge in inside:  # equal neighbours may meet inside the block
         assert oracle.find(version, edge - 1) == want == oracle.find(version, edge)
     mapped = version == 6 and block_first <= MAPPED_LAST and block_last >= MAPPED_FIRST
@@ -138,8 +152,8 @@ def check_prefix(oracle, version, value, prefix_len, want):
         parent_first = value >> (low_bits + 1) << (low_bits + 1)
         parent_last = parent_first + (2 << low_bits) - 1
         edges = {parent_first, parent_last} | {
-            edge for first, last, _ in ranges for edge in (first, last + 1, first - 1, last)
-            if parent_first <= edge <= parent_last}
+            point for edge in all_edges for point in (edge - 1, edge)
+            if parent_first <= point <= parent_last}
         if version == 6 and parent_first <= MAPPED_LAST and parent_last >= MAPPED_FIRST:
             return  # the IPv4-mapped block is a region of its own
         assert any(oracle.find(version, edge) != want for edge in edges), "not maximal"
