@@ -413,3 +413,10 @@ def test_appending_to_the_host_never_keeps_an_exact_match(origin_text, tail):
     host = rest.split(":")[0]
     tampered = origin_text.replace(f"://{host}", f"://{host}{tail}", 1)
     assert tail == "" or not is_allowed(parse_origin(tampered), [pattern])
+
+
+@given(origin_texts(), st.sampled_from(["", "/", "/shop?item=1", "?q=a", "#top", "/a/b/c.html"]))
+def test_referer_reduces_to_the_same_origin_as_the_origin_header(origin_text, rest):
+    from_referer = referer_origin(origin_text + rest)
+    from_origin = parse_origin(origin_text)
+    assert from_referer == from_origin

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from visitorapi.countries import country_facts  # noqa: E402
-from visitorapi.domains import is_allowed, parse_origin  # noqa: E402
+from visitorapi.domains import _parse_origin_cached, is_allowed, parse_origin  # noqa: E402
 from visitorapi.state import db  # noqa: E402
 from visitorapi.state import projects as store  # noqa: E402
 from visitorapi.state.authorized_domains import AuthorizedDomains  # noqa: E402
@@ -83,6 +83,8 @@ def main(argv=None) -> int:
         results = {
             "patterns_for (live view)": per_call_ns(lambda: view.patterns_for(pid), args.seconds),
             "parse_origin": per_call_ns(lambda: parse_origin(origin_text), args.seconds),
+            "parse_origin, cache bypassed": per_call_ns(
+                lambda: _parse_origin_cached.__wrapped__(origin_text), args.seconds),
             "is_allowed (3 patterns, wildcard hit)": per_call_ns(
                 lambda: is_allowed(origin, patterns), args.seconds),
             "country_facts": per_call_ns(lambda: country_facts("DE"), args.seconds),

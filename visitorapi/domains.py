@@ -354,7 +354,7 @@ def _origin_from(match, serialized: str) -> Origin | None:
         port = int(port_text)
         if port > 65535:
             return None
-    return Origin(scheme=scheme, host=host, port=port, serialized=serialized)
+    return Origin(scheme, host, port, serialized)
 
 
 def is_allowed(origin: Origin | None, patterns) -> bool:

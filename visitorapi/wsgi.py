@@ -18,6 +18,7 @@ def create_app(environ=None):
     """
     from visitorapi.config import load_settings
     from visitorapi.countries import country_facts
+    from visitorapi.dashboard.mount import mount_dashboard
     from visitorapi.ipdb import open_database
     from visitorapi.state.authorized_domains import AuthorizedDomains
     from visitorapi.useragent import parse
@@ -42,8 +43,10 @@ def create_app(environ=None):
             return None
         return f"the state database {settings.state_path} is unreachable"
 
-    return VisitorAPI(settings, database=database, domains=domains,
-                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready)
+    api = VisitorAPI(settings, database=database, domains=domains,
+                     parse_ua=parse, country_facts=country_facts, store_ready=store_ready)
+    mount_dashboard(api, settings, database)
+    return api
 
 
 def __getattr__(name):

@@ -21,6 +21,7 @@ COMMAND_GROUPS = (
     "usage",
     "update",
     "serve",
+    "users",
 )
 
 
