@@ -19,10 +19,8 @@ from cdp import CHROMIUM, Browser
 from server_helpers import (Server, base_env, compile_fixture, create_project, customer_page,
                             page_server)
 
-# The server needs the IP database (ipdb) and country facts; until both are
-# in the tree these tests cannot run.
+# The server needs the IP database compiler and reader (ipdb).
 pytest.importorskip("visitorapi.ipdb.compiler")
-pytest.importorskip("visitorapi.countries")
 
 pytestmark = pytest.mark.browser
 

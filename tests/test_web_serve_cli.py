@@ -8,7 +8,6 @@ from conftest import run_cli
 from server_helpers import Server, base_env
 
 pytest.importorskip("visitorapi.ipdb.compiler")
-pytest.importorskip("visitorapi.countries")
 
 
 def test_fresh_install_compiles_the_default_database_once_and_serves_the_demo(tmp_path):

@@ -22,10 +22,8 @@ import pytest
 from server_helpers import (FIXTURE_CSV, Server, base_env, compile_fixture, create_project,
                             tls_client_context)
 
-# The server needs the IP database (ipdb) and country facts; until both are
-# in the tree these tests cannot run.
+# The server needs the IP database compiler and reader (ipdb).
 pytest.importorskip("visitorapi.ipdb.compiler")
-pytest.importorskip("visitorapi.countries")
 
 ORIGIN = "https://shop.example"
 
