@@ -265,3 +265,15 @@ def test_closing_twice_or_counting_after_close_never_double_counts(tmp_path):
     shared.close()
     total, exits = metrics_share.SharedMetrics(tmp_path).collect()
     assert total["requests"][("/api", 200, "")] == 2
+
+
+def test_a_process_outside_gunicorn_uses_and_removes_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv(metrics_share.ENV_DIR, raising=False)
+    monkeypatch.setenv("VISITORAPI_RUN_DIR", str(tmp_path))
+    shared = metrics_share.SharedMetrics(interval=3600)
+    shared.observe("/api", 200, 0.001)
+    directory = shared.directory
+    assert directory.parent == tmp_path and shared.started() is not None
+    assert shared.collect()[0]["requests"][("/api", 200, "")] == 1
+    shared.close()
+    assert not directory.exists()

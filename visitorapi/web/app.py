@@ -218,7 +218,8 @@ class VisitorAPI:
 
     def is_https(self, environ) -> bool:
         """True if the client reached us over https (directly or via a trusted proxy)."""
-        return environ.get("wsgi.url_scheme") == "https" or forwarded_https(environ, self.trusted)
+        return environ.get("wsgi.url_scheme") == "https" or (
+            self.trusted.enabled and forwarded_https(environ, self.trusted))
 
     def https_redirect(self, environ, path):
         """Return a 308 to https for a plain-HTTP request when https is required.
