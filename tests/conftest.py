@@ -49,3 +49,12 @@ def state_path(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "state" / "state.sqlite3"
     monkeypatch.setenv("VISITORAPI_STATE", str(path))
     return path
+
+
+@pytest.fixture
+def fast_scrypt():
+    """Cheap scrypt parameters for tests that hash many passwords (restored afterwards)."""
+    from visitorapi import passwords
+    previous = passwords.set_default_params(passwords.ScryptParams(n=2 ** 4, r=1, p=1))
+    yield passwords.current_params()
+    passwords.set_default_params(previous)

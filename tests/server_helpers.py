@@ -5,14 +5,18 @@ SIGKILL of the whole process group).
 """
 import contextlib
 import http.client
+import http.server
 import os
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+from visitorapi.web.pages import snippet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,3 +150,48 @@ def tls_client_context(certfile) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(certfile))
     context.check_hostname = False  # the certificate names 127.0.0.1 as an IP SAN anyway
     return context
+
+
+def customer_page(api: str, pid: str, *, client_js: bool = False) -> str:
+    """A customer's page calling ``VisitorAPI(pid, ...)``; its callbacks record the outcome.
+
+    The function comes from the copied snippet, or with ``client_js`` from
+    ``<script src="API/client.js">``.
+    """
+    source = (f"<script src='{api}/client.js'></script><script>\n" if client_js
+              else "<script>\n" + snippet(api) + "\n")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>customer</title></head>"
+            "<body>" + source +
+            'VisitorAPI("' + pid + '", function (data) { window.outcome = {ok: true, data: data}; },'
+            " function (status, message) { window.outcome = {ok: false, status: status,"
+            " message: message}; });\n</script></body></html>")
+
+
+@contextlib.contextmanager
+def page_server(pages: dict):
+    """Serve ``pages[origin]`` at / on a free 127.0.0.1 port; yield the origin.
+
+    ``pages`` is read at request time, so a page can name its own origin.
+    """
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages[origin].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield origin
+    finally:
+        server.shutdown()
+        server.server_close()

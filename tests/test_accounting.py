@@ -23,6 +23,11 @@ def test_usage_outcome_table(route, status, known, expected):
     assert accounting.usage_outcome(route, status, known) == expected
 
 
+class FakeDatabase:
+    def __init__(self, build_time):
+        self.metadata = {"build_time": build_time}
+
+
 def test_count_feeds_usage_and_metrics(tmp_path):
     counting = accounting.Accounting(tmp_path / "state.sqlite3", metrics_dir=tmp_path)
     counting.count("/api", 200, 0.001, pid="p1", country="DE")
@@ -31,7 +36,7 @@ def test_count_feeds_usage_and_metrics(tmp_path):
     counting.count("/api", 429, 0.001, pid="p1")
     counting.count("/api", 400, 0.001)
     counting.count("/healthz", 200, 0.001)
-    text = counting.metrics_text(database=(1_700_000_000, "x"), now=1_700_000_100)
+    text = counting.metrics_text(database=FakeDatabase("2023-11-14T22:13:20Z"), now=1_700_000_100)
     assert 'visitorapi_requests_total{route="/api",status="403",project=""} 1' in text
     assert 'visitorapi_requests_total{route="/healthz",status="200",project=""} 1' in text
     assert 'visitorapi_rate_limited_total{project="p1"} 1' in text
@@ -54,3 +59,43 @@ def test_current_is_one_per_process_and_worker_exit_closes_it(tmp_path, monkeypa
     made.count("/api", 200, 0.001, pid="p1", country="")
     accounting.worker_exit(None, None)
     assert usage.daily(db.connect(tmp_path / "s.sqlite3"), "p1", days=1)[0].served == 1
+
+
+class FakeLive:
+    path = "/srv/visitor.vdb"
+
+    def __init__(self, database):
+        self.database = database
+
+
+def test_a_stale_database_is_logged_once_per_day(caplog):
+    from visitorapi import refresh
+    clock = [1_700_000_000 + 46 * 86400]
+    watch = refresh.AgeWatch(45, every=60, clock=lambda: clock[0])
+    stale = FakeDatabase("2023-11-14T22:13:20Z")
+    assert watch.check(stale, "/srv/visitor.vdb")
+    clock[0] += 30
+    assert not watch.check(stale)                   # not re-checked within a minute
+    clock[0] += 3600
+    assert watch.check(stale)                       # checked, but warned already today
+    clock[0] += 86400
+    assert watch.check(stale)
+    warnings = [r for r in caplog.records if getattr(r, "event", "") == "db.stale"]
+    assert len(warnings) == 2 and "46 days ago" in warnings[0].getMessage()
+    fresh = FakeDatabase("2023-12-20T00:00:00Z")
+    clock[0] += 3600
+    assert not watch.check(fresh)
+
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param("2023-11-14T22:13:20Z", 1_700_000_000.0, id="rfc3339-z"),
+    pytest.param("2023-11-14T22:13:20+00:00", 1_700_000_000.0, id="offset"),
+    pytest.param("2023-11-14T22:13:20", 1_700_000_000.0, id="naive-is-utc"),
+    pytest.param(1_700_000_000, 1_700_000_000.0, id="epoch"),
+    pytest.param("last tuesday", None, id="garbage"),
+    pytest.param(None, None, id="absent"),
+])
+def test_build_time(value, expected):
+    from visitorapi import refresh
+    assert refresh.build_time(FakeDatabase(value)) == expected
+    assert refresh.build_time(None) is None

@@ -308,6 +308,18 @@ def test_referer_reduced_origin_is_matched_the_same_way():
     assert not is_allowed(None, patterns)
 
 
+def test_overlong_origin_is_refused_before_parsing():
+    host = ".".join(["a" * 60] * 5)
+    assert parse_origin(f"https://{host}") is None
+    assert parse_origin("https://" + "a" * 400) is None
+
+
+def test_repeated_origins_give_the_same_answer():
+    first = parse_origin("https://shop.example")
+    assert parse_origin("https://shop.example") == first
+    assert parse_origin("https://SHOP.example") == ("https", "shop.example", 443, "https://SHOP.example")
+
+
 def test_origin_is_a_plain_value():
     assert parse_origin("https://a.test:8443") == Origin("https", "a.test", 8443, "https://a.test:8443")
 
@@ -401,3 +413,10 @@ def test_appending_to_the_host_never_keeps_an_exact_match(origin_text, tail):
     host = rest.split(":")[0]
     tampered = origin_text.replace(f"://{host}", f"://{host}{tail}", 1)
     assert tail == "" or not is_allowed(parse_origin(tampered), [pattern])
+
+
+@given(origin_texts(), st.sampled_from(["", "/", "/shop?item=1", "?q=a", "#top", "/a/b/c.html"]))
+def test_referer_reduces_to_the_same_origin_as_the_origin_header(origin_text, rest):
+    from_referer = referer_origin(origin_text + rest)
+    from_origin = parse_origin(origin_text)
+    assert from_referer == from_origin

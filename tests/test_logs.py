@@ -2,7 +2,6 @@
 import io
 import json
 import logging
-import logging.config
 
 import pytest
 
@@ -107,22 +106,19 @@ def test_configure_is_idempotent_and_honours_the_environment(monkeypatch):
         root.setLevel(level)
 
 
-@pytest.mark.parametrize("access_log", [True, False], ids=["access-on", "access-off"])
-def test_gunicorn_logconfig_dict_routes_gunicorn_error_through_our_format(
-        monkeypatch, capsys, access_log):
-    saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level,
-                    logging.getLogger(name).propagate) for name in ("", "gunicorn.error", "gunicorn.access")}
+@pytest.mark.parametrize("fmt, formatter", [("json", logs.JsonFormatter), ("text", logs.TextFormatter)])
+def test_gunicorn_error_log_uses_our_format(monkeypatch, fmt, formatter):
+    from gunicorn.config import Config
+    from visitorapi.web.gunicorn_logger import PrivateLogger
+    monkeypatch.setenv("VISITORAPI_LOG_FORMAT", fmt)
+    root = logging.getLogger()
+    level = root.level
     try:
-        logging.config.dictConfig(logs.gunicorn_logconfig_dict("json", "info", access_log=access_log))
-        logging.getLogger("gunicorn.error").info("Booting worker with pid: %s", 42)
-        logging.getLogger("gunicorn.access").info("GET /api 200")
-        captured = capsys.readouterr()
-        line = json.loads(captured.err)
-        assert (line["event"], line["message"]) == ("gunicorn.error", "Booting worker with pid: 42")
-        assert captured.out == ("GET /api 200\n" if access_log else "")
+        logger = PrivateLogger(Config())
+        assert logger.error_log.handlers
+        assert all(isinstance(h.formatter, formatter) for h in logger.error_log.handlers)
+        assert any(h.get_name() == "visitorapi" for h in root.handlers)
     finally:
-        for name, (handlers, level, propagate) in saved.items():
-            logger = logging.getLogger(name)
-            logger.handlers[:] = handlers
-            logger.setLevel(level)
-            logger.propagate = propagate
+        for handler in [h for h in root.handlers if h.get_name() == "visitorapi"]:
+            root.removeHandler(handler)
+        root.setLevel(level)

@@ -1,4 +1,5 @@
 """/metrics: counters, exposition (checked by a strict parser), access, cross-worker sums."""
+import ipaddress
 import json
 import math
 import os
@@ -8,6 +9,7 @@ import time
 import pytest
 from hypothesis import given, strategies as st
 
+from visitorapi.config import METRICS_ALLOW_DEFAULT, ConfigError, load_settings
 from visitorapi.web import metrics, metrics_share
 from visitorapi.web.metrics import LATENCY_BUCKETS, Counters
 
@@ -28,7 +30,7 @@ def test_render_counts_requests_latency_rate_limits_and_database():
     counters.observe("/api", 429, 0.00002, "p1")
     counters.observe("/api", 403, 0.00001, "")
     counters.observe("/metrics", 200, 0.002)
-    families = rendered([counters], database=(1_700_000_000, "/x.vdb"), service_started=1_700_000_500,
+    families = rendered([counters], database_loaded=True, database_built=1_700_000_000, service_started=1_700_000_500,
                         restarts=2, now=1_700_086_400)
     get = exposition.value
     assert get(families, "visitorapi_requests_total", route="/api", status=200, project="p1") == 2
@@ -50,7 +52,7 @@ def test_render_counts_requests_latency_rate_limits_and_database():
 
 
 def test_without_a_database_only_the_loaded_gauge_says_so():
-    families = rendered([Counters()], database=None)
+    families = rendered([Counters()], database_loaded=False)
     assert exposition.value(families, "visitorapi_database_loaded") == 0
     assert "visitorapi_database_age_seconds" not in families
 
@@ -102,7 +104,11 @@ def test_the_strict_parser_rejects_invalid_expositions(text):
 
 
 TOKEN = "s3cret-token"
-LOOPBACK = metrics.parse_networks(metrics.DEFAULT_ALLOW)
+LOOPBACK = METRICS_ALLOW_DEFAULT
+
+
+def networks(*cidrs):
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
 
 
 @pytest.mark.parametrize("client_ip, authorization, networks, token, expected", [
@@ -117,9 +123,9 @@ LOOPBACK = metrics.parse_networks(metrics.DEFAULT_ALLOW)
     pytest.param("203.0.113.5", f"Basic {TOKEN}", LOOPBACK, TOKEN, False, id="wrong-scheme"),
     pytest.param("203.0.113.5", "Bearer ", LOOPBACK, "", False, id="empty-token-configured"),
     pytest.param("203.0.113.5", "Bearer \udcff", LOOPBACK, TOKEN, False, id="undecodable"),
-    pytest.param("10.1.2.3", None, metrics.parse_networks("10.1.2.0/24, 192.0.2.1"), None, True,
+    pytest.param("10.1.2.3", None, networks("10.1.2.0/24", "192.0.2.1"), None, True,
                  id="configured-cidr"),
-    pytest.param("127.0.0.1", None, metrics.parse_networks("10.1.2.0/24"), None, False,
+    pytest.param("127.0.0.1", None, networks("10.1.2.0/24"), None, False,
                  id="loopback-not-configured"),
     pytest.param("not-an-ip", None, LOOPBACK, None, False, id="garbage-address"),
 ])
@@ -127,9 +133,27 @@ def test_access(client_ip, authorization, networks, token, expected):
     assert metrics.allowed(client_ip, authorization, networks, token) is expected
 
 
-def test_bad_network_is_named():
-    with pytest.raises(ValueError, match="'10.0.0.300' is not an IP network"):
-        metrics.parse_networks("127.0.0.0/8,10.0.0.300")
+@pytest.mark.parametrize("env, expected", [
+    pytest.param({}, METRICS_ALLOW_DEFAULT, id="default-loopback"),
+    pytest.param({"VISITORAPI_METRICS_ALLOW": "10.1.0.0/16, 192.0.2.7"},
+                 networks("10.1.0.0/16", "192.0.2.7/32"), id="configured"),
+])
+def test_metrics_settings(tmp_path, env, expected):
+    settings = load_settings({"VISITORAPI_STATE": str(tmp_path / "s"), **env})
+    assert settings.metrics_allow == expected
+
+
+@pytest.mark.parametrize("env, message", [
+    pytest.param({"VISITORAPI_METRICS_ALLOW": "127.0.0.0/8,10.0.0.300"}, "'10.0.0.300' is not a CIDR",
+                 id="bad-network"),
+    pytest.param({"VISITORAPI_METRICS_TOKEN": "short"}, "at least 16", id="short-token"),
+    pytest.param({"VISITORAPI_USAGE_RETENTION_DAYS": "1"}, "VISITORAPI_USAGE_RETENTION_DAYS", id="retention"),
+    pytest.param({"VISITORAPI_LOG_FORMAT": "xml"}, "VISITORAPI_LOG_FORMAT", id="log-format"),
+    pytest.param({"VISITORAPI_DB_MAX_AGE_DAYS": "soon"}, "VISITORAPI_DB_MAX_AGE_DAYS", id="max-age"),
+])
+def test_bad_operations_settings_are_named(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"VISITORAPI_STATE": str(tmp_path / "s"), **env})
 
 
 # -- across processes --------------------------------------------------------
@@ -193,6 +217,7 @@ def test_counts_are_summed_over_live_exited_and_killed_workers(tmp_path):
     assert total["requests"][("/api", 200, "p1")] == 72 and exits == 3
     assert sorted(p.name for p in directory.iterdir() if p.name.startswith("worker-")) == [
         f"worker-{collector._token}.json", f"worker-{collector._token}.lock"]
+    collector.close()
 
 
 def test_a_collector_that_died_mid_fold_does_not_count_twice(tmp_path):
@@ -240,3 +265,15 @@ def test_closing_twice_or_counting_after_close_never_double_counts(tmp_path):
     shared.close()
     total, exits = metrics_share.SharedMetrics(tmp_path).collect()
     assert total["requests"][("/api", 200, "")] == 2
+
+
+def test_a_process_outside_gunicorn_uses_and_removes_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv(metrics_share.ENV_DIR, raising=False)
+    monkeypatch.setenv("VISITORAPI_RUN_DIR", str(tmp_path))
+    shared = metrics_share.SharedMetrics(interval=3600)
+    shared.observe("/api", 200, 0.001)
+    directory = shared.directory
+    assert directory.parent == tmp_path and shared.started() is not None
+    assert shared.collect()[0]["requests"][("/api", 200, "")] == 1
+    shared.close()
+    assert not directory.exists()

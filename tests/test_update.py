@@ -184,3 +184,53 @@ def test_cli_errors_exit_1_with_the_reason(tmp_path, args, env, message):
     result = run_cli("update", *args, env=env)
     assert result.returncode == 1
     assert message in result.stderr
+
+
+# -- with the real compiler and verifier ------------------------------------------------
+
+@pytest.fixture
+def real_db(tmp_path):
+    """A database compiled by the project's compiler from one row, as the "old" file."""
+    compiler = pytest.importorskip("visitorapi.ipdb.compiler")
+    source = tmp_path / "old.csv"
+    source.write_text("9.9.9.0,9.9.9.255,CH\n")
+    path = tmp_path / "db" / "visitor.vdb"
+    path.parent.mkdir()
+    compiler.compile_files([source], path)
+    return path
+
+
+def _country(path, ip):
+    from visitorapi.ipdb import open_database
+    database = open_database(path)
+    try:
+        location = database.lookup(ip)
+        return location.country_code if location else None
+    finally:
+        database.close()
+
+
+def test_real_refresh_over_http_serves_the_new_data(server, real_db):
+    base, routes = server
+    routes["/dbip-country-lite.csv.gz"] = (200, gzip.compress(CSV), None)
+    result = run_cli("update", "--source", f"{base}/dbip-country-lite.csv.gz", "--db", real_db)
+    assert result.returncode == 0, result.stderr
+    assert "updated" in result.stdout
+    assert _country(real_db, "1.0.1.7") == "CN" and _country(real_db, "9.9.9.9") is None
+    assert leftovers(real_db) == []
+
+
+@pytest.mark.parametrize("body, message", [
+    pytest.param(b"1.0.0.0,1.0.0.255,AU\n1.0.1.0,1.0.0.9,CN\n", "compiling", id="end-before-start"),
+    pytest.param(b"1.0.0.0,1.0.0.255,AU\nnot-an-address,1.0.1.9,CN\n", "compiling", id="bad-address"),
+    pytest.param(gzip.compress(CSV * 200)[:-40], "truncated", id="truncated-gzip"),
+])
+def test_real_refresh_failures_keep_the_old_database(server, real_db, body, message):
+    base, routes = server
+    routes["/x.csv"] = (200, body, None)
+    before = real_db.read_bytes()
+    result = run_cli("update", "--source", f"{base}/x.csv", "--db", real_db)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert real_db.read_bytes() == before and _country(real_db, "9.9.9.9") == "CH"
+    assert leftovers(real_db) == []

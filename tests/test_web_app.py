@@ -57,7 +57,9 @@ def test_success_has_every_key_and_the_listed_headers(app):
     data = reply.json["data"]
     assert set(data) == DATA_KEYS
     assert data["ipAddress"] == "192.0.2.44"
-    assert data["countryCode"] == "DE"
+    assert data["countryCode"] == "DE" and data["countryName"] == "Germany"
+    assert data["currencies"] == ["EUR"] and data["languages"][0] == "de"
+    assert data["continentCode"] == "EU"
     assert data["region"] == "Berlin" and data["city"] == "Berlin"
     assert data["cityLatLong"] == "52.52,13.405"
     assert data["timezone"] == "Europe/Berlin"
@@ -199,10 +201,10 @@ def test_observers_see_each_outcome_and_cannot_break_a_request(app):
     call(app, query="pid=unknownProject", headers={"Origin": "https://evil.test"})
     call(app, query="pid=", headers=ORIGIN)
     assert call(app, "/missing").status == 404
-    assert seen == [("api", 200, PID, "DE", None),
-                    ("api", 403, PID, None, "https://evil.test"),
-                    ("api", 403, None, None, None),
-                    ("api", 400, None, None, None),
+    assert seen == [("/api", 200, PID, "DE", None),
+                    ("/api", 403, PID, None, "https://evil.test"),
+                    ("/api", 403, None, None, None),
+                    ("/api", 400, None, None, None),
                     ("unknown", 404, None, None, None)]
 
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from visitorapi.state import usage
+from visitorapi.state.db import connect
+
 from server_helpers import (FIXTURE_CSV, Server, base_env, compile_fixture, create_project,
                             tls_client_context)
 
-# The server needs the IP database (ipdb) and country facts; until both are
-# in the tree these tests cannot run.
+# The server needs the IP database compiler and reader (ipdb).
 pytest.importorskip("visitorapi.ipdb.compiler")
-pytest.importorskip("visitorapi.countries")
 
 ORIGIN = "https://shop.example"
 
@@ -100,6 +101,7 @@ def test_serve_refuses_a_mismatched_certificate_pair(tmp_path, fixture_db, certi
 # -- retention canary -----------------------------------------------------------------------
 
 CANARY_IPS = ["198.51.100.173", "2001:db8:ca:fe::173"]
+FOREIGN_ORIGIN = "https://foreign-site.test"
 CANARY_STRINGS = ["CanaryUA-5e1f0c", "canary-referer-77ab", "canaryquery91d2",
                   "CanaryPath-a0b1", "CanaryHeader-3c3c", *CANARY_IPS]
 
@@ -117,13 +119,17 @@ def test_no_visitor_data_in_any_log_or_file(tmp_path, fixture_db, project):
     env, pid = project
     env.update({"VISITORAPI_TRUSTED_PROXIES": "127.0.0.1/32",
                 "VISITORAPI_CLIENT_RATE": "1", "VISITORAPI_CLIENT_BURST": "2",
-                "VISITORAPI_LOG_LEVEL": "debug",
+                "VISITORAPI_LOG_LEVEL": "debug", "VISITORAPI_LOG_FORMAT": "json",
+                "VISITORAPI_USAGE_FLUSH_SECONDS": "0.2", "VISITORAPI_METRICS_INTERVAL": "0.2",
+                "VISITORAPI_RUN_DIR": str(tmp_path / "run"),
                 "GUNICORN_CMD_ARGS": (f"--log-level debug --access-logfile {tmp_path}/access.log "
                                       f"--error-logfile {tmp_path}/error.log")})
     with Server(tmp_path, "--db", fixture_db, "--workers", 2, env=env) as server:
         sent = 0
         for ip in CANARY_IPS:
-            for origin in (ORIGIN, "https://canary-referer-77ab.evil"):
+            # NOTE: a refused Origin is kept on purpose (usage_denied_origins: the
+            # website using the pid, never the visitor), so it is not a canary.
+            for origin in (ORIGIN, FOREIGN_ORIGIN):
                 headers = {"X-Forwarded-For": ip, "User-Agent": f"Mozilla/5.0 {CANARY_STRINGS[0]}",
                            "Origin": origin,
                            "Referer": f"https://{CANARY_STRINGS[1]}.example/page",
@@ -153,12 +159,29 @@ def test_no_visitor_data_in_any_log_or_file(tmp_path, fixture_db, project):
         _raw(server.port, f"GET /api/ HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {CANARY_IPS[0]}\r\n"
                           f"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         assert server.request("/healthz")[0] == 200
+        # what operations keep: /metrics (saved so the scan below reads it) and the
+        # per-worker metrics files (removed when the master exits, so copied now)
+        assert server.request("/metrics", {"X-Forwarded-For": CANARY_IPS[0]})[0] == 403
+        time.sleep(0.5)  # NOTE: lets every worker publish; the assertions below do not time anything
+        status, _, metrics_body = server.request("/metrics")
+        assert status == 200 and b'route="/api"' in metrics_body
+        (tmp_path / "metrics.txt").write_bytes(metrics_body)
+        shutil.copytree(tmp_path / "run", tmp_path / "run-copy")
     access_log = (tmp_path / "access.log").read_text(errors="replace")
     assert access_log.count("/api/") >= sent           # the access log was really on
     error_log = (tmp_path / "error.log").read_text(errors="replace")
     assert "invalid request refused" in error_log      # and gunicorn's warnings were there
+    conn = connect(env["VISITORAPI_STATE"])
+    [counts] = usage.daily(conn, pid, days=1)
+    assert counts.served and counts.denied and counts.bad_request  # the usage tables were written
+    assert [o.origin for o in usage.top_denied_origins(conn, pid)] == [FOREIGN_ORIGIN]
+    assert usage.countries(conn, pid, days=1)
+    conn.close()
+    error_lines = [line for line in error_log.splitlines() if line.startswith("{")]
+    assert error_lines and all(json.loads(line)["event"] for line in error_lines)  # JSON logs
     written = [path for path in tmp_path.rglob("*") if path.is_file()
                and path.resolve() != Path(fixture_db).resolve()]
+    assert any(path.name.startswith("worker-") for path in written)
     assert written
     for path in written:
         content = path.read_bytes()

@@ -94,11 +94,8 @@ def make_settings(tmp_path, **env):
 
 def make_app(tmp_path, database, projects=None, *, parse_ua=None, country_facts=None, **env):
     """A VisitorAPI over ``database`` with ``projects`` = {pid: [pattern, ...]}."""
+    from visitorapi.countries import country_facts as real_facts
     from visitorapi.useragent import parse as real_parse
-    try:
-        from visitorapi.countries import country_facts as real_facts
-    except ImportError:  # TODO(web): drop once visitorapi.countries lands
-        real_facts = lambda code: None  # noqa: E731
     return VisitorAPI(make_settings(tmp_path, **env),
                       database=StaticDatabase(database),
                       domains=Domains(projects or {}),

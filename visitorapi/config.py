@@ -17,6 +17,7 @@ from visitorapi.state.db import default_state_path
 
 HTTPS_MODES = ("auto", "require", "off")
 PROXY_HEADERS = ("x-forwarded-for", "forwarded")
+METRICS_ALLOW_DEFAULT = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 _PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTACT = re.compile(r"(mailto:[^\s@]+@[^\s@]+|https://\S+|tel:\+?[0-9-]+)")
 
@@ -46,6 +47,15 @@ class Settings:
     security_contact: str = ""
     security_expires: datetime.datetime = field(default=None)
     demo_pid: str = ""
+    # operations (issue 5): usage, metrics, logs, database age
+    usage_flush_seconds: float = 5.0
+    usage_retention_days: int = 400
+    metrics_allow: tuple = ()
+    metrics_token: str = ""
+    metrics_interval: float = 2.0
+    db_max_age_days: float = 45.0
+    log_format: str = "json"
+    log_level: str = "info"
 
 
 def default_database_path(environ=None) -> Path:
@@ -128,6 +138,30 @@ def _expires(reader, name, now):
     return value.astimezone(datetime.timezone.utc)
 
 
+def _operations(reader) -> dict:
+    """The operations settings: usage store, /metrics, logs, database age."""
+    from visitorapi import logs
+    allow, _ = _networks(reader, "VISITORAPI_METRICS_ALLOW")
+    if not reader.text("VISITORAPI_METRICS_ALLOW"):
+        allow = METRICS_ALLOW_DEFAULT
+    token = reader.text("VISITORAPI_METRICS_TOKEN")
+    if token and (len(token) < 16 or not token.isprintable() or " " in token):
+        reader.problems.append("VISITORAPI_METRICS_TOKEN must be at least 16 printable "
+                               "characters without spaces (e.g. from 'openssl rand -hex 32')")
+        token = ""
+    return {
+        "usage_flush_seconds": reader.number("VISITORAPI_USAGE_FLUSH_SECONDS", 5.0, minimum=0.05),
+        "usage_retention_days": reader.number("VISITORAPI_USAGE_RETENTION_DAYS", 400, minimum=2,
+                                              integer=True),
+        "metrics_allow": allow,
+        "metrics_token": token,
+        "metrics_interval": reader.number("VISITORAPI_METRICS_INTERVAL", 2.0, minimum=0.05),
+        "db_max_age_days": reader.number("VISITORAPI_DB_MAX_AGE_DAYS", 45.0, minimum=1),
+        "log_format": reader.choice("VISITORAPI_LOG_FORMAT", logs.DEFAULT_FORMAT, logs.FORMATS),
+        "log_level": reader.choice("VISITORAPI_LOG_LEVEL", logs.DEFAULT_LEVEL, logs.LEVELS),
+    }
+
+
 def load_settings(environ=None, *, now=None) -> Settings:
     """Read and validate every VISITORAPI_* variable.
 
@@ -170,6 +204,7 @@ def load_settings(environ=None, *, now=None) -> Settings:
         security_contact=contact,
         security_expires=_expires(reader, "VISITORAPI_SECURITY_EXPIRES", now),
         demo_pid=demo_pid,
+        **_operations(reader),
     )
     if reader.problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(reader.problems))

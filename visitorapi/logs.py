@@ -1,7 +1,8 @@
 """Operational logging: one JSON object per line on stderr (or plain text).
 
 Every process of the service logs the same way: the CLI, the WSGI app and
-gunicorn's error log (through :func:`gunicorn_logconfig_dict`). A JSON line
+gunicorn's error log (``visitorapi.web.gunicorn_logger.PrivateLogger`` applies
+:func:`formatter` to it). A JSON line
 holds ``time`` (UTC, RFC 3339), ``level``, ``event`` (a stable dotted name such
 as ``db.refused``; the logger's name when the caller gave none), ``message``,
 ``project`` when the record is about one project (``extra={"pid": ...}``), and
@@ -144,42 +145,3 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value):
         pass
-
-
-def gunicorn_logconfig_dict(fmt=None, level=None, access_log: bool = False) -> dict:
-    """A ``logconfig_dict`` for gunicorn: its error log in our format on stderr.
-
-    gunicorn's ``gunicorn.error`` logger then propagates to the root logger,
-    which the application's own loggers share, so every line of a worker or
-    of the master has one shape.
-
-    NOTE: with any ``logconfig_dict`` gunicorn emits access-log records even
-    when ``accesslog`` is unset, so unless ``access_log`` is True the
-    ``gunicorn.access`` logger gets no handler and drops them. When it is
-    True, they go to stdout as the bare ``access_log_format`` line, which
-    the shipped gunicorn config keeps free of visitor data.
-    """
-    fmt, level = settings(fmt, level)
-    formatter_class = f"{__name__}.{'JsonFormatter' if fmt == 'json' else 'TextFormatter'}"
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "root": {"level": level.upper(), "handlers": ["visitorapi"]},
-        "loggers": {
-            "gunicorn.error": {"level": level.upper(), "handlers": [], "propagate": True},
-            "gunicorn.access": {"level": "INFO" if access_log else "CRITICAL",
-                                "handlers": ["access" if access_log else "discard"],
-                                "propagate": False},
-        },
-        "handlers": {
-            "visitorapi": {"class": "logging.StreamHandler", "formatter": "visitorapi",
-                           "stream": "ext://sys.stderr"},
-            "access": {"class": "logging.StreamHandler", "formatter": "access",
-                       "stream": "ext://sys.stdout"},
-            "discard": {"class": "logging.NullHandler"},
-        },
-        "formatters": {
-            "visitorapi": {"()": formatter_class},
-            "access": {"format": "%(message)s"},
-        },
-    }

@@ -16,6 +16,7 @@ catches truncation when the server sent no length. The content must look
 like CSV text: an HTML error page served with status 200 is refused before
 the compiler sees it.
 """
+import datetime
 import gzip
 import logging
 import os
@@ -230,11 +231,68 @@ def refresh(source: str, target, *, format=None, attribution=None,
 
 
 def _ipdb_tools(compile_files, verify):
+    from visitorapi.ipdb import compiler
+    return compile_files or compiler.compile_files, verify or verify_database
+
+
+def verify_database(path):
+    """Open ``path`` and check its checksum and trie invariants (``visitorapi verify``)."""
+    from visitorapi.ipdb import open_database
+    open_database(path, verify=True).close()
+
+
+def build_time(database):
+    """The database's build time in seconds since the epoch, or None if it does not say.
+
+    Reads ``metadata["build_time"]`` (RFC 3339, e.g. ``2026-06-05T13:00:00Z``).
+    """
+    metadata = getattr(database, "metadata", None) or {}
+    value = metadata.get("build_time") if isinstance(metadata, dict) else None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
     try:
-        from visitorapi.ipdb import compiler, verify as default_verify
-    except ImportError as exc:  # pragma: no cover - only before the compiler lands
-        raise UpdateError(f"the database compiler is not available: {exc}") from None
-    return compile_files or compiler.compile_files, verify or default_verify
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+class AgeWatch:
+    """Logs a warning when the serving database is older than ``max_age_days``.
+
+    Checked at most every ``every`` seconds (callers may call :meth:`check`
+    on every request); warns once per loaded database and then once a day,
+    so an operator sees it without the log filling up.
+    """
+
+    def __init__(self, max_age_days: float, *, every: float = 60.0, clock=time.time):
+        self.max_age = max_age_days * 86400
+        self.every = every
+        self.clock = clock
+        self._next_check = 0.0
+        self._warned = {}  # id(database) -> when last warned
+
+    def check(self, database, path="") -> bool:
+        """Return True when ``database`` is stale (and log if a warning is due)."""
+        now = self.clock()
+        if now < self._next_check or database is None:
+            return False
+        self._next_check = now + self.every
+        built = build_time(database)
+        if built is None or now - built <= self.max_age:
+            return False
+        last = self._warned.get(id(database))
+        if last is None or now - last >= 86400:
+            self._warned = {id(database): now}
+            log.warning("the IP database %s was built %.0f days ago (limit %.0f, "
+                        "VISITORAPI_DB_MAX_AGE_DAYS); run 'visitorapi update'",
+                        path, (now - built) / 86400, self.max_age / 86400,
+                        extra={"event": "db.stale", "db": str(path)})
+        return True
 
 
 def _safe_source(source: str) -> str:

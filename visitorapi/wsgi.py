@@ -16,15 +16,19 @@ def create_app(environ=None):
     Raises:
         visitorapi.config.ConfigError: a setting is invalid.
     """
+    from visitorapi import logs
     from visitorapi.config import load_settings
     from visitorapi.countries import country_facts
+    from visitorapi.dashboard.mount import mount_dashboard
     from visitorapi.ipdb import open_database
     from visitorapi.state.authorized_domains import AuthorizedDomains
     from visitorapi.useragent import parse
+    from visitorapi.web import accounting
     from visitorapi.web.app import VisitorAPI
     from visitorapi.web.livedb import LiveDatabase
 
     settings = load_settings(environ)
+    logs.configure(settings.log_format, settings.log_level)
     if settings.https == "auto":
         log.warning("VISITORAPI_HTTPS=auto was not resolved (gunicorn was started without "
                     "visitorapi.web.gunicorn_conf); plain HTTP is served: set "
@@ -42,8 +46,15 @@ def create_app(environ=None):
             return None
         return f"the state database {settings.state_path} is unreachable"
 
-    return VisitorAPI(settings, database=database, domains=domains,
-                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready)
+    # One Accounting per worker process; gunicorn's worker_exit hook closes it
+    # (writes pending usage, retires this worker's metrics).
+    counting = accounting.current(lambda: accounting.Accounting.from_settings(settings))
+    counting.watch_database(database, settings.db_max_age_days)
+    api = VisitorAPI(settings, database=database, domains=domains,
+                     parse_ua=parse, country_facts=country_facts, store_ready=store_ready,
+                     accounting=counting)
+    mount_dashboard(api, settings, database)
+    return api
 
 
 def __getattr__(name):

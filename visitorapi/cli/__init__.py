@@ -15,11 +15,13 @@ from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
 COMMAND_GROUPS = (
+    "database",
     "projects",
     "audit",
     "usage",
     "update",
     "serve",
+    "users",
 )
 
 

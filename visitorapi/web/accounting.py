@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 
+from visitorapi import refresh
 from visitorapi.state import usage as usage_store
 from visitorapi.state.usage import SERVICE, UsageRecorder
 from visitorapi.web import metrics, metrics_share
@@ -37,7 +38,7 @@ from visitorapi.web.metrics_share import SharedMetrics
 
 log = logging.getLogger(__name__)
 
-API_ROUTE = "/api"
+API_ROUTE = "/api"  # route names are the paths (see visitorapi.web.app), "unknown" for 404s
 
 
 # (status, project known) -> usage outcome, for the /api route (see the table above).
@@ -79,6 +80,8 @@ class Accounting:
         self.metrics.extra_snapshot = lambda: {"usage_flush_failures": self.usage.flush_failures}
         self._observe = self.metrics.observe
         self._record = self.usage.record
+        self.live_database = None
+        self.age_watch = None
 
     def count(self, route: str, status: int, seconds: float, *, pid=None, country=None,
               denied_origin=None):
@@ -107,11 +110,38 @@ class Accounting:
                     self._record(outcome, pid if pid is not None and outcome != "unknown_project"
                                  else SERVICE)
 
+    def observe(self, response):
+        """The app's observer (``VisitorAPI(observers=[...])``): count a finished response.
+
+        Reads the outcome facts :class:`visitorapi.web.app.Response` carries.
+        """
+        self.count(response.route, response.status, response.seconds, pid=response.pid,
+                   country=response.country, denied_origin=response.denied_origin)
+        if self.age_watch is not None:
+            self.age_watch.check(self.live_database.database, self.live_database.path)
+
+    def watch_database(self, live_database, max_age_days):
+        """Warn in the log when ``live_database`` serves a file older than ``max_age_days``."""
+        self.live_database = live_database
+        self.age_watch = refresh.AgeWatch(max_age_days)
+
     def metrics_text(self, database=None, now=None) -> str:
-        """The ``/metrics`` body, summed over every worker of the service."""
+        """The ``/metrics`` body, summed over every worker of the service.
+
+        Args:
+            database: the IP database this worker serves from (None: none loaded).
+        """
         total, exits = self.metrics.collect()
-        return metrics.render(total, database=database, service_started=self.metrics.started(),
-                              restarts=exits, now=now)
+        return metrics.render(total, database_loaded=database is not None,
+                              database_built=refresh.build_time(database),
+                              service_started=self.metrics.started(), restarts=exits, now=now)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Accounting":
+        """The Accounting ``VISITORAPI_*`` settings describe (:mod:`visitorapi.config`)."""
+        return cls(settings.state_path, flush_interval=settings.usage_flush_seconds,
+                   retention_days=settings.usage_retention_days,
+                   metrics_interval=settings.metrics_interval)
 
     def close(self):
         """A graceful stop: write pending usage and retire this worker's metrics."""

@@ -17,11 +17,13 @@ import http
 import json
 import logging
 import re
+import time
 from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl, quote
 
 from visitorapi.domains import is_allowed
 from visitorapi.web import cors, pages
+from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
 from visitorapi.web.errors import HTTPError, render_error
 from visitorapi.web.ratelimit import RateLimiter
@@ -55,14 +57,16 @@ class Response:
         body: the full body (``respond`` drops it for HEAD).
         content_type: the Content-Type value.
         headers: extra (name, value) pairs, checked for CR/LF/NUL in ``respond``.
-        route: the route's name (``"api"``, ``"healthz"``, ...; ``"unknown"`` for 404).
+        route: the route's canonical path (``"/api"`` for both ``/api`` and ``/api/``,
+            ``"/healthz"``, ...; ``"unknown"`` for any other path, never the raw path).
         pid: the project, when the request named a known and enabled one.
         country: the visitor's country code on a 200 from /api ("" if unknown).
         denied_origin: the serialized origin a known project refused.
+        seconds: time from the request's arrival to the response being ready.
     """
 
     __slots__ = ("status", "body", "content_type", "headers", "route", "pid", "country",
-                 "denied_origin", "csp", "corp", "referrer_policy")
+                 "denied_origin", "csp", "corp", "referrer_policy", "seconds")
 
     def __init__(self, status, body, *, content_type=cors.JSON, headers=None, route="unknown",
                  csp=cors.STRICT_CSP, corp=cors.CORP_SAME_ORIGIN):
@@ -74,6 +78,7 @@ class Response:
         self.pid = None
         self.country = None
         self.denied_origin = None
+        self.seconds = 0.0
         self.csp = csp
         self.corp = corp
         self.referrer_policy = cors.NO_REFERRER
@@ -98,12 +103,15 @@ class VisitorAPI:
         store_ready: callable returning None when the store is reachable,
             else a message (for /readyz).
         observers: callables ``f(response)`` run once per request (counting).
+        accounting: a :class:`visitorapi.web.accounting.Accounting`: counts
+            every response and serves ``/metrics`` (None: neither).
         mounts: ``{"/prefix/": wsgi_app}`` served before the API's routes.
         rate_limiter: a :class:`RateLimiter` (default: from ``settings``).
     """
 
     def __init__(self, settings, *, database, domains, parse_ua, country_facts,
-                 store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None):
+                 store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None,
+                 accounting=None):
         self.settings = settings
         self.database = database
         self.domains = domains
@@ -111,6 +119,9 @@ class VisitorAPI:
         self.country_facts = country_facts
         self.store_ready = store_ready
         self.observers = list(observers)
+        self.accounting = accounting
+        if accounting is not None:
+            self.observers.append(accounting.observe)
         self.mounts = dict(mounts or {})
         self.trusted = TrustedProxies(settings.trusted_proxies, unix=settings.trust_unix_socket,
                                       header=settings.proxy_header)
@@ -131,6 +142,7 @@ class VisitorAPI:
             "/healthz": self.healthz, "/readyz": self.readyz,
             "/.well-known/security.txt": self.security_txt,
             "/openapi.json": self.openapi, "/client.js": self.client_js, "/": self.demo,
+            "/metrics": self.metrics,
         }
         for name, value in (*cors.SECURITY_HEADERS, cors.CORP_SAME_ORIGIN,
                             cors.CORP_CROSS_ORIGIN, *self.hsts):
@@ -139,6 +151,7 @@ class VisitorAPI:
     # -- WSGI ---------------------------------------------------------------
 
     def __call__(self, environ, start_response):
+        started = time.perf_counter()
         path = environ.get("PATH_INFO") or "/"
         for prefix, mounted in self.mounts.items():
             if path.startswith(prefix) or path == prefix.rstrip("/"):
@@ -150,6 +163,7 @@ class VisitorAPI:
                           extra={"event": "request.error"})
             response = Response(500, render_error(500, "internal error"),
                                 route=_route_name(path))
+        response.seconds = time.perf_counter() - started
         self.finish(response)
         return self.respond(environ, start_response, response)
 
@@ -158,9 +172,10 @@ class VisitorAPI:
         handler = self._routes.get(path)
         route = _route_name(path)
         try:
-            redirect = self.https_redirect(environ, path)
-            if redirect is not None:
-                return redirect
+            if self.https_required:
+                redirect = self.https_redirect(environ, path)
+                if redirect is not None:
+                    return redirect
             if handler is None:
                 raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
             return handler(environ)
@@ -203,7 +218,8 @@ class VisitorAPI:
 
     def is_https(self, environ) -> bool:
         """True if the client reached us over https (directly or via a trusted proxy)."""
-        return environ.get("wsgi.url_scheme") == "https" or forwarded_https(environ, self.trusted)
+        return environ.get("wsgi.url_scheme") == "https" or (
+            self.trusted.enabled and forwarded_https(environ, self.trusted))
 
     def https_redirect(self, environ, path):
         """Return a 308 to https for a plain-HTTP request when https is required.
@@ -211,7 +227,7 @@ class VisitorAPI:
         Health probes (/healthz, /readyz) are exempt: load balancers call
         them over plain HTTP on the inside.
         """
-        if not self.https_required or path in ("/healthz", "/readyz") or self.is_https(environ):
+        if path in ("/healthz", "/readyz") or self.is_https(environ):
             return None
         host = environ.get("HTTP_HOST", "")
         host_only = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -234,15 +250,18 @@ class VisitorAPI:
             return self.preflight(environ)
         cors_headers = [cors.VARY_ORIGIN]
         origin_header = environ.get("HTTP_ORIGIN")
-        response = Response(200, b"", headers=cors_headers, route="api")
+        response = Response(200, b"", headers=cors_headers, route="/api")
         try:
             if method not in _READ_METHODS:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
-            pid = pid_from_query(environ.get("QUERY_STRING", ""))
+            pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
             patterns = self.domains.patterns_for(pid)
             if patterns is not None:
                 response.pid = pid
+            else:
+                # PERF: a pid the store knows is well-formed; only others are checked.
+                check_pid(pid)
             # PERF: a page's Origin repeats on every visit; the decision for
             # (pid, Origin) is kept while the project's patterns are the same object.
             grant = self._grants.get((pid, origin_header)) if origin_header else None
@@ -303,7 +322,7 @@ class VisitorAPI:
 
     def preflight(self, environ) -> Response:
         """OPTIONS /api: 204 with CORS grants for an authorized origin, else 403 bare."""
-        response = Response(204, b"", headers=[cors.VARY_ORIGIN], route="api")
+        response = Response(204, b"", headers=[cors.VARY_ORIGIN], route="/api")
         try:
             pid = pid_from_query(environ.get("QUERY_STRING", ""))
         except HTTPError:
@@ -374,7 +393,7 @@ class VisitorAPI:
     def healthz(self, environ) -> Response:
         """Liveness: the process answers."""
         _read_only(environ)
-        return Response(200, b'{"status": 200, "result": "ok"}', route="healthz")
+        return Response(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
     def readyz(self, environ) -> Response:
         """Readiness: a database is loaded and the store is reachable."""
@@ -389,7 +408,36 @@ class VisitorAPI:
         built = (getattr(database, "metadata", None) or {}).get("build_time")
         if built:
             body["databaseBuilt"] = str(built)
-        return Response(200, json.dumps(body).encode(), route="readyz")
+        return Response(200, json.dumps(body).encode(), route="/readyz")
+
+    def metrics(self, environ) -> Response:
+        """Prometheus metrics for the whole service (all workers), for allowed callers only.
+
+        Allowed: a client address in ``VISITORAPI_METRICS_ALLOW`` (loopback by
+        default), or ``Authorization: Bearer`` with ``VISITORAPI_METRICS_TOKEN``.
+        A request that came through a proxy this app does not trust never
+        qualifies by address: behind an untrusted local reverse proxy every
+        client would otherwise look like loopback.
+        """
+        _read_only(environ)
+        if self.accounting is None:
+            raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
+        ip = client_ip(environ, self.trusted)
+        via_untrusted_proxy = ip == environ.get("REMOTE_ADDR") and any(
+            name in environ for name in _FORWARDING_HEADERS)
+        token = self.settings.metrics_token
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        if not metrics_policy.allowed("" if via_untrusted_proxy else ip, authorization,
+                                      self.settings.metrics_allow, token):
+            if token:  # RFC 6750 section 3: say which scheme would work
+                error = 'Bearer realm="metrics", error="invalid_token"' if authorization \
+                    else 'Bearer realm="metrics"'
+                raise HTTPError(401, "metrics need a valid bearer token or an allowed address",
+                                headers=[("WWW-Authenticate", error)])
+            raise HTTPError(403, "metrics are limited to VISITORAPI_METRICS_ALLOW networks")
+        body = self.accounting.metrics_text(database=self.database.current())
+        return Response(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
+                        route="/metrics")
 
     def security_txt(self, environ) -> Response:
         """RFC 9116 security.txt, when VISITORAPI_SECURITY_CONTACT is set."""
@@ -398,18 +446,18 @@ class VisitorAPI:
         if body is None:
             raise HTTPError(404, "no security contact is configured "
                                  "(VISITORAPI_SECURITY_CONTACT)")
-        return Response(200, body, content_type=cors.TEXT, route="security.txt")
+        return Response(200, body, content_type=cors.TEXT, route="/.well-known/security.txt")
 
     def openapi(self, environ) -> Response:
         """The OpenAPI 3.1 description of this service."""
         _read_only(environ)
-        return Response(200, self.pages.openapi(), route="openapi")
+        return Response(200, self.pages.openapi(), route="/openapi.json")
 
     def client_js(self, environ) -> Response:
         """The VisitorAPI(pid, onSuccess, onError) client script."""
         _read_only(environ)
         return Response(200, self.pages.client_js(), content_type=cors.JAVASCRIPT,
-                        route="client.js", corp=cors.CORP_CROSS_ORIGIN)
+                        route="/client.js", corp=cors.CORP_CROSS_ORIGIN)
 
     def demo(self, environ) -> Response:
         """The demo page (when ``visitorapi serve`` created a demo project)."""
@@ -418,15 +466,15 @@ class VisitorAPI:
         if page is None:
             raise HTTPError(404, "no demo project is configured; the API is GET /api/?pid=PID")
         body, csp = page
-        response = Response(200, body, content_type=cors.HTML, route="demo", csp=csp)
+        response = Response(200, body, content_type=cors.HTML, route="/", csp=csp)
         # NOTE: the demo calls the API on its own origin, where browsers send
         # no Origin header; the Referer (reduced to its origin) must reach it.
         response.referrer_policy = "strict-origin"
         return response
 
 
-def pid_from_query(query: str) -> str:
-    """Return the ``pid`` of a query string, validated.
+def pid_from_query(query: str, *, validate=True) -> str:
+    """Return the ``pid`` of a query string, validated unless ``validate`` is False.
 
     Raises:
         HTTPError: 400 when pid is missing, repeated, malformed, or an
@@ -450,6 +498,11 @@ def pid_from_query(query: str) -> str:
             raise HTTPError(400, "the pid parameter is required exactly once: /api/?pid=PID"
                             if not pids else "the pid parameter appears more than once")
         pid = pids[0]
+    return check_pid(pid) if validate else pid
+
+
+def check_pid(pid: str) -> str:
+    """Return ``pid`` if it has the form of a project id, else raise HTTPError 400."""
     if not _PID.fullmatch(pid):
         raise HTTPError(400, "pid must be 1 to 64 characters from A-Z a-z 0-9 _ -")
     return pid
@@ -474,9 +527,11 @@ def _read_only(environ):
         raise HTTPError(405, "only GET and HEAD are allowed here", headers=[("Allow", "GET, HEAD")])
 
 
-_ROUTE_NAMES = {"/api": "api", "/api/": "api", "/healthz": "healthz", "/readyz": "readyz",
-                "/": "demo", "/.well-known/security.txt": "security.txt",
-                "/openapi.json": "openapi", "/client.js": "client.js"}
+_FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+_ROUTE_NAMES = {"/api": "/api", "/api/": "/api", "/healthz": "/healthz", "/readyz": "/readyz",
+                "/metrics": "/metrics", "/": "/",
+                "/.well-known/security.txt": "/.well-known/security.txt",
+                "/openapi.json": "/openapi.json", "/client.js": "/client.js"}
 
 
 def _route_name(path: str) -> str:

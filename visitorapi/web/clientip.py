@@ -48,9 +48,11 @@ class TrustedProxies:
         self.unix = unix
         self.header = header
         self.environ_key = HEADERS[header]
+        # PERF: a plain attribute; __bool__ would be a Python call per request.
+        self.enabled = bool(self.networks) or unix
 
     def __bool__(self):
-        return bool(self.networks) or self.unix
+        return self.enabled
 
     def contains(self, address) -> bool:
         """True if ``address`` (an ``ipaddress`` address) is a trusted proxy."""
@@ -162,7 +164,7 @@ def client_ip(environ, trusted: TrustedProxies) -> str:
         HTTPError: 400 when REMOTE_ADDR or a header entry is not an IP address.
     """
     remote = environ.get("REMOTE_ADDR") or ""
-    if not trusted:
+    if not trusted.enabled:
         # PERF: the server wrote REMOTE_ADDR; the database lookup validates it
         # (ValueError -> 400), so the common no-proxy case parses it only once.
         if not remote:
@@ -196,7 +198,7 @@ def forwarded_https(environ, trusted: TrustedProxies) -> bool:
     Reads ``X-Forwarded-Proto`` (with ``x-forwarded-for``) or the right-most
     ``proto=`` of ``Forwarded``, only when the peer is a trusted proxy.
     """
-    if not trusted:
+    if not trusted.enabled:
         return False
     remote = environ.get("REMOTE_ADDR") or ""
     peer = parse_ip(remote) if remote else None

@@ -19,6 +19,8 @@ import ipaddress
 import os
 import ssl
 
+from visitorapi.web import accounting
+
 wsgi_app = "visitorapi.wsgi:app"
 bind = ["127.0.0.1:8000"]
 worker_class = "sync"
@@ -63,13 +65,26 @@ def is_loopback_bind(addresses) -> bool:
 
 
 def on_starting(server):
-    """Resolve VISITORAPI_HTTPS=auto: require https unless bound to loopback only.
+    """Resolve VISITORAPI_HTTPS=auto, and make the service's metrics directory.
 
-    Runs in the arbiter before workers fork, so every worker inherits it.
+    Runs in the arbiter before workers fork, so every worker inherits both
+    (see :mod:`visitorapi.web.metrics_share` for why the directory exists).
     """
+    accounting.on_starting(server)
     if os.environ.get("VISITORAPI_HTTPS", "auto").strip().lower() in ("", "auto"):
         loopback = is_loopback_bind(server.cfg.address)
         os.environ["VISITORAPI_HTTPS"] = "off" if loopback else "require"
         server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)",
                         os.environ["VISITORAPI_HTTPS"],
                         "loopback" if loopback else "non-loopback")
+
+
+def worker_exit(server, worker):
+    """A worker stops gracefully (TERM, INT, QUIT, HUP reload, max_requests):
+    write its pending usage counts and retire its metrics."""
+    accounting.worker_exit(server, worker)
+
+
+def on_exit(server):
+    """The master stops: remove the metrics directory."""
+    accounting.on_exit(server)

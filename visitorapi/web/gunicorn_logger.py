@@ -17,12 +17,30 @@ shipped ``visitorapi.web.gunicorn_conf`` does).
 """
 from gunicorn.glogging import Logger
 
+from visitorapi import logs
+
 # Access-log atoms that can carry visitor data; rendered as "-".
 PRIVATE_ATOMS = ("h", "r", "q", "a", "f", "u", "U")  # U is re-added below without the query
 
 
 class PrivateLogger(Logger):
     """gunicorn's Logger with visitor-identifying details withheld."""
+
+    def setup(self, cfg):
+        """gunicorn's setup, then its error log and the app's loggers in our format.
+
+        The error log's lines become one JSON object each (or plain text,
+        ``VISITORAPI_LOG_FORMAT``), like every other operational log line;
+        the access log keeps its own (visitor-free) format.
+        """
+        super().setup(cfg)
+        try:
+            fmt, level = logs.settings()
+        except ValueError:
+            return  # NOTE: load_settings reports the bad variable when the app loads
+        for handler in self.error_log.handlers:
+            handler.setFormatter(logs.formatter(fmt))
+        logs.configure(fmt, level)
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

@@ -204,13 +204,14 @@ class Exposition:
         return "\n".join(self._lines) + "\n"
 
 
-def render(total: dict, *, database=None, service_started=None, restarts=0, now=None) -> str:
+def render(total: dict, *, database_loaded=False, database_built=None, service_started=None,
+           restarts=0, now=None) -> str:
     """The whole ``/metrics`` body for the service.
 
     Args:
         total: the counters summed over every worker (:func:`merge`).
-        database: ``(build_time, path)`` of the serving database, or None
-            when none is loaded; ``build_time`` is seconds since the epoch.
+        database_loaded: whether this worker has an IP database to serve from.
+        database_built: its build time (seconds since the epoch), if known.
         service_started: when the counters started (the service's start).
         restarts: how many workers have exited since then.
         now: the current time (tests fix it).
@@ -243,9 +244,9 @@ def render(total: dict, *, database=None, service_started=None, restarts=0, now=
 
     out.family("visitorapi_database_loaded", "gauge",
                "1 when an IP database is loaded and serving.")
-    out.sample("visitorapi_database_loaded", 1 if database else 0)
-    if database:
-        build_time = database[0]
+    out.sample("visitorapi_database_loaded", 1 if database_loaded else 0)
+    if database_loaded and database_built is not None:
+        build_time = database_built
         out.family("visitorapi_database_build_time_seconds", "gauge",
                    "When the serving IP database was compiled (Unix time).")
         out.sample("visitorapi_database_build_time_seconds", float(build_time))
@@ -285,25 +286,6 @@ def render(total: dict, *, database=None, service_started=None, restarts=0, now=
 # -- who may read /metrics --------------------------------------------------
 
 
-def parse_networks(text: str) -> tuple:
-    """Parse a comma- or space-separated CIDR list (``VISITORAPI_METRICS_ALLOW``).
-
-    Raises:
-        ValueError: an entry is not a network; the message names it.
-    """
-    networks = []
-    for item in text.replace(",", " ").split():
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"VISITORAPI_METRICS_ALLOW: {item!r} is not an IP network "
-                             "(write e.g. 127.0.0.0/8, ::1/128, 10.1.2.0/24)") from None
-    return tuple(networks)
-
-
-DEFAULT_ALLOW = "127.0.0.0/8 ::1/128"
-
-
 def allowed(client_ip: str, authorization, networks, token) -> bool:
     """May this request read ``/metrics``?
 
@@ -315,7 +297,7 @@ def allowed(client_ip: str, authorization, networks, token) -> bool:
         client_ip: the request's client address as the app resolved it
             (behind a trusted proxy, the proxy's client, not the proxy).
         authorization: the ``Authorization`` header, or None.
-        networks: allowed networks (:func:`parse_networks`).
+        networks: allowed networks (``Settings.metrics_allow``).
         token: the configured bearer token, or None/"" for none.
     """
     if token and authorization:

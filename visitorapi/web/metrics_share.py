@@ -140,6 +140,7 @@ class SharedMetrics:
         self.counters = metrics.Counters()
         self.interval = interval
         self._directory = Path(directory) if directory else None
+        self._private = False  # True when this process made (and so removes) the directory
         self._lock = threading.Lock()
         self._token = None
         self._lock_fd = None
@@ -161,7 +162,10 @@ class SharedMetrics:
     def directory(self) -> Path:
         if self._directory is None:
             configured = os.environ.get(ENV_DIR)
-            self._directory = Path(configured) if configured else _new_dir()
+            if configured:
+                self._directory = Path(configured)
+            else:  # not under the shipped gunicorn config: this process's own directory
+                self._directory, self._private = _new_dir(), True
         return self._directory
 
     def started(self):
@@ -245,9 +249,14 @@ class SharedMetrics:
                 os.close(self._lock_fd)  # a collector folds the file if _retire failed
             self._token = self._lock_fd = None
             self.counters = metrics.Counters()
+        if self._private:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory, self._private = None, False
 
     def _after_fork(self):
         self.counters = metrics.Counters()
+        if self._private:  # NOTE: the parent's own directory stays the parent's
+            self._directory, self._private = None, False
         self._lock = threading.Lock()
         self._token = self._lock_fd = None  # NOTE: the parent's lock fd stays the parent's
         self._thread = None

@@ -10,6 +10,8 @@ import html
 import json
 from pathlib import Path
 
+from visitorapi.web.cors import check_header_value
+
 STATIC = Path(__file__).resolve().parent / "static"
 
 # The snippet customer sites copy (the classic VisitorAPI contract): an
@@ -88,4 +90,4 @@ class Pages:
         csp = (f"default-src 'none'; script-src {_csp_hash(script)}; "
                f"style-src {_csp_hash(style)}; connect-src 'self'; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
-        return page.encode("utf-8"), csp
+        return page.encode("utf-8"), check_header_value(csp)

@@ -1,0 +1,44 @@
+"""Every dashboard page: method, path (under the prefix), handler, access level.
+
+Path groups become the handler's keyword arguments. A pid in a path has
+the pid's own form, so nothing else reaches a handler.
+"""
+from visitorapi.dashboard import auditlog, login, projects, security, users
+from visitorapi.dashboard.app import ENROLL, OWNER, PRE_LOGIN, SECOND_FACTOR, USER
+
+_PID = r"(?P<pid>[A-Za-z0-9_-]{1,64})"
+
+ROUTES = (
+    ("GET", "/login", login.show_login, PRE_LOGIN),
+    ("POST", "/login", login.submit_login, PRE_LOGIN),
+    ("GET", "/login/code", login.show_code, SECOND_FACTOR),
+    ("POST", "/login/code", login.submit_code, SECOND_FACTOR),
+    ("POST", "/logout", login.logout, ENROLL),
+    ("GET", "/reauth", login.show_reauth, ENROLL),
+    ("POST", "/reauth", login.submit_reauth, ENROLL),
+
+    ("GET", "/projects", projects.show_list, USER),
+    ("POST", "/projects", projects.create, USER),
+    ("GET", f"/projects/{_PID}", projects.show, USER),
+    ("POST", f"/projects/{_PID}/domains/add", projects.add_domain, USER),
+    ("POST", f"/projects/{_PID}/domains/remove", projects.remove_domain, USER),
+    ("POST", f"/projects/{_PID}/disable", projects.disable, USER),
+    ("POST", f"/projects/{_PID}/enable", projects.enable, USER),
+    ("POST", f"/projects/{_PID}/delete", projects.delete, USER),
+    ("POST", f"/projects/{_PID}/reviewed", projects.reviewed, USER),
+    ("GET", "/audit", auditlog.show, USER),
+
+    ("GET", "/security", security.show, ENROLL),
+    ("POST", "/security/password", security.change_password, ENROLL),
+    ("GET", "/security/mfa", security.show_enroll, ENROLL),
+    ("POST", "/security/mfa", security.confirm_enroll, ENROLL),
+    ("POST", "/security/mfa/disable", security.disable_mfa, ENROLL),
+    ("POST", "/security/recovery-codes", security.new_recovery_codes, ENROLL),
+    ("POST", "/security/sessions/revoke", security.revoke_session, ENROLL),
+
+    ("GET", "/users", users.show, OWNER),
+    ("POST", "/users/create", users.create, OWNER),
+    ("POST", "/users/update", users.update, OWNER),
+    ("POST", "/users/grant", users.grant, OWNER),
+    ("POST", "/users/require-mfa", users.require_mfa, OWNER),
+)

@@ -1,0 +1,612 @@
+"""The offline compiler: address ranges in, one ``.vdb`` database file out.
+
+validate -> sort -> resolve overlaps -> number records in address order ->
+build the two stride tries -> encode records, places and strings -> write a
+temporary file -> fsync -> ``os.replace``. The byte layout is defined in
+:mod:`visitorapi.ipdb.format`.
+
+The output depends only on which record each address maps to: records,
+places and strings are numbered in address order of first use, and equal
+neighbours are merged before the trie is built. So compile -> export ->
+compile gives back a byte-identical body.
+
+PERF: 8 M rows must compile in well under 90 s and 2 GB, so rows are kept in
+``array`` columns (IPv6 addresses as Python ints) rather than as objects, a
+sorted input is detected and not sorted again, and the trie is built from
+range boundaries without expanding any prefix into addresses.
+"""
+import datetime
+import hashlib
+import heapq
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+
+from visitorapi.ipdb import format as fmt
+from visitorapi.ipdb.sources import LOCATION_FIELDS, SourceError
+
+ON_OVERLAP = ("error", "first", "last")
+_PROGRESS_EVERY = 1 << 16
+_MAPPED_ID = 0xFFFFFFFF  # location id of the pseudo-row covering ::ffff:0:0/96
+_LAT, _LON = LOCATION_FIELDS.index("latitude"), LOCATION_FIELDS.index("longitude")
+_TEXT_FIELDS = tuple(LOCATION_FIELDS.index(name) for name in fmt.PLACE_FIELDS)
+
+
+def _no_progress(phase, done):
+    pass
+
+
+class _Family:
+    """The rows of one address family, as parallel columns in input order."""
+
+    def __init__(self, version):
+        self.version = version
+        self.width = fmt.WIDTH[version]
+        self.firsts = array("I") if version == 4 else []
+        self.lasts = array("I") if version == 4 else []
+        self.ids = array("I")
+        self.wheres = array("Q")  # path number << 32 | line number
+        self.is_sorted = True
+
+    def __len__(self):
+        return len(self.ids)
+
+
+class _Rows:
+    """Streams :class:`SourceRange` values into compact per-family columns."""
+
+    def __init__(self, progress):
+        self.families = {4: _Family(4), 6: _Family(6)}
+        self.location_ids = {}
+        self.locations = [None]  # location id -> normalized location tuple
+        self.paths = {}
+        self.path_names = []
+        self.count = 0
+        self.progress = progress
+
+    def where(self, family, index):
+        """The ``path:line`` of row ``index`` of a family, for error messages."""
+        packed = family.wheres[index]
+        if packed >> 32 == 0xFFFFFFFF:
+            return "(the IPv4-mapped block ::ffff:0:0/96)"
+        path, line = self.path_names[packed >> 32], packed & 0xFFFFFFFF
+        return f"{path}:{line}" if line else path
+
+    def _location_id(self, location, where):
+        location_id = self.location_ids.get(location)
+        if location_id is None:
+            location_id = len(self.locations)
+            self.locations.append(_normalize(location, where))
+            self.location_ids[location] = location_id
+        return location_id
+
+    def _where(self, where):
+        path, colon, line = where.rpartition(":")
+        if not colon or not line.isdigit():
+            path, line = where, "0"
+        number = self.paths.get(path)
+        if number is None:
+            number = self.paths[path] = len(self.path_names)
+            self.path_names.append(path)
+        return number << 32 | int(line)
+
+    def add_all(self, ranges):
+        v4, v6 = self.families[4], self.families[6]
+        progress, every = self.progress, _PROGRESS_EVERY
+        count = 0
+        for count, row in enumerate(ranges, 1):
+            first, last, version = row.first, row.last, row.version
+            if version == 4:
+                if not 0 <= first <= last <= 0xFFFFFFFF:
+                    raise _bad_range(row)
+                family = v4
+            elif version == 6:
+                if not 0 <= first <= last < 1 << 128:
+                    raise _bad_range(row)
+                if first <= fmt.MAPPED_LAST and last >= fmt.MAPPED_FIRST:
+                    self._add_mapped(row)
+                    continue
+                family = v6
+            else:
+                raise SourceError(f"{row.where}: IP version {version!r} is neither 4 nor 6")
+            firsts = family.firsts
+            if firsts and first < firsts[-1]:
+                family.is_sorted = False
+            firsts.append(first)
+            family.lasts.append(last)
+            family.ids.append(self._location_id(row.location, row.where))
+            family.wheres.append(self._where(row.where))
+            if not count % every:
+                progress("reading", count)
+        self.count = count
+        # NOTE: this pseudo-row keeps ::ffff:0:0/96 (whose data was folded
+        # into the IPv4 rows) marked "answer from the IPv4 trie".
+        v6.firsts.append(fmt.MAPPED_FIRST)
+        v6.lasts.append(fmt.MAPPED_LAST)
+        v6.ids.append(_MAPPED_ID)
+        v6.wheres.append(0xFFFFFFFF << 32)
+        if len(v6.firsts) > 1 and v6.firsts[-2] > fmt.MAPPED_FIRST:
+            v6.is_sorted = False
+
+    def _add_mapped(self, row):
+        """Fold an IPv6 range touching ::ffff:0:0/96 into the IPv4 rows.
+
+        The part inside the block becomes IPv4 (``::ffff:a.b.c.d`` is
+        ``a.b.c.d``, RFC 4291 2.5.5.2); parts outside it stay IPv6.
+        """
+        first, last = row.first, row.last
+        pieces = []
+        if first < fmt.MAPPED_FIRST:
+            pieces.append((6, first, fmt.MAPPED_FIRST - 1))
+        pieces.append((4, max(first, fmt.MAPPED_FIRST) - fmt.MAPPED_FIRST,
+                       min(last, fmt.MAPPED_LAST) - fmt.MAPPED_FIRST))
+        if last > fmt.MAPPED_LAST:
+            pieces.append((6, fmt.MAPPED_LAST + 1, last))
+        location_id = self._location_id(row.location, row.where)
+        where = self._where(row.where)
+        for version, piece_first, piece_last in pieces:
+            family = self.families[version]
+            if family.firsts and piece_first < family.firsts[-1]:
+                family.is_sorted = False
+            family.firsts.append(piece_first)
+            family.lasts.append(piece_last)
+            family.ids.append(location_id)
+            family.wheres.append(where)
+
+
+def _bad_range(row):
+    return SourceError(f"{row.where}: range {row.first}-{row.last} is not a valid "
+                       f"IPv{row.version} range (first must be <= last, both in range)")
+
+
+def _normalize(location, where):
+    """Check a location tuple; empty text becomes None, coordinates floats."""
+    if not isinstance(location, tuple) or len(location) != len(LOCATION_FIELDS):
+        raise SourceError(f"{where}: a location needs {len(LOCATION_FIELDS)} fields "
+                          f"({', '.join(LOCATION_FIELDS)})")
+    values = list(location)
+    for index in _TEXT_FIELDS:
+        value = values[index]
+        if value == "":
+            values[index] = None
+        elif value is not None and not isinstance(value, str):
+            raise SourceError(f"{where}: {LOCATION_FIELDS[index]} {value!r} is not text")
+    for index, limit in ((_LAT, 90), (_LON, 180)):
+        value = values[index]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or abs(value) > limit:
+            raise SourceError(f"{where}: {LOCATION_FIELDS[index]} {value!r} is not a "
+                              f"number between -{limit} and {limit}")
+        values[index] = float(value)
+    return tuple(values)
+
+
+def _sorted_rows(rows, family, on_overlap):
+    """Yield ``(first, last, location id)`` in address order, overlaps resolved.
+
+    Raises:
+        SourceError: on overlap when ``on_overlap`` is "error", naming both rows.
+    """
+    firsts, lasts, ids = family.firsts, family.lasts, family.ids
+    count = len(firsts)
+    order = range(count) if family.is_sorted else sorted(range(count), key=firsts.__getitem__)
+    end, holder = -1, None
+    for index in order:
+        first = firsts[index]
+        if first <= end:
+            if on_overlap == "error":
+                raise _overlap(rows, family, holder, index)
+            yield from _resolve(family, order, on_overlap)
+            return
+        end, holder = lasts[index], index
+    for index in order:
+        yield firsts[index], lasts[index], ids[index]
+
+
+def _overlap(rows, family, earlier, later):
+    def text(index):
+        return f"{_address(family.version, family.firsts[index])}-" \
+               f"{_address(family.version, family.lasts[index])}"
+    return SourceError(
+        f"{rows.where(family, later)}: range {text(later)} overlaps range {text(earlier)} "
+        f"from {rows.where(family, earlier)}; fix the input or pass --on-overlap=first|last")
+
+
+def _address(version, value):
+    import ipaddress  # error path only
+    return str(ipaddress.IPv6Address(value) if version == 6 else ipaddress.IPv4Address(value))
+
+
+def _resolve(family, order, on_overlap):
+    """Sweep the sorted rows; where rows overlap, the first (or last) given row wins."""
+    firsts, lasts, ids = family.firsts, family.lasts, family.ids
+    sign = 1 if on_overlap == "first" else -1
+    heap = []
+    count = len(order)
+    k = 0
+    position = 0
+    while k < count or heap:
+        if not heap:
+            position = firsts[order[k]]
+        while k < count and firsts[order[k]] == position:
+            index = order[k]
+            heapq.heappush(heap, (sign * index, lasts[index], index))
+            k += 1
+        while heap and heap[0][1] < position:
+            heapq.heappop(heap)
+        if not heap:
+            continue
+        winner = heap[0][2]
+        following = firsts[order[k]] if k < count else 1 << 129
+        end = min(lasts[winner], following - 1)
+        yield position, end, ids[winner]
+        position = end + 1
+
+
+class _Numbering:
+    """Numbers records, places and strings in order of first use."""
+
+    def __init__(self, locations):
+        self.locations = locations
+        self.refs = array("I", bytes(4 * len(locations)))
+        self.record_of = {}
+        self.records = [None]
+        self.place_of = {}
+        self.places = [None]
+        self.string_of = {}
+        self.strings = [None]
+
+    def ref(self, location_id):
+        if location_id == _MAPPED_ID:
+            return fmt.MAPPED_REF
+        ref = self.refs[location_id]
+        if ref:
+            return ref
+        location = self.locations[location_id]
+        ref = self.record_of.get(location)
+        if ref is None:
+            ref = self.record_of[location] = len(self.records)
+            if ref > fmt.MAX_REF:
+                raise SourceError("too many distinct locations for one database")
+            self.records.append((self._place(location), location[_LAT], location[_LON]))
+        self.refs[location_id] = ref
+        return ref
+
+    def _place(self, location):
+        key = tuple(location[index] for index in _TEXT_FIELDS)
+        number = self.place_of.get(key)
+        if number is None:
+            number = self.place_of[key] = len(self.places)
+            self.places.append(tuple(self._string(value) for value in key))
+        return number
+
+    def _string(self, value):
+        if value is None:
+            return 0
+        number = self.string_of.get(value)
+        if number is None:
+            number = self.string_of[value] = len(self.strings)
+            self.strings.append(value)
+        return number
+
+
+def _segments(rows_in_order, numbering, width):
+    """Turn sorted ranges into boundaries: ``starts[i]`` begins a run of leaf ``values[i]``.
+
+    Runs cover the whole address space (gaps are leaf "no data", record 0)
+    and neighbours with equal leaves are merged, so the trie is canonical.
+    """
+    starts = array("I") if width == 32 else []
+    values = array("I")
+    end = 0
+    ref = numbering.ref
+    for first, last, location_id in rows_in_order:
+        if first > end and (not values or values[-1] != fmt.LEAF):
+            starts.append(end)
+            values.append(fmt.LEAF)
+        value = fmt.LEAF | ref(location_id)
+        if not values or values[-1] != value:
+            starts.append(first)
+            values.append(value)
+        end = last + 1
+    if end < 1 << width and (not values or values[-1] != fmt.LEAF):
+        starts.append(end)
+        values.append(fmt.LEAF)
+    return starts, values
+
+
+def _build_trie(starts, values, width):
+    """Build one trie (root table, then nodes) as u32 entries.
+
+    Args:
+        starts, values: run boundaries from :func:`_segments`.
+        width: 32 or 128 address bits.
+
+    PERF: work is proportional to the number of runs, not slots: a run of
+    whole slots inside one range is emitted in one step.
+    """
+    stride = fmt.STRIDE
+    fanout = fmt.FANOUT
+    out = array("I", bytes(4 << fmt.ROOT_BITS))
+    count = len(starts)
+    end_of_space = 1 << width
+    cursor = 0  # index of the run containing the current address
+
+    def node(node_start, child_bits):
+        """Emit the node for [node_start, +64 << child_bits); return its pointer."""
+        nonlocal cursor
+        run_ends = []
+        run_values = []
+        slot = 0
+        child_size = 1 << child_bits
+        while slot < fanout:
+            address = node_start + (slot << child_bits)
+            while cursor + 1 < count and starts[cursor + 1] <= address:
+                cursor += 1
+            following = starts[cursor + 1] if cursor + 1 < count else end_of_space
+            if following >= address + child_size:
+                last_slot = min(fanout - 1, ((following - node_start) >> child_bits) - 1)
+                value = values[cursor]
+                if run_values and run_values[-1] == value:
+                    run_ends[-1] = last_slot
+                else:
+                    run_ends.append(last_slot)
+                    run_values.append(value)
+                slot = last_slot + 1
+            else:
+                run_ends.append(slot)
+                run_values.append(node(address, child_bits - stride))
+                slot += 1
+        bitmap = 0
+        for slot in run_ends:
+            bitmap |= 1 << slot
+        if len(out) & 1:
+            out.append(0)
+        offset = len(out)
+        out.append(bitmap & 0xFFFFFFFF)
+        out.append(bitmap >> 32)
+        run_values.reverse()
+        out.extend(run_values)
+        pointer = offset + 1
+        if pointer >= fmt.LEAF:
+            raise SourceError("the database would exceed the format's 8 GiB trie limit")
+        return pointer
+
+    child_bits = width - fmt.ROOT_BITS
+    child_size = 1 << child_bits
+    slot = 0
+    root_slots = 1 << fmt.ROOT_BITS
+    while slot < root_slots:
+        address = slot << child_bits
+        while cursor + 1 < count and starts[cursor + 1] <= address:
+            cursor += 1
+        following = starts[cursor + 1] if cursor + 1 < count else end_of_space
+        if following >= address + child_size:
+            last_slot = min(root_slots - 1, (following >> child_bits) - 1)
+            out[slot:last_slot + 1] = array("I", [values[cursor]]) * (last_slot + 1 - slot)
+            slot = last_slot + 1
+        else:
+            out[slot] = node(address, child_bits - stride)
+            slot += 1
+    if len(out) & 1:
+        out.append(0)
+    return out
+
+
+def _little_endian(values: array) -> bytes:
+    if sys.byteorder != "little":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _encode_tables(numbering):
+    """Return the records, places and strings sections as bytes."""
+    records = bytearray(fmt.RECORD.size * len(numbering.records))
+    pack_record = fmt.RECORD.pack_into
+    pack_record(records, 0, 0, fmt.NO_COORDINATE, fmt.NO_COORDINATE)
+    for index in range(1, len(numbering.records)):
+        place, latitude, longitude = numbering.records[index]
+        pack_record(records, index * fmt.RECORD.size, place,
+                    fmt.encode_coordinate(latitude), fmt.encode_coordinate(longitude))
+    places = bytearray(fmt.PLACE.size * len(numbering.places))
+    for index in range(1, len(numbering.places)):
+        fmt.PLACE.pack_into(places, index * fmt.PLACE.size, *numbering.places[index])
+    blob = bytearray()
+    offsets = array("I", [0])
+    for value in numbering.strings[1:]:
+        blob += value.encode("utf-8")
+        offsets.append(len(blob))
+    return bytes(records), bytes(places), _little_endian(offsets) + bytes(blob)
+
+
+def build_database(ranges, output, *, on_overlap="error", attribution=None, sources=(),
+                   progress=None, extra_metadata=None) -> dict:
+    """Compile address ranges into a database file, atomically.
+
+    Args:
+        ranges: iterable of :class:`~visitorapi.ipdb.sources.SourceRange`,
+            in any order, IPv4 and IPv6 mixed. IPv6 ranges in
+            ``::ffff:0:0/96`` answer as the IPv4 addresses they map.
+        output: the database path; replaced only once the new file is
+            complete and synced.
+        on_overlap: "error" (default) raises naming both rows; "first" or
+            "last" lets the row given first (or last) win where rows overlap.
+        attribution: the data's license and attribution text, stored in the
+            header for the service to show.
+        sources: descriptions of the inputs for the header, e.g.
+            ``[{"name": "dbip-city-ipv4.csv.gz", "dialect": "ip-location-db-city"}]``,
+            or a function returning them, called once every range is read.
+        progress: ``progress(phase, count)`` called now and then.
+        extra_metadata: more header metadata (a dict, or a function returning
+            one, called once every range is read).
+
+    Returns:
+        A summary dict: output, rows, ranges per family, records, places,
+        strings, bytes, seconds.
+
+    Raises:
+        SourceError: a bad range or location, or an overlap (naming the rows).
+        ValueError: an unknown ``on_overlap``.
+        OSError: the output cannot be written (the old file is untouched).
+    """
+    if on_overlap not in ON_OVERLAP:
+        raise ValueError(f"on_overlap must be one of {', '.join(ON_OVERLAP)}, not {on_overlap!r}")
+    progress = progress or _no_progress
+    started = time.monotonic()
+    rows = _Rows(progress)
+    rows.add_all(ranges)
+    numbering = _Numbering(rows.locations)
+    segments = {}
+    for version in (4, 6):
+        progress(f"sorting IPv{version}", rows.count)
+        family = rows.families[version]
+        segments[version] = _segments(_sorted_rows(rows, family, on_overlap), numbering,
+                                      family.width)
+    range_counts = {version: sum(1 for value in values if value != fmt.LEAF
+                                 and value != fmt.LEAF | fmt.MAPPED_REF)
+                    for version, (_, values) in segments.items()}
+    metadata = {
+        "format_version": fmt.VERSION,
+        "build_time": datetime.datetime.now(datetime.timezone.utc)
+        .replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "attribution": attribution,
+        "sources": list(sources() if callable(sources) else sources),
+        "rows": rows.count,
+        "ranges_ipv4": range_counts[4],
+        "ranges_ipv6": range_counts[6],
+        "records": len(numbering.records) - 1,
+        "places": len(numbering.places) - 1,
+        "strings": len(numbering.strings) - 1,
+        **((extra_metadata() if callable(extra_metadata) else extra_metadata) or {}),
+    }
+    metadata_bytes = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    header_size = fmt.align(fmt.HEADER.size + len(metadata_bytes))
+    if header_size > fmt.MAX_HEADER:
+        raise SourceError("the attribution and source list are too long for the header")
+    sections = {}
+    position = header_size
+    body = []
+    for version in (4, 6):
+        progress(f"building IPv{version} trie", rows.count)
+        starts, values = segments.pop(version)
+        trie = _build_trie(starts, values, fmt.WIDTH[version])
+        del starts, values
+        data = _little_endian(trie)
+        sections[f"ipv{version}"] = (position, len(data))
+        body.append(data)
+        position = fmt.align(position + len(data))
+    progress("encoding records", rows.count)
+    for name, data in zip(("records", "places", "strings"), _encode_tables(numbering)):
+        sections[name] = (position, len(data))
+        body.append(data)
+        position = fmt.align(position + len(data))
+    progress("writing", rows.count)
+    digest = hashlib.sha256()
+    padded = []
+    for data in body:
+        padding = bytes(fmt.align(len(data)) - len(data))
+        digest.update(data)
+        digest.update(padding)
+        padded.append((data, padding))
+    header = fmt.pack_header(
+        file_size=position, header_size=header_size, metadata=metadata_bytes,
+        body_sha256=digest.digest(), record_count=len(numbering.records),
+        place_count=len(numbering.places), string_count=len(numbering.strings) - 1,
+        sections=sections)
+    write_atomically(output, [header] + [part for pair in padded for part in pair])
+    return {
+        "output": str(output),
+        "rows": rows.count,
+        "ranges_ipv4": range_counts[4],
+        "ranges_ipv6": range_counts[6],
+        "records": metadata["records"],
+        "places": metadata["places"],
+        "strings": metadata["strings"],
+        "bytes": position,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def write_atomically(path, chunks) -> None:
+    """Write ``chunks`` to ``path`` via a synced temporary file and ``os.replace``.
+
+    A failure or interruption at any point removes the temporary file and
+    leaves whatever was at ``path`` untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, path)
+    except BaseException:
+        try:
+            os.unlink(handle.name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        directory_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(directory_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(directory_fd)
+
+
+def compile_files(inputs, output, *, format=None, on_overlap="error", skip_invalid=False,
+                  attribution=None, quiet=True, progress=None) -> dict:
+    """Read CSV files (any supported dialect) and compile them into ``output``.
+
+    Args:
+        inputs: CSV paths, plain or gzip; IPv4 and IPv6 may be mixed.
+        output: the database path (written atomically).
+        format: force a dialect name (see ``sources.DIALECTS``); detected when None.
+        on_overlap: "error", "first" or "last" (see :func:`build_database`).
+        skip_invalid: skip and count bad rows instead of failing.
+        attribution: license and attribution text for the header.
+        quiet: no progress callbacks (the CLI passes its own ``progress``).
+        progress: ``progress(phase, count)``; ignored when ``quiet``.
+
+    Returns:
+        The summary of :func:`build_database` plus ``skipped`` and ``files``.
+
+    Raises:
+        SourceError: a bad row (naming file and line), an unknown dialect or
+            an overlap.
+    """
+    from visitorapi.ipdb import sources as source_readers
+
+    scan = source_readers.read_sources([str(path) for path in inputs], format=format,
+                                       skip_invalid=skip_invalid)
+
+    def metadata_sources():
+        return [{"name": os.path.basename(str(path)), "dialect": dialect}
+                for path, dialect in scan.files]
+
+    summary = build_database(
+        scan, output, on_overlap=on_overlap, attribution=attribution, sources=metadata_sources,
+        progress=None if quiet else progress,
+        extra_metadata=lambda: {"source_rows": scan.rows, "skipped_rows": scan.skipped})
+    summary["skipped"] = scan.skipped
+    summary["source_rows"] = scan.rows
+    summary["files"] = [(str(path), dialect) for path, dialect in scan.files]
+    summary["skipped_examples"] = list(getattr(scan, "skipped_examples", []))
+    return summary

@@ -1,0 +1,54 @@
+"""Write a database back out as ip-location-db "city" CSV.
+
+Columns: ``start,end,country_code,state1,state2,city,postcode,latitude,
+longitude,timezone``, no header, address text (RFC 5952 for IPv6), one
+inclusive range per row in address order, IPv4 first. ``region`` is written
+as state1 and ``district`` as state2. The CSV readers read this dialect, so
+compile -> export -> compile gives back the same database.
+"""
+import csv
+import io
+import ipaddress
+
+from visitorapi.ipdb import format as fmt
+
+_ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+
+
+def coordinate_text(value) -> str:
+    """Degrees as the shortest plain decimal (no exponent), '' when absent."""
+    if value is None:
+        return ""
+    # NOTE: stored values are multiples of 1e-7 degree, so 7 decimals are exact.
+    text = f"{value:.7f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def city_csv_rows(database):
+    """Yield one CSV row (a list of str) per stored range."""
+    for version, first, last, location in database.ranges():
+        make = _ADDRESS[version]
+        (country_code, region, district, city, postcode, latitude, longitude,
+         timezone) = location
+        yield [str(make(first)), str(make(last)), country_code or "", region or "",
+               district or "", city or "", postcode or "", coordinate_text(latitude),
+               coordinate_text(longitude), timezone or ""]
+
+
+def city_csv_chunks(database, rows_per_chunk=4096):
+    """Yield the CSV as UTF-8 byte chunks (for streaming to a file)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    count = 0
+    for row in city_csv_rows(database):
+        writer.writerow(row)
+        count += 1
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+assert fmt.COORDINATE_SCALE == 10_000_000  # coordinate_text writes 7 decimals

@@ -1,0 +1,597 @@
+"""Read a ``.vdb`` database in place through mmap: ``open_database(path).lookup(ip)``.
+
+Opening maps the file read-only and checks the header (magic, version, CRC,
+section bounds) in constant time; nothing in the body is parsed. Records are
+decoded on first use into small bounded caches, so the mapped file, shared by
+every process through the page cache, is the only full copy: this is what
+makes gunicorn's ``--preload`` (open in the master, look up in forked
+workers and their threads) cheap. ``verify()`` reads everything: the body
+checksum and every trie invariant.
+
+A malformed address raises ``ValueError``; a damaged file raises
+:class:`InvalidDatabaseError`, never an ``IndexError`` or a hang.
+"""
+import ipaddress
+import mmap
+import os
+import struct
+from socket import AF_INET, AF_INET6, inet_pton
+from typing import NamedTuple, Optional
+
+from visitorapi.ipdb import format as fmt
+from visitorapi.ipdb.format import InvalidDatabaseError
+
+__all__ = ["Database", "Location", "InvalidDatabaseError", "open_database", "verify"]
+
+# Bounded caches. PERF: a hit saves one struct.unpack_from and one tuple; the
+# bounds keep a worker's private memory small (about 6 MB when all are full).
+RECORD_CACHE_SIZE = 16384
+PLACE_CACHE_SIZE = 16384
+
+
+class Location(NamedTuple):
+    """Where an address is. Every field is ``None`` when the source had no value."""
+
+    country_code: Optional[str]
+    region: Optional[str]
+    district: Optional[str]
+    city: Optional[str]
+    postcode: Optional[str]
+    latitude: Optional[float]
+    longitude: Optional[float]
+    timezone: Optional[str]
+
+
+_new_location = tuple.__new__
+# Maps a u32 entry's high byte to 0 for a node pointer (< LEAF), 1 for a leaf.
+_POINTER_BYTES = bytes(128) + bytes([1]) * 128
+_MISS = object()
+_CLOSED = "the database is closed"
+
+
+def open_database(path, *, verify: bool = False) -> "Database":
+    """Open a database file for lookups.
+
+    Args:
+        path: the ``.vdb`` file.
+        verify: also run :meth:`Database.verify` (reads the whole file).
+
+    Raises:
+        InvalidDatabaseError: the file is not a database, truncated or damaged.
+        OSError: the file cannot be opened.
+    """
+    database = Database(path)
+    if verify:
+        try:
+            database.verify()
+        except BaseException:
+            database.close()
+            raise
+    return database
+
+
+def verify(path) -> dict:
+    """Open ``path``, run :meth:`Database.verify` and close it; return its counts.
+
+    Raises:
+        InvalidDatabaseError: the file is not a sound database.
+    """
+    with Database(path) as database:
+        return database.verify()
+
+
+def _not_an_address(ip):
+    return ValueError(f"{ip!r} is not a valid IPv4 or IPv6 address")
+
+
+class Database:
+    """A mapped database; use as a context manager or call :meth:`close`.
+
+    Safe to share between threads, and across ``fork()``: the mapping is
+    read-only and the caches only ever hold finished values.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.name = os.path.basename(self.path)
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                raise InvalidDatabaseError(f"{self.path}: the file is empty, not a database")
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            self.header = fmt.read_header(self._map, self.path)
+            self._views = []
+            self._tries = {version: self._trie_views(version) for version in (4, 6)}
+        except BaseException:
+            self._release()
+            raise
+        self._metadata = None
+        self._closed = False
+        self._records = self.header.section("records")[0]
+        self._places_at = self.header.section("places")[0]
+        strings_at = self.header.section("strings")[0]
+        self._string_offsets = strings_at
+        self._string_blob = strings_at + 4 * (self.header.string_count + 1)
+        self._string_end = sum(self.header.section("strings"))
+        self._cache = {fmt.LEAF: None}
+        self._places = {}
+        self._strings = {0: None}
+        self.lookup = self._make_lookup()
+
+    # -- lifecycle -------------------------------------------------------
+
+    def close(self) -> None:
+        """Unmap the file. Lookups afterwards raise ``ValueError``."""
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            self._release()
+
+    def _release(self):
+        for view in reversed(self.__dict__.pop("_views", [])):
+            view.release()
+        if getattr(self, "_map", None) is not None:
+            self._map.close()
+
+    def _trie_views(self, version):
+        """``(entries, bitmaps)``: one trie section as u32 and as u64 values."""
+        offset, length = self.header.section(f"ipv{version}")
+        whole = memoryview(self._map)
+        section = whole[offset:offset + length - length % 8]
+        entries, bitmaps = section.cast("I"), section.cast("Q")
+        self._views += [whole, section, entries, bitmaps]
+        return entries, bitmaps
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        return f"<Database {self.path!r}{' closed' if self._closed else ''}>"
+
+    @property
+    def metadata(self) -> dict:
+        """The header metadata: build_time, attribution, sources, counts."""
+        if self._metadata is None:
+            self._check_open()
+            self._metadata = fmt.read_metadata(self._map, self.header, self.path)
+        return self._metadata
+
+    def _check_open(self):
+        if self._closed:
+            raise ValueError(_CLOSED)
+
+    def _corrupt(self, exc=None):
+        """The error for an inconsistency found while reading the body."""
+        if self._closed:
+            return ValueError(_CLOSED)
+        detail = f" ({exc})" if exc else ""
+        return InvalidDatabaseError(
+            f"{self.path}: the file is damaged{detail}; run `visitorapi verify` on it "
+            "and recompile or copy it again")
+
+    # -- lookups ---------------------------------------------------------
+
+    def lookup(self, ip: str) -> Optional[Location]:
+        """Return the :class:`Location` of an address, or ``None`` when unknown.
+
+        ``::ffff:a.b.c.d`` answers as ``a.b.c.d``. Replaced per instance by a
+        closure (see ``_make_lookup``); this body documents the contract.
+
+        Raises:
+            ValueError: ``ip`` is not a valid address (validation is strict:
+                ``127.1`` and ``010.0.0.1`` are refused).
+            InvalidDatabaseError: the file turned out to be damaged.
+        """
+        return self._make_lookup()(ip)  # pragma: no cover - shadowed in __init__
+
+    def _make_lookup(self):
+        """Build the hot lookup function with everything it needs bound locally.
+
+        PERF: a closure reads its variables as fast locals instead of
+        attributes; IPv4 is unrolled to its at most three reads (root + two
+        6-bit levels); an entry's cache key is the leaf value itself.
+        """
+        entries4, bitmaps4 = self._tries[4]
+        entries6, bitmaps6 = self._tries[6]
+        leaf = fmt.LEAF
+        shift4 = 32 - fmt.ROOT_BITS
+        shift6 = 128 - fmt.ROOT_BITS
+        shifts6 = tuple(range(shift6 - fmt.STRIDE, -1, -fmt.STRIDE))
+        get = self._cache.get
+        resolve = self._resolve
+        from_bytes = int.from_bytes
+        corrupt = self._corrupt
+        miss = _MISS
+        assert shift4 == 2 * fmt.STRIDE  # the unrolled IPv4 walk below relies on it
+
+        def lookup(ip):
+            if ":" in ip:
+                try:
+                    n = from_bytes(inet_pton(AF_INET6, ip), "big")
+                except (OSError, ValueError):
+                    raise _not_an_address(ip) from None
+                try:
+                    e = entries6[n >> shift6]
+                    for shift in shifts6:
+                        if e >= leaf:
+                            break
+                        e = entries6[e + (bitmaps6[e >> 1] >> ((n >> shift) & 63)).bit_count()]
+                except (IndexError, ValueError) as exc:
+                    raise corrupt(exc) from None
+                if e < leaf:
+                    raise corrupt("trie deeper than the address")
+                location = get(e, miss)
+                return resolve(e, n) if location is miss else location
+            try:
+                n = from_bytes(inet_pton(AF_INET, ip), "big")
+            except (OSError, ValueError):
+                raise _not_an_address(ip) from None
+            try:
+                e = entries4[n >> 12]
+                if e < leaf:
+                    e = entries4[e + (bitmaps4[e >> 1] >> ((n >> 6) & 63)).bit_count()]
+                    if e < leaf:
+                        e = entries4[e + (bitmaps4[e >> 1] >> (n & 63)).bit_count()]
+            except (IndexError, ValueError) as exc:
+                raise corrupt(exc) from None
+            if e < leaf:
+                raise corrupt("trie deeper than the address")
+            location = get(e, miss)
+            return resolve(e, n) if location is miss else location
+
+        return lookup
+
+    def _parse(self, ip):
+        """Address text -> (version, integer); ValueError when malformed."""
+        if not isinstance(ip, str):
+            raise TypeError(f"an IP address must be str, not {type(ip).__name__}")
+        family, version = (AF_INET6, 6) if ":" in ip else (AF_INET, 4)
+        try:
+            return version, int.from_bytes(inet_pton(family, ip), "big")
+        except (OSError, ValueError):
+            raise _not_an_address(ip) from None
+
+    def _walk(self, version, n):
+        """Find the leaf for integer address ``n``; return ``(leaf, prefix_len)``.
+
+        The prefix is the largest aligned block around ``n`` that the trie
+        stores as one run, as maxminddb reports it.
+        """
+        self._check_open()
+        width = fmt.WIDTH[version]
+        entries, bitmaps = self._tries[version]
+        try:
+            child_bits = width - fmt.ROOT_BITS
+            slot = n >> child_bits
+            e = entries[slot]
+            if e >= fmt.LEAF:
+                return e, self._root_prefix(entries, slot, e)
+            while child_bits >= fmt.STRIDE:
+                child_bits -= fmt.STRIDE
+                bitmap = bitmaps[e >> 1]
+                slot = (n >> child_bits) & (fmt.FANOUT - 1)
+                e = entries[e + (bitmap >> slot).bit_count()]
+                if e >= fmt.LEAF:
+                    run_end = ((bitmap >> slot) & -(bitmap >> slot)).bit_length() - 1 + slot
+                    run_start = (bitmap & ((1 << slot) - 1)).bit_length()
+                    return e, width - child_bits - _aligned_bits(slot, run_start, run_end)
+        except (IndexError, ValueError) as exc:
+            raise self._corrupt(exc) from None
+        raise self._corrupt()
+
+    def _root_prefix(self, entries, slot, e):
+        """Prefix length of a leaf found in the root table (widen while uniform)."""
+        pattern = struct.pack("=I", e)
+        raw = entries[:1 << fmt.ROOT_BITS]
+        try:
+            bits = 0
+            while bits < fmt.ROOT_BITS:
+                first = (slot >> (bits + 1)) << (bits + 1)
+                if raw[first:first + (2 << bits)].tobytes() != pattern * (2 << bits):
+                    break
+                bits += 1
+        finally:
+            raw.release()
+        return fmt.ROOT_BITS - bits
+
+    def lookup_with_prefix(self, ip: str):
+        """Return ``(Location | None, prefix_len)`` for an address.
+
+        ``prefix_len`` is the length of the network around ``ip`` that the
+        database stores as one block (for ``::ffff:a.b.c.d``: 96 plus the
+        IPv4 prefix).
+
+        Raises:
+            ValueError: ``ip`` is malformed.
+        """
+        version, n = self._parse(ip)
+        e, prefix_len = self._walk(version, n)
+        if version == 6 and e == fmt.LEAF | fmt.MAPPED_REF:
+            e, prefix_len = self._walk(4, n & 0xFFFFFFFF)
+            prefix_len += 96
+        return self._location(e), prefix_len
+
+    def _resolve(self, e, n):
+        """Cache miss: decode leaf ``e`` (or follow an IPv4-mapped address)."""
+        if e == fmt.LEAF | fmt.MAPPED_REF:
+            return self._location(self._walk(4, n & 0xFFFFFFFF)[0])
+        location = self._decode(e - fmt.LEAF)
+        cache = self._cache
+        if len(cache) >= RECORD_CACHE_SIZE:
+            cache.clear()
+            cache[fmt.LEAF] = None
+        cache[e] = location
+        return location
+
+    def _location(self, e):
+        """Leaf entry -> Location or None, through the cache."""
+        location = self._cache.get(e, _MISS)
+        return self._resolve(e, None) if location is _MISS else location
+
+    def _decode(self, ref):
+        """Decode record ``ref`` from the mapped file."""
+        header = self.header
+        if not 0 < ref < header.record_count:
+            raise self._corrupt(f"record {ref} out of range")
+        try:
+            place, latitude, longitude = fmt.RECORD.unpack_from(
+                self._map, self._records + fmt.RECORD.size * ref)
+        except (ValueError, struct.error) as exc:
+            raise self._corrupt(exc) from None
+        head, timezone = self._places.get(place) or self._place(place)
+        return _new_location(Location, head + (fmt.decode_coordinate(latitude),
+                                                fmt.decode_coordinate(longitude), timezone))
+
+    def _place(self, place):
+        if not 0 < place < self.header.place_count:
+            raise self._corrupt(f"place {place} out of range")
+        ids = fmt.PLACE.unpack_from(self._map, self._places_at + fmt.PLACE.size * place)
+        values = tuple(self._string(number) for number in ids)
+        decoded = (values[:5], values[5])
+        if len(self._places) >= PLACE_CACHE_SIZE:
+            self._places.clear()
+        self._places[place] = decoded
+        return decoded
+
+    def _string(self, number):
+        value = self._strings.get(number, _MISS)
+        if value is not _MISS:
+            return value
+        if not 0 < number <= self.header.string_count:
+            raise self._corrupt(f"string {number} out of range")
+        start, end = struct.unpack_from("<II", self._map, self._string_offsets + 4 * number - 4)
+        if not start <= end <= self._string_end - self._string_blob:
+            raise self._corrupt(f"string {number} out of bounds")
+        try:
+            value = self._map[self._string_blob + start:self._string_blob + end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._corrupt(exc) from None
+        if len(self._strings) >= PLACE_CACHE_SIZE:
+            self._strings.clear()
+            self._strings[0] = None
+        self._strings[number] = value
+        return value
+
+    # -- iteration -------------------------------------------------------
+
+    def ranges(self):
+        """Yield ``(version, first, last, Location)`` for every stored range.
+
+        In address order, IPv4 first; neighbours with the same record are
+        merged; addresses without data are skipped, and so is the IPv6 view
+        of the IPv4-mapped block (its data is the IPv4 ranges).
+        """
+        for version in (4, 6):
+            pending = None
+            for first, last, e in self._runs(version):
+                if pending and pending[2] == e and pending[1] + 1 == first:
+                    pending = (pending[0], last, e)
+                    continue
+                if pending and pending[2] != fmt.LEAF and pending[2] != fmt.LEAF | fmt.MAPPED_REF:
+                    yield version, pending[0], pending[1], self._location(pending[2])
+                pending = (first, last, e)
+            if pending and pending[2] != fmt.LEAF and pending[2] != fmt.LEAF | fmt.MAPPED_REF:
+                yield version, pending[0], pending[1], self._location(pending[2])
+
+    def __iter__(self):
+        """Yield ``(network, Location)`` for every stored block, as CIDR networks."""
+        for version, first, last, location in self.ranges():
+            make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+            for network in ipaddress.summarize_address_range(make(first), make(last)):
+                yield network, location
+
+    def _runs(self, version):
+        """Yield ``(first, last, leaf)`` runs of one trie in address order."""
+        self._check_open()
+        entries, bitmaps = self._tries[version]
+        child_bits = fmt.WIDTH[version] - fmt.ROOT_BITS
+        root_slots = 1 << fmt.ROOT_BITS
+        try:
+            raw = entries[:root_slots].tobytes()
+            slot = 0
+            while slot < root_slots:
+                e = entries[slot]
+                if e >= fmt.LEAF:
+                    end = _run_end(raw, slot, root_slots)
+                    yield slot << child_bits, (end << child_bits) - 1, e
+                    slot = end
+                    continue
+                slot += 1
+                # Depth first, in address order. A stack item is a node
+                # (pointer, start, bits >= 0) or a leaf (e, first, -1 - last).
+                stack = [(e, (slot - 1) << child_bits, child_bits)]
+                while stack:
+                    pointer, start, bits = stack.pop()
+                    if bits < 0:
+                        yield start, -1 - bits, pointer
+                        continue
+                    if bits < fmt.STRIDE:
+                        raise self._corrupt("trie deeper than the address")
+                    bits -= fmt.STRIDE
+                    bitmap = bitmaps[pointer >> 1]
+                    children = []
+                    run_start = 0
+                    while run_start < fmt.FANOUT:
+                        rest = bitmap >> run_start
+                        if not rest:
+                            raise self._corrupt("node bitmap does not end its last run")
+                        run_end = (rest & -rest).bit_length() - 1 + run_start
+                        child = entries[pointer + rest.bit_count()]
+                        first = start + (run_start << bits)
+                        if child >= fmt.LEAF:
+                            children.append((child, first, -1 - (start + ((run_end + 1) << bits) - 1)))
+                        else:
+                            children.append((child, first, bits))
+                        run_start = run_end + 1
+                    children.reverse()
+                    stack.extend(children)
+        except (IndexError, ValueError) as exc:
+            raise self._corrupt(exc) from None
+
+    # -- verification ----------------------------------------------------
+
+    def verify(self) -> dict:
+        """Check the body checksum and every structural invariant.
+
+        Checks: SHA-256 of the body; every trie pointer lands on a node inside
+        its own trie, below the node that holds it (so no cycles), and is
+        used once; no walk is deeper than the address; every bitmap ends its
+        last run; every leaf names an existing record; records name existing
+        places with coordinates in range; places name existing strings; the
+        string table is in bounds and UTF-8.
+
+        Returns:
+            Counts: nodes per trie, records, places, strings.
+
+        Raises:
+            InvalidDatabaseError: naming the first problem found.
+        """
+        self._check_open()
+        header = self.header
+
+        def bad(problem):
+            return InvalidDatabaseError(f"{self.path}: {problem}; recompile it or copy it again")
+
+        if fmt.body_sha256(self._map, header.header_size) != header.body_sha256:
+            raise bad("body checksum mismatch: the file is damaged")
+        counts = {}
+        for version in (4, 6):
+            counts[f"ipv{version}_nodes"] = self._verify_trie(version, bad)
+        self._verify_tables(bad)
+        mapped = self._walk(6, fmt.MAPPED_FIRST)[0], self._walk(6, fmt.MAPPED_LAST)[0]
+        if mapped != (fmt.LEAF | fmt.MAPPED_REF,) * 2:
+            raise bad("the IPv4-mapped block ::ffff:0:0/96 does not point to the IPv4 trie")
+        counts.update(records=header.record_count - 1, places=header.place_count - 1,
+                      strings=header.string_count)
+        return counts
+
+    def _verify_trie(self, version, bad):
+        entries, bitmaps = self._tries[version]
+        end = len(entries)
+        nodes_from = 1 << fmt.ROOT_BITS
+        records = self.header.record_count
+        seen = set()
+
+        def check_leaf(e):
+            ref = e - fmt.LEAF
+            if ref >= records and not (version == 6 and ref == fmt.MAPPED_REF):
+                raise bad(f"IPv{version} trie names record {ref}, but there are {records}")
+
+        root_entries = entries[:1 << fmt.ROOT_BITS]
+        for e in set(root_entries.tolist()):
+            if e >= fmt.LEAF:
+                check_leaf(e)
+        # PERF: the high byte of each little-endian entry tells leaf from
+        # pointer; translate + find visit only the pointers, in C.
+        high_bytes = root_entries.tobytes()[3::4].translate(_POINTER_BYTES)
+        bits = fmt.WIDTH[version] - fmt.ROOT_BITS
+        stack = []
+        slot = high_bytes.find(0)
+        while slot >= 0:
+            stack.append((root_entries[slot], end, bits))
+            slot = high_bytes.find(0, slot + 1)
+        root_entries.release()
+        while stack:
+            pointer, holder, bits = stack.pop()
+            if not (pointer & 1 and nodes_from < pointer < holder):
+                raise bad(f"IPv{version} trie pointer {pointer} is out of bounds")
+            if pointer in seen:
+                raise bad(f"IPv{version} trie node {pointer} is shared")
+            seen.add(pointer)
+            if bits < fmt.STRIDE:
+                raise bad(f"IPv{version} trie is deeper than the address")
+            bitmap = bitmaps[pointer >> 1]
+            if not bitmap >> (fmt.FANOUT - 1):
+                raise bad(f"IPv{version} trie node {pointer} has a bad bitmap")
+            count = bitmap.bit_count()
+            if pointer + count >= end:
+                raise bad(f"IPv{version} trie node {pointer} runs past the section")
+            for index in range(1, count + 1):
+                child = entries[pointer + index]
+                if child >= fmt.LEAF:
+                    check_leaf(child)
+                else:
+                    stack.append((child, pointer, bits - fmt.STRIDE))
+        return len(seen)
+
+    def _verify_tables(self, bad):
+        header = self.header
+        for ref in range(1, header.record_count):
+            place, latitude, longitude = fmt.RECORD.unpack_from(
+                self._map, self._records + fmt.RECORD.size * ref)
+            if not 0 < place < header.place_count:
+                raise bad(f"record {ref} names place {place}, but there are {header.place_count}")
+            for value, limit in ((latitude, 90), (longitude, 180)):
+                if value != fmt.NO_COORDINATE and abs(value) > limit * fmt.COORDINATE_SCALE:
+                    raise bad(f"record {ref} has a coordinate out of range")
+        for place in range(1, header.place_count):
+            for number in fmt.PLACE.unpack_from(self._map, self._places_at + fmt.PLACE.size * place):
+                if number > header.string_count:
+                    raise bad(f"place {place} names string {number}, "
+                              f"but there are {header.string_count}")
+        previous = 0
+        blob = self._string_end - self._string_blob
+        for number in range(header.string_count + 1):
+            (offset,) = struct.unpack_from("<I", self._map, self._string_offsets + 4 * number)
+            if not previous <= offset <= blob:
+                raise bad(f"string {number} is out of bounds")
+            if number:
+                try:
+                    self._map[self._string_blob + previous:self._string_blob + offset].decode()
+                except UnicodeDecodeError:
+                    raise bad(f"string {number} is not UTF-8") from None
+            previous = offset
+
+
+def _run_end(raw, slot, limit):
+    """End (exclusive) of the run of equal u32 entries in ``raw`` starting at ``slot``.
+
+    PERF: galloping slice comparisons run in C; a million-slot root of
+    mostly long runs is scanned in a few hundred compares, not a million
+    Python steps.
+    """
+    pattern = raw[4 * slot:4 * slot + 4]
+    end, step = slot + 1, 1
+    while end < limit:
+        following = min(limit, end + step)
+        if raw[4 * end:4 * following] == pattern * (following - end):
+            end, step = following, step * 2
+        elif step == 1:
+            break
+        else:
+            step = 1
+    return end
+
+
+def _aligned_bits(slot, run_start, run_end):
+    """Largest k such that the aligned 2**k block of slots around ``slot`` fits the run."""
+    bits = 0
+    while bits < fmt.STRIDE:
+        first = (slot >> (bits + 1)) << (bits + 1)
+        if first < run_start or first + (2 << bits) - 1 > run_end:
+            break
+        bits += 1
+    return bits
