@@ -26,6 +26,12 @@ class Browser:
     """One Chromium process with a fresh profile and one page, driven over the pipe."""
 
     def __init__(self, profile: Path, extra_flags=()):
+        # NOTE: no speculative preconnects. Chromium otherwise opens idle sockets
+        # to origins it expects to visit, and a gunicorn sync worker that accepts
+        # one waits on it while the real request queues behind.
+        (profile / "Default").mkdir(parents=True, exist_ok=True)
+        (profile / "Default" / "Preferences").write_text(
+            json.dumps({"net": {"network_prediction_options": 2}}))
         to_chrome_read, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_write = os.pipe()
 

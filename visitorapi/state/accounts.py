@@ -34,6 +34,9 @@ class AccountError(OperatorError):
 
 @dataclass(frozen=True)
 class Account:
+    """An operator account as stored (the TOTP secret stays in the store; ``mfa_enabled`` says
+    whether one is set). Times are UTC ``YYYY-MM-DDTHH:MM:SSZ``."""
+
     id: int
     email: str
     role: str
