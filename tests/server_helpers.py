@@ -152,10 +152,16 @@ def tls_client_context(certfile) -> ssl.SSLContext:
     return context
 
 
-def customer_page(api: str, pid: str) -> str:
-    """A customer's page: the copied snippet, with callbacks that record the outcome."""
+def customer_page(api: str, pid: str, *, client_js: bool = False) -> str:
+    """A customer's page calling ``VisitorAPI(pid, ...)``; its callbacks record the outcome.
+
+    The function comes from the copied snippet, or with ``client_js`` from
+    ``<script src="API/client.js">``.
+    """
+    source = (f"<script src='{api}/client.js'></script><script>\n" if client_js
+              else "<script>\n" + snippet(api) + "\n")
     return ("<!doctype html><html><head><meta charset='utf-8'><title>customer</title></head>"
-            "<body><script>\n" + snippet(api) + "\n"
+            "<body>" + source +
             'VisitorAPI("' + pid + '", function (data) { window.outcome = {ok: true, data: data}; },'
             " function (status, message) { window.outcome = {ok: false, status: status,"
             " message: message}; });\n</script></body></html>")

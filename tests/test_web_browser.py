@@ -54,6 +54,12 @@ def test_snippet_in_chromium_authorized_and_foreign(tmp_path):
                 outcome = browser.wait_for("window.outcome")
                 assert outcome == {"ok": False, "status": 403, "message":
                                    f"origin {foreign} is not authorized for this project"}
+                # the same through <script src=".../client.js">, loaded cross-site
+                pages[authorized] = customer_page(api, pid, client_js=True)
+                browser.navigate(f"{authorized}/")
+                outcome = browser.wait_for("window.outcome")
+                assert outcome["ok"] is True, outcome
+                assert outcome["data"]["ipAddress"] == "127.0.0.1"
             assert demo_pid
         finally:
             browser.close()

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Benchmark visitorapi.useragent against ua-parser (pure Python and its Rust accelerator).
 
-usage: python tools/bench_useragent.py [--shared DIR] [--count 5000] [--repeat 3]
+usage: python tools/bench_useragent.py [--shared DIR] [--count 5000] [--rounds 5]
 
 Parses the same distinct UAs, in one process, with no cache anywhere:
   * ours:        visitorapi.useragent.parse_uncached
   * ua-parser:   ua_parser.basic.Resolver (pure-Python regex resolver, uap-core rules)
   * ua-parser-rs: ua_parser.regex.Resolver (the Rust accelerator, same rules)
 The UAs are every distinct UA of the two traffic corpora (what the API sees),
-topped up to --count with uap-core's test UAs in file order. Each UA is timed
---repeat times and its fastest run kept, so a scheduler hiccup does not count
-as parser time; the timer's own cost is measured and subtracted.
+topped up to --count with uap-core's test UAs in file order.
+
+The machine this runs on may be shared, so the parsers are interleaved: each
+round times every parser on every UA once, in a rotating order, and a UA's
+time is its fastest run over all rounds (a scheduler hiccup then does not
+count as parser time, for any parser). The timer's own cost is measured and
+subtracted. Each round's own medians and their ratio are printed too, so the
+spread of the ratio under load is visible, not hidden.
 
 Prints median, p99 and worst per-UA time for each parser, the ratios, the
 slowest UA of ours, and the worst case over adversarial 8 KB inputs, plus
@@ -33,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from visitorapi.useragent import MAX_LENGTH, _parse, parse_uncached  # noqa: E402
 
 CORPORA = ("traffic-public.jsonl", "traffic-history-public.jsonl", "uap-tests-public.jsonl")
+OURS = "visitorapi.useragent"
 
 
 def load_uas(shared: Path, count: int):
@@ -59,17 +65,27 @@ def timer_overhead(repeat=20000):
     return statistics.median(samples)
 
 
-def time_each(parse, uas, repeat, overhead):
-    """Fastest of ``repeat`` runs per UA, in microseconds, timer cost removed."""
-    best = [float("inf")] * len(uas)
-    for _ in range(repeat):
-        for index, ua in enumerate(uas):
-            t0 = time.perf_counter_ns()
-            parse(ua)
-            elapsed = time.perf_counter_ns() - t0
-            if elapsed < best[index]:
-                best[index] = elapsed
-    return [max(0.0, (ns - overhead) / 1000.0) for ns in best]
+def time_rounds(parsers, uas, rounds, overhead):
+    """Interleaved timing: ``({name: per-UA fastest us}, [{name: that round's median us}])``."""
+    best = {name: [float("inf")] * len(uas) for name in parsers}
+    per_round = []
+    names = list(parsers)
+    for round_index in range(rounds):
+        medians = {}
+        order = names[round_index % len(names):] + names[:round_index % len(names)]
+        for name in order:
+            parse, fastest, times = parsers[name], best[name], []
+            clock = time.perf_counter_ns
+            for index, ua in enumerate(uas):
+                t0 = clock()
+                parse(ua)
+                elapsed = clock() - t0
+                times.append(elapsed)
+                if elapsed < fastest[index]:
+                    fastest[index] = elapsed
+            medians[name] = max(0.0, (statistics.median(times) - overhead) / 1000.0)
+        per_round.append(medians)
+    return {name: [max(0.0, (ns - overhead) / 1000.0) for ns in best[name]] for name in names}, per_round
 
 
 def summary(times):
@@ -121,6 +137,13 @@ ADVERSARIAL = {
                                "Chrome/138.0.0.0 Safari/537.36 ") * 64,
     "8 KB 'compatible; '": "Mozilla/5.0 (" + "compatible; " * 682,
     "8 KB 'Opera Mini/'": "Opera/9.80 (" + "Opera Mini/" * 744,
+    # Aimed at the one-match fast path (visitorapi.useragent.fast.SHAPES).
+    "8 KB Android model of ' Build/x'": ("Mozilla/5.0 (Linux; Android 10; " + " Build/x" * 1015
+                                         + ") AppleWebKit/537.36 (KHTML, like Gecko) Chrome/1.0 Safari/1"),
+    "8 KB Chrome version digits": ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/1."
+                                   + "1" * 8100 + " x"),
+    "8 KB Android version '.1'": "Mozilla/5.0 (Linux; Android 1" + ".1" * 4080 + "; x)",
+    "8 KB iOS version '_1'": "Mozilla/5.0 (iPhone; CPU iPhone OS 1" + "_1" * 4080 + " like",
 }
 
 
@@ -143,14 +166,18 @@ def _time_one(parse, ua):
 def growth(repeat):
     """Uncapped cost against length for the slowest adversarial shape: linear means ~2x per doubling."""
     rows = []
-    for name, unit in (("letters", "a"), ("SM- model", "SM-"), ("Android comment", "Linux; Android 10; ")):
+    shapes = {
+        "letters": lambda length: "a" * length,
+        "SM- model": lambda length: "Mozilla/5.0 (Linux; Android 10; " + "SM-" * (length // 3) + ")",
+        "Android comment": lambda length: "Mozilla/5.0 (" + "Linux; Android 10; " * (length // 19),
+        "Build/ model": lambda length: ("Mozilla/5.0 (Linux; Android 10; " + " Build/x" * (length // 8)
+                                        + ") AppleWebKit/537.36 (KHTML, like Gecko) Chrome/1.0 Safari/1"),
+        "Chrome version": lambda length: ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                                          "Chrome/1." + "1" * length + " x"),
+    }
+    for name, make in shapes.items():
         for length in (2048, 4096, 8192, 16384, 32768):
-            if name == "letters":
-                ua = unit * length
-            elif name == "SM- model":
-                ua = "Mozilla/5.0 (Linux; Android 10; " + unit * (length // 3) + ")"
-            else:
-                ua = "Mozilla/5.0 (" + unit * (length // len(unit))
+            ua = make(length)
             rows.append((name, len(ua), min(_time_one(_parse, ua) for _ in range(repeat))))
     return rows
 
@@ -160,7 +187,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shared", type=Path,
                         default=Path(os.environ.get("VISITORAPI_SHARED", ROOT.parent / "shared")))
     parser.add_argument("--count", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per adversarial input (fastest kept)")
     args = parser.parse_args(argv)
     if not (args.shared / "ua").is_dir():
         print(f"bench_useragent: {args.shared / 'ua'} not found; pass --shared DIR", file=sys.stderr)
@@ -168,31 +196,33 @@ def main(argv=None) -> int:
 
     uas = load_uas(args.shared, args.count)
     overhead = timer_overhead()
-    print(f"{len(uas)} distinct UAs, best of {args.repeat} runs each, timer cost {overhead:.0f} ns subtracted")
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}")
+    print(f"{len(uas)} distinct UAs, {args.rounds} interleaved rounds, fastest run per UA kept, "
+          f"timer cost {overhead:.0f} ns subtracted")
+    print(f"python {sys.version.split()[0]} on {os.uname().machine}, load average "
+          + " ".join(f"{load:.1f}" for load in os.getloadavg()))
     print()
     found, note = peers()
-    for parse in [parse_uncached] + list(found.values()):  # warm up imports and lazy compiles
+    parsers = {OURS: parse_uncached, **found}
+    for parse in parsers.values():  # warm up imports and lazy compiles
         for ua in uas[:50]:
             parse(ua)
 
-    results = {}
-    ours = time_each(parse_uncached, uas, args.repeat, overhead)
-    results["visitorapi.useragent"] = summary(ours)
-    for name, parse in found.items():
-        results[name] = summary(time_each(parse, uas, args.repeat, overhead))
-
+    times, per_round = time_rounds(parsers, uas, args.rounds, overhead)
+    results = {name: summary(values) for name, values in times.items()}
     print(f"{'parser':<26} {'median us':>10} {'p99 us':>10} {'worst us':>10} {'mean us':>10}")
     for name, stats in results.items():
         print(f"{name:<26} {stats['median']:>10.2f} {stats['p99']:>10.2f} {stats['max']:>10.2f} {stats['mean']:>10.2f}")
     if note:
         print(note)
     print()
-    mine = results["visitorapi.useragent"]
+    mine = results[OURS]
     for name in found:
         peer = results[name]
+        ratios = [medians[name] / medians[OURS] for medians in per_round]
         print(f"ours vs {name}: {peer['median'] / mine['median']:.1f}x faster by median, "
-              f"{peer['mean'] / mine['mean']:.1f}x by mean")
+              f"{peer['mean'] / mine['mean']:.1f}x by mean; "
+              f"per round (by that round's medians): " + " ".join(f"{ratio:.1f}x" for ratio in ratios))
+    ours = times[OURS]
     slowest = max(range(len(uas)), key=ours.__getitem__)
     print(f"slowest UA of ours: {ours[slowest]:.2f} us  {uas[slowest][:150]!r}")
     print()

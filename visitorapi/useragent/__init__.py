@@ -81,10 +81,18 @@ def parse(ua: str) -> dict:
 
 def parse_uncached(ua: str) -> dict:
     """``parse`` without the cache (for benchmarks and tests)."""
-    if not isinstance(ua, str):
-        ua = "" if ua is None else str(ua)
     try:
-        # PERF: the fast path is tried here directly to save a call per UA.
+        # PERF: the commonest shapes are tried first, in one regex match (which
+        # also reads only the first MAX_LENGTH characters); see fast.SHAPES.
+        match = _shape_match(ua, 0, MAX_LENGTH)
+    except TypeError:  # not a str
+        ua = "" if ua is None else str(ua)
+        match = _shape_match(ua, 0, MAX_LENGTH)
+    try:
+        if match is not None:
+            result = fast.from_shape(match)
+            if result is not None:
+                return result
         if ua.startswith("Mozilla/5.0 (") and len(ua) <= MAX_LENGTH:
             result = fast.parse(ua)
             if result is not None:
@@ -94,6 +102,9 @@ def parse_uncached(ua: str) -> dict:
         return dict(_UNKNOWN)
 
 
+_shape_match = fast.SHAPES.fullmatch
+
+
 _UNKNOWN = {"browser": "Other", "browserVersion": "", "os": "Other", "osVersion": "",
             "deviceBrand": "", "deviceModel": "", "deviceFamily": "Other",
             "deviceType": "unknown", "isBot": False}
@@ -101,6 +112,11 @@ _UNKNOWN = {"browser": "Other", "browserVersion": "", "os": "Other", "osVersion"
 
 def _parse(ua: str) -> dict:
     """Parse without the safety net; raises only on a bug in the rules."""
+    match = _shape_match(ua)
+    if match is not None:
+        result = fast.from_shape(match)
+        if result is not None:
+            return result
     if ua.startswith("Mozilla/5.0 ("):
         result = fast.parse(ua)
         if result is not None:

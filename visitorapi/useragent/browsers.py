@@ -207,6 +207,15 @@ def from_products(products: str, ua: str, comment: str, tail: str, os_family: st
     (or the bare "Mobile" marker) is the answer certain without the special
     cases of ``detect``; anything else returns ``None``.
     """
+    if products.startswith("Chrome/"):
+        # PERF: "Chrome/V Safari/S" and "Chrome/V Mobile Safari/S" are most of all traffic;
+        # with only these tokens the loop below would pick Chrome, so skip it.
+        space = products.find(" ", 7)
+        if space > 7:
+            after = products[space:]
+            if ((after.startswith(" Safari/") and after.find(" ", 8) < 0)
+                    or (after.startswith(" Mobile Safari/") and after.find(" ", 15) < 0)):
+                return _chrome(ua, comment, tail, os_family, products[7:space])
     best = None
     best_rank = 100
     best_version = ""

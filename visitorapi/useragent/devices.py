@@ -16,87 +16,7 @@ lookup tries a few anchored patterns on a ~10-character string.
 """
 import re
 
-# (pattern anchored at the model token, brand, family template, model template)
-# Templates are a prefix and at most one group: {0} the whole match, {1} the first group.
-_ANDROID_RULES = (
-    # Samsung: SM-, GT-, SGH-, SCH-, SPH-, SHV-, SHW-, SHV, YP-, Galaxy.
-    (r"(?i)SAMSUNG[ _-]((?:SM|GT|SGH|SCH|SPH|SHV|SHW|SC)-?[\w-]+)", "Samsung", "Samsung {1}", "{1}"),
-    (r"((?:SM|GT|SGH|SCH|SPH|SHV|SHW|SGH|SC|YP)-[\w.-]+)", "Samsung", "Samsung {1}", "{1}"),
-    (r"(?i)(Galaxy[ \w]*)", "Samsung", "Samsung {1}", "{1}"),
-    (r"(?i)samsung[ _-]([\w -]+)", "Samsung", "Samsung {1}", "{1}"),
-    # Google and the Nexus line.
-    (r"(Pixel(?: [\w ()]+)?)", "Google", "{1}", "{1}"),
-    (r"(Nexus (?:5X?|4))", "LG", "{1}", "{1}"),
-    (r"(Nexus (?:6P))", "Huawei", "{1}", "{1}"),
-    (r"(Nexus 6)\b", "Motorola", "{1}", "{1}"),
-    (r"(Nexus 9)", "HTC", "{1}", "{1}"),
-    (r"(Nexus (?:S))", "Samsung", "{1}", "{1}"),
-    (r"(Nexus (?:7|10|One))", "Generic_Android", "{1}", "{1}"),
-    # LG: the Android token keeps its "LG-" in the family.
-    (r"(?i)(LG[-_ ]?([\w.-]+))", "LG", "{0}", "{2}"),
-    (r"LM-[\w]+", "LG", "{0}", "{0}"),
-    # HTC
-    (r"(?i)HTC[ _/-]?([\w/ .+-]+)", "HTC", "HTC {1}", "{1}"),
-    # Xiaomi
-    (r"((?:Redmi|Mi|MI|POCO|Poco)(?: [\w+ ]+|\w+))", "XiaoMi", "XiaoMi {1}", "{1}"),
-    (r"(?i)Xiaomi[ _-]([\w ]+)", "XiaoMi", "XiaoMi {1}", "{1}"),
-    # Oppo and Realme.
-    (r"((?:CPH|RMX|PCHM|PBAM|PDEM|PEGM)\d+\w*)", "Oppo", "Oppo {1}", "{1}"),
-    (r"(?i)OPPO[ _-]?([\w]+)", "Oppo", "Oppo {1}", "{1}"),
-    # OnePlus
-    (r"(?i)(ONEPLUS [\w]+)", "OnePlus", "OnePlus {1}", "{1}"),
-    (r"((?:BE|DN|EB|GM19[1-9]|HD|IN|KB|LE|NE|PHB|CPH)\d{4})", "OnePlus", "OnePlus OnePlus {1}", "OnePlus {1}"),
-    # Huawei and Honor: three letters, dash, letter, two digits (VOG-L29).
-    (r"(?i)HUAWEI[ _-]?([\w -]+)", "Huawei", "{0}", "{1}"),
-    (r"(?i)Honor[ _-]?([\w -]+)", "Huawei", "Huawei Honor {1}", "Honor {1}"),
-    (r"([A-Z]{3}-(?:[A-Z]X|L|AL|TL|N|W|U)\d{1,2}\w*)", "Huawei", "Huawei {1}", "{1}"),
-    # Motorola
-    (r"(?i)moto(?:rola)?[ _]([\w()+ ]+)", "Motorola", "Motorola {1}", "{1}"),
-    (r"(XT\d{3,4}\w*)", "Motorola", "Motorola {1}", "{1}"),
-    # Lenovo, Nokia, Sony, vivo, Tecno, Infinix, Itel, Amazon, ZTE, Alcatel, Asus...
-    (r"(?i)Lenovo[ _-]?([\w -]+)", "Lenovo", "Lenovo {1}", "{1}"),
-    (r"(?i)Nokia[ _]?(\d+)", "Nokia", "Nokia {1}", "{1}"),
-    (r"(?i)Nokia[ _]?([\w ]+)", "Nokia", "Nokia {1}", "{1}"),
-    (r"(?i)Sony ?([\w -]+)", "Sony", "Sony {1}", "{1}"),
-    (r"(?i)vivo ([\w ]+)", "vivo", "vivo {1}", "{1}"),
-    (r"(?i)TECNO[ _-]([\w ]+)", "Tecno", "TECNO {1}", "{1}"),
-    (r"(?i)Infinix[ _-]([\w ]+)", "Infinix", "Infinix {1}", "{1}"),
-    (r"(?i)itel[ _-]([\w ]+)", "Itel", "Itel {1}", "{1}"),
-    (r"(KF[A-Z]{2,4}(?:WI|WA)?|Kindle[\w ]*)", "Amazon", "Kindle", "Kindle"),
-    (r"(?i)ZTE[ _-]?([\w -]+)", "ZTE", "ZTE {1}", "{1}"),
-    (r"(?i)ALCATEL[ _-]?(?:ONE[ _]?TOUCH[ _]?)?([\w -]+)", "Alcatel", "Alcatel {1}", "{1}"),
-    (r"(?i)ASUS[ _-]?([\w -]+)", "Asus", "Asus {1}", "{1}"),
-    (r"(?i)Micromax[ _-]?([\w -]+)", "Micromax", "Micromax {1}", "{1}"),
-    (r"(?i)ARCHOS[ _-]?([\w -]+)", "Archos", "Archos {1}", "{1}"),
-    (r"(?i)Acer[ _-]?([\w -]+)", "Acer", "Acer {1}", "{1}"),
-    (r"(?i)Lava[ _-]([\w -]+)", "Lava", "Lava {1}", "{1}"),
-    (r"(?i)Prestigio[ _-]?([\w -]+)", "Prestigio", "Prestigio {1}", "{1}"),
-    (r"(P[AM]P\d{4}[\w-]*)", "Prestigio", "Prestigio {1}", "{1}"),
-    (r"(?i)Fly[ _-]([\w -]+)", "Fly", "Fly {1}", "{1}"),
-    (r"(?i)Coolpad[ _-]?([\w -]+)", "Coolpad", "Coolpad {1}", "{1}"),
-    (r"(?i)Hisense[ _-]?([\w -]+)", "Hisense", "Hisense {1}", "{1}"),
-    (r"(?i)Medion[ _-]?([\w -]+)", "Medion", "Medion {1}", "{1}"),
-    (r"(?i)Odys[ _-]?([\w -]+)", "Odys", "Odys {1}", "{1}"),
-    (r"(?i)Wiko[ _-]?([\w -]+)", "Wiko", "Wiko {1}", "{1}"),
-    (r"(?i)Gionee[ _-]?([\w -]+)", "Gionee", "Gionee {1}", "{1}"),
-    (r"(?i)Allview[ _-]?([\w -]+)", "Allview", "Allview {1}", "{1}"),
-    (r"(?i)Blu[ _-]([\w -]+)", "Blu", "Blu {1}", "{1}"),
-    (r"(?i)Xolo[ _-]?([\w -]+)", "Xolo", "Xolo {1}", "{1}"),
-    (r"(?i)Karbonn[ _-]?([\w -]+)", "Karbonn", "Karbonn {1}", "{1}"),
-    (r"(?i)Spice[ _-]?([\w -]+)", "Spice", "Spice {1}", "{1}"),
-    (r"(?i)Intex[ _-]?([\w -]+)", "Intex", "Intex {1}", "{1}"),
-    (r"(?i)Zopo[ _-]?([\w -]+)", "Zopo", "Zopo {1}", "{1}"),
-    (r"(?i)ThL[ _-]?([\w -]+)", "Thl", "ThL {1}", "{1}"),
-    (r"(?i)Polaroid[ _-]?([\w -]+)", "Polaroid", "Polaroid {1}", "{1}"),
-    (r"(?i)Yarvik[ _-]?([\w -]+)", "Yarvik", "Yarvik {1}", "{1}"),
-    (r"(?i)Toshiba[ _-]?([\w -]+)", "Toshiba", "Toshiba {1}", "{1}"),
-    (r"(?i)Pantech[ _-]?([\w -]+)", "Pantech", "Pantech {1}", "{1}"),
-    (r"(IM-A\d{3}\w*)", "Pantech", "Pantech {1}", "{1}"),
-    (r"(?i)Dell[ _-]?([\w -]+)", "Dell", "Dell {1}", "{1}"),
-    (r"(?i)i-mobile[ _-]?([\w .-]+)", "imobile", "i-mobile {1}", "{1}"),
-    (r"(MID\d{4}\w*)", "CobyKyros", "CobyKyros {1}", "{1}"),
-    (r"(?i)(?:Sony)?Ericsson[ _-]?([\w -]+)", "SonyEricsson", "SonyEricsson{1}", "{1}"),
-)
+from visitorapi.useragent import models
 
 # Feature phones and old mobile UAs: the vendor prefix starts the whole UA.
 _HEAD_RULES = (
@@ -212,7 +132,6 @@ def _index(rules):
     return {k: tuple(v) for k, v in by_first.items()}, tuple(anywhere)
 
 
-_ANDROID_BY_FIRST, _ANDROID_ANYWHERE = _index(_ANDROID_RULES)
 _HEAD_BY_FIRST, _HEAD_ANYWHERE = _index(_HEAD_RULES)
 
 _APPLE = {
@@ -240,6 +159,11 @@ def _lookup(token, by_first, anywhere):
     return None
 
 
+def is_filler(part: str) -> bool:
+    """Whether a comment part is not a model name: a marker ("U", "wv", "Mobile"), ``rv:``, or a locale."""
+    return part in _SKIP_PARTS or part.startswith("rv:") or (len(part) <= 8 and _LOCALE.fullmatch(part) is not None)
+
+
 def android_model(comment: str) -> str:
     """The model token of an Android comment: before `` Build/``, else the part after the version."""
     at = comment.find(" Build/")
@@ -255,7 +179,7 @@ def android_model(comment: str) -> str:
         if not seen_android:
             seen_android = part.startswith("Android")
             continue
-        if part in _SKIP_PARTS or part.startswith("rv:") or (len(part) <= 8 and _LOCALE.fullmatch(part)):
+        if is_filler(part):
             if part == "K":
                 return "K"
             continue
@@ -299,13 +223,19 @@ def android(ua: str, comment: str, mobile: bool):
         if "Tablet" in comment:
             return ("Generic", "Tablet", "Generic Tablet", "tablet")
         return ("Generic", "Smartphone", "Generic Smartphone", "mobile")
-    found = _lookup(token, _ANDROID_BY_FIRST, _ANDROID_ANYWHERE)
-    kind = "mobile" if mobile else "tablet"
-    if found is not None:
-        return found + (kind,)
+    return android_device(token, mobile)
+
+
+def android_device(token: str, mobile: bool):
+    """``(brand, model, family, device_type)`` for a non-empty Android model token."""
+    return models.ANDROID.lookup(token, mobile) or unknown_android(token, mobile)
+
+
+def unknown_android(token: str, mobile: bool):
+    """uap-core's answer for an Android model token no rule knows: the token with a pseudo-brand."""
     if mobile:
-        return ("Generic_Android", token, token, kind)
-    return ("Generic_Android_Tablet", token, token, kind)
+        return ("Generic_Android", token, token, "mobile")
+    return ("Generic_Android_Tablet", token, token, "tablet")
 
 
 def _windows_phone(comment):

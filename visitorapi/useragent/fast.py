@@ -15,7 +15,30 @@ the fast path and the general rules agree on every corpus UA.
 PERF: this path is what ``tools/bench_useragent.py`` measures for typical
 traffic; each step here is one C-level string operation where possible.
 """
-from visitorapi.useragent import browsers, devices, systems
+import re
+
+from visitorapi.useragent import browsers, devices, models, systems
+
+# PERF: the commonest UA shapes read in one C-level match: Chrome (or an
+# Android web view), Safari and Firefox with nothing after their own product,
+# on an Android, iPhone or iPad comment or any other comment (looked up in
+# _FIXED). Every quantifier is followed by a character it cannot consume, so
+# a failed match gives back each character at most once per alternative: the
+# cost is linear in the length.
+SHAPES = re.compile(
+    r"Mozilla/5\.0 \("
+    r"(?:Linux; Android ([0-9]+(?:\.[0-9]+)?)(?:\.[0-9]+)*; ([^;()]*)(; wv)?"              # 1-3 Android
+    r"|(?:(iPhone); CPU iPhone|iPad; CPU) OS ([0-9]+)(?:_([0-9]+))?(?:_[0-9]+)* like Mac OS X"  # 4-6 iOS
+    r"|([^()]*))\) "                                                                  # 7 other
+    r"(?:AppleWebKit/[0-9.]+ \(KHTML, like Gecko\) "
+    r"(?:(Version/[0-9.]+ )?Chrome/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile )?"                # 8-10 Chrome
+    r"|Version/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile/[0-9A-Za-z]+ )?)Safari/[0-9.]+"       # 11-12 Safari
+    r"|Gecko/[0-9]+ Firefox/([0-9]+\.[0-9]+)(?:\.[0-9.]*)?)")                              # 13 Firefox
+# Words in an Android model part that send the UA to the general rules: bot
+# keywords (see ``bots``) and what ``systems`` reads as another OS. Searched
+# in the lower-cased part.
+_DECLINE = re.compile(r"bot|spider|crawl|slurp|scrape|archiver|fetcher|monitor|checker|preview|scanner"
+                      r"|validator|indexer|windows|like android")
 
 # Platform comments that browsers freeze or repeat verbatim ("; rv:N" is cut first).
 _FIXED_COMMENTS = (
@@ -74,17 +97,37 @@ def _apple(comment: str):
                    "deviceFamily": family, "deviceType": device_type, "isBot": False}
 
 
-def _android(ua: str, comment: str, mobile: bool):
-    """``Linux; Android 14; SM-S928U Build/UP1A.231005.007; wv``: version by slicing, model by the rules."""
-    version, _, rest = comment[15:].partition(";")
-    if not version.replace(".", "").isdecimal():
+def _android(comment: str, tail: str):
+    """``Linux; Android 14; SM-S928U Build/UP1A.231005.007; wv``: version and model by slicing.
+
+    Returns ``(os_version, device)`` or ``None`` for a comment the general rules should read.
+    """
+    version, _, rest = comment[15:].partition("; ")
+    major, dot, minor = version.partition(".")
+    if not major.isdecimal():
         return None
-    version = _dotted(version, ".")
-    if not version or "compatible" in rest or "ot" in rest or "pider" in rest or "rawl" in rest:
-        return None
-    brand, model, family, device_type = devices.android(ua, comment, mobile)
-    return "Android", {"os": "Android", "osVersion": version, "deviceBrand": brand, "deviceModel": model,
-                       "deviceFamily": family, "deviceType": device_type, "isBot": False}
+    if dot:
+        minor = minor.partition(".")[0]
+        if not minor.isdecimal() or not version.replace(".", "").isdecimal():
+            return None
+        version = major + "." + minor
+    if "ot" in rest or "compatible" in rest or "pider" in rest or "rawl" in rest:
+        return None  # possibly a crawler: the general rules decide
+    mobile = "Mobile" in tail or "Mobile" in rest
+    if rest.endswith("; wv"):
+        rest = rest[:-4]
+    at = rest.find(" Build/")
+    if at >= 0:
+        token = rest[:at].strip()
+    elif "Build/" in rest:
+        return version, devices.android("", comment, mobile)
+    else:
+        token = rest.strip()
+        if devices.is_filler(token):
+            return version, devices.android("", comment, mobile)
+    if not token or ";" in token:
+        return version, devices.android("", comment, mobile)
+    return version, devices.android_device(token, mobile)
 
 
 def parse(ua: str):
@@ -105,28 +148,97 @@ def parse(ua: str):
         products = tail[1:]
     else:
         return None
-    base = comment
-    rv = comment.find("; rv:")
-    if rv >= 0:
-        if ";" in comment[rv + 2:]:
-            return None
-        base = comment[:rv]
-    fixed = _FIXED.get(base)
-    if fixed is not None:
-        os_family, platform = fixed
-    elif base.startswith("Linux; Android "):
-        found = _android(ua, comment, "Mobile" in products)
+    # PERF: Android first (half of all distinct UAs), then the fixed desktop comments, then Apple.
+    if comment.startswith("Linux; Android "):
+        found = _android(comment, tail)
         if found is None:
             return None
-        os_family, platform = found
-    else:
-        found = _apple(comment)
-        if found is None:
+        os_version, (brand, model, family, device_type) = found
+        browser = browsers.from_products(products, ua, comment, tail, "Android")
+        if browser is None:
             return None
-        os_family, platform = found
+        return {"browser": browser[0], "browserVersion": browser[1], "os": "Android", "osVersion": os_version,
+                "deviceBrand": brand, "deviceModel": model, "deviceFamily": family, "deviceType": device_type,
+                "isBot": False}
+    fixed = _FIXED.get(comment)
+    if fixed is None:
+        rv = comment.find("; rv:")
+        if rv >= 0:
+            if ";" in comment[rv + 2:]:
+                return None
+            fixed = _FIXED.get(comment[:rv])
+        if fixed is None:
+            fixed = _apple(comment)
+            if fixed is None:
+                return None
+    os_family, platform = fixed
     browser = browsers.from_products(products, ua, comment, tail, os_family)
     if browser is None:
         return None
     result = dict(platform)
     result["browser"], result["browserVersion"] = browser
     return result
+
+
+def from_shape(match):
+    """The answer for a UA that ``SHAPES`` matched in full, or ``None`` to defer to the general rules.
+
+    The family names repeat what ``browsers`` decides for these product
+    lists (``from_products``); the tests check both agree on every corpus UA.
+    """
+    (android, rest, webview, iphone, ios_major, ios_minor, comment,
+     webview_version, chrome, mobile, safari, mobile_safari, firefox) = match.groups()
+    if rest is not None:
+        # PERF: Chrome on Android, most of all distinct UAs, is answered inline.
+        if chrome is None or _DECLINE.search(rest.lower()) is not None:
+            return None  # the stock Android browser, Firefox on a Linux comment, a bot or an odd model
+        at = rest.find(" Build/")
+        if at >= 0:
+            token = rest[:at].strip()
+        elif "Build/" in rest:
+            return None
+        else:
+            token = rest.strip()
+            if len(token) <= 8 and token != "K" and devices.is_filler(token):
+                return None
+        if not token:
+            return None
+        phone = mobile is not None or "Mobile" in rest
+        brand, model, family, device_type = _android_lookup(token, phone) or devices.unknown_android(token, phone)
+        if webview or webview_version:
+            browser = "Chrome Mobile WebView"
+        else:
+            browser = "Chrome Mobile" if mobile else "Chrome"
+        return {"browser": browser, "browserVersion": chrome, "os": "Android", "osVersion": android,
+                "deviceBrand": brand, "deviceModel": model, "deviceFamily": family, "deviceType": device_type,
+                "isBot": False}
+    if ios_major is not None:
+        version = ios_major if ios_minor is None else ios_major + "." + ios_minor
+        result = {"os": "iOS", "osVersion": version, "deviceBrand": "Apple", "deviceModel": "iPhone",
+                  "deviceFamily": "iPhone", "deviceType": "mobile", "isBot": False} if iphone else {
+                  "os": "iOS", "osVersion": version, "deviceBrand": "Apple", "deviceModel": "iPad",
+                  "deviceFamily": "iPad", "deviceType": "tablet", "isBot": False}
+        os_family = "iOS"
+    else:
+        if firefox is not None:
+            comment, _, rv = comment.partition("; rv:")
+            if ";" in rv:
+                return None
+        fixed = _FIXED.get(comment)
+        if fixed is None:
+            return None
+        os_family, platform = fixed
+        result = dict(platform)
+    if chrome is not None:
+        result["browser"] = "Chrome Mobile" if mobile else "Chrome"
+        result["browserVersion"] = chrome
+    elif safari is not None:
+        result["browser"] = "Mobile Safari" if mobile_safari or os_family == "iOS" else "Safari"
+        result["browserVersion"] = safari
+    else:
+        result["browser"] = "Firefox"
+        result["browserVersion"] = firefox
+    return result
+
+
+_android_lookup = models.ANDROID.lookup
