@@ -1,4 +1,7 @@
-"""THE byte layout of a visitorapi IP database (``.vdb``), format version 1.
+"""THE byte layout of a visitorapi IP database (``.vdb``), format version 2.
+
+Version 1 (never released) stored places as string numbers; see "Why this
+design" below.
 
 Imported by the compiler (which writes it) and the reader (which maps it),
 by nobody else. Every number about the layout lives here, once.
@@ -17,7 +20,7 @@ offset size   field
 ====== ====== ===================================================================
 0      8      magic ``b"\\x89VIPDB\\r\\n"`` (PNG-style: a high byte, and CR LF, so
               7-bit or text-mode transfers are caught)
-8      2      format version, u16 (``VERSION`` = 1)
+8      2      format version, u16 (``VERSION`` = 2)
 10     2      reserved, zero
 12     4      CRC-32 of the header without this field (bytes [0, 12) then
               [16, header_size)): catches a damaged header in constant time
@@ -116,7 +119,7 @@ from dataclasses import dataclass
 from visitorapi.errors import OperatorError
 
 MAGIC = b"\x89VIPDB\r\n"
-VERSION = 1
+VERSION = 2
 
 ROOT_BITS = 20
 STRIDE = 6
