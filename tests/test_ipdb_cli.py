@@ -75,7 +75,7 @@ def test_info_prints_the_header(compiled):
     assert info["rows"] == 4 and info["records"] == 4
     assert info["sources"] == [{"name": "city.csv", "dialect": "iplocation-city"}]
     assert info["format_version"] == 1
-    assert set(info["sections"]) == {"ipv4", "ipv6", "records", "places", "strings"}
+    assert set(info["sections"]) == {"ipv4", "ipv6", "records", "places"}
 
 
 def test_export_writes_the_city_csv_back(compiled, tmp_path):

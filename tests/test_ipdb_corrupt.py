@@ -113,7 +113,7 @@ def test_random_bit_flips_are_caught(good_file, tmp_path, data):
 def test_open_with_verify_refuses_a_damaged_body(good_file, tmp_path):
     data = bytearray(good_file.read_bytes())
     header = fmt.read_header(bytes(data), "good")
-    data[header.sections["strings"][0] + 4 * (header.string_count + 1)] ^= 0x40
+    data[header.sections["places"][0] + 1] ^= 0x40
     path = tmp_path / "damaged.vdb"
     path.write_bytes(bytes(data))
     open_database(path).close()  # the header alone is fine

@@ -189,6 +189,5 @@ def run_verify(args) -> int:
     with open_database(args.database) as database:
         counts = database.verify()
     print(f"{args.database}: ok ({counts['ipv4_nodes']:,} IPv4 and {counts['ipv6_nodes']:,} "
-          f"IPv6 trie nodes, {counts['records']:,} records, {counts['places']:,} places, "
-          f"{counts['strings']:,} strings)")
+          f"IPv6 trie nodes, {counts['records']:,} records, {counts['places']:,} places)")
     return 0

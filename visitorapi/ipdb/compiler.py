@@ -1,12 +1,12 @@
 """The offline compiler: address ranges in, one ``.vdb`` database file out.
 
 validate -> sort -> resolve overlaps -> number records in address order ->
-build the two stride tries -> encode records, places and strings -> write a
+build the two stride tries -> encode records and places -> write a
 temporary file -> fsync -> ``os.replace``. The byte layout is defined in
 :mod:`visitorapi.ipdb.format`.
 
-The output depends only on which record each address maps to: records,
-places and strings are numbered in address order of first use, and equal
+The output depends only on which record each address maps to: records and
+places are numbered in address order of first use, and equal
 neighbours are merged before the trie is built. So compile -> export ->
 compile gives back a byte-identical body.
 
@@ -174,8 +174,9 @@ def _normalize(location, where):
         value = values[index]
         if value == "":
             values[index] = None
-        elif value is not None and not isinstance(value, str):
-            raise SourceError(f"{where}: {LOCATION_FIELDS[index]} {value!r} is not text")
+        elif value is not None and (not isinstance(value, str) or fmt.PLACE_SEPARATOR in value):
+            raise SourceError(f"{where}: {LOCATION_FIELDS[index]} {value!r} is not text "
+                              "(or holds the control character U+001F)")
     for index, limit in ((_LAT, 90), (_LON, 180)):
         value = values[index]
         if value is None:
@@ -251,17 +252,15 @@ def _resolve(family, order, on_overlap):
 
 
 class _Numbering:
-    """Numbers records, places and strings in order of first use."""
+    """Numbers records in address order of first use; deduplicates places."""
 
     def __init__(self, locations):
         self.locations = locations
         self.refs = array("I", bytes(4 * len(locations)))
         self.record_of = {}
-        self.records = [None]
+        self.records = [None]  # ref -> (place offset, place length, latitude, longitude)
         self.place_of = {}
-        self.places = [None]
-        self.string_of = {}
-        self.strings = [None]
+        self.places = bytearray()
 
     def ref(self, location_id):
         if location_id == _MAPPED_ID:
@@ -275,26 +274,21 @@ class _Numbering:
             ref = self.record_of[location] = len(self.records)
             if ref > fmt.MAX_REF:
                 raise SourceError("too many distinct locations for one database")
-            self.records.append((self._place(location), location[_LAT], location[_LON]))
+            self.records.append(self._place(location) + (location[_LAT], location[_LON]))
         self.refs[location_id] = ref
         return ref
 
     def _place(self, location):
-        key = tuple(location[index] for index in _TEXT_FIELDS)
-        number = self.place_of.get(key)
-        if number is None:
-            number = self.place_of[key] = len(self.places)
-            self.places.append(tuple(self._string(value) for value in key))
-        return number
-
-    def _string(self, value):
-        if value is None:
-            return 0
-        number = self.string_of.get(value)
-        if number is None:
-            number = self.string_of[value] = len(self.strings)
-            self.strings.append(value)
-        return number
+        text = fmt.PLACE_SEPARATOR.join(location[index] or "" for index in _TEXT_FIELDS)
+        place = self.place_of.get(text)
+        if place is None:
+            data = text.encode("utf-8")
+            if len(data) > fmt.MAX_PLACE_BYTES:
+                raise SourceError(f"a location's text is longer than {fmt.MAX_PLACE_BYTES} bytes: "
+                                  f"{text[:60]!r}...")
+            place = self.place_of[text] = (len(self.places), len(data))
+            self.places += data
+        return place
 
 
 def _segments(rows_in_order, numbering, width):
@@ -407,24 +401,17 @@ def _little_endian(values: array) -> bytes:
     return values.tobytes()
 
 
-def _encode_tables(numbering):
-    """Return the records, places and strings sections as bytes."""
-    records = bytearray(fmt.RECORD.size * len(numbering.records))
+def _encode_records(numbering) -> bytes:
+    """Return the records section: one fixed-size RECORD per record."""
+    size = fmt.RECORD.size
+    records = bytearray(size * len(numbering.records))
     pack_record = fmt.RECORD.pack_into
-    pack_record(records, 0, 0, fmt.NO_COORDINATE, fmt.NO_COORDINATE)
+    pack_record(records, 0, 0, 0, fmt.NO_COORDINATE, fmt.NO_COORDINATE)
+    encode = fmt.encode_coordinate
     for index in range(1, len(numbering.records)):
-        place, latitude, longitude = numbering.records[index]
-        pack_record(records, index * fmt.RECORD.size, place,
-                    fmt.encode_coordinate(latitude), fmt.encode_coordinate(longitude))
-    places = bytearray(fmt.PLACE.size * len(numbering.places))
-    for index in range(1, len(numbering.places)):
-        fmt.PLACE.pack_into(places, index * fmt.PLACE.size, *numbering.places[index])
-    blob = bytearray()
-    offsets = array("I", [0])
-    for value in numbering.strings[1:]:
-        blob += value.encode("utf-8")
-        offsets.append(len(blob))
-    return bytes(records), bytes(places), _little_endian(offsets) + bytes(blob)
+        at, length, latitude, longitude = numbering.records[index]
+        pack_record(records, index * size, at, length, encode(latitude), encode(longitude))
+    return bytes(records)
 
 
 def build_database(ranges, output, *, on_overlap="error", attribution=None, sources=(),
@@ -450,7 +437,7 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
 
     Returns:
         A summary dict: output, rows, ranges per family, records, places,
-        strings, bytes, seconds.
+        bytes, seconds.
 
     Raises:
         SourceError: a bad range or location, or an overlap (naming the rows).
@@ -483,8 +470,7 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
         "ranges_ipv4": range_counts[4],
         "ranges_ipv6": range_counts[6],
         "records": len(numbering.records) - 1,
-        "places": len(numbering.places) - 1,
-        "strings": len(numbering.strings) - 1,
+        "places": len(numbering.place_of),
         **((extra_metadata() if callable(extra_metadata) else extra_metadata) or {}),
     }
     metadata_bytes = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -504,7 +490,8 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
         body.append(data)
         position = fmt.align(position + len(data))
     progress("encoding records", rows.count)
-    for name, data in zip(("records", "places", "strings"), _encode_tables(numbering)):
+    for name, data in (("records", _encode_records(numbering)),
+                       ("places", bytes(numbering.places))):
         sections[name] = (position, len(data))
         body.append(data)
         position = fmt.align(position + len(data))
@@ -519,8 +506,7 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
     header = fmt.pack_header(
         file_size=position, header_size=header_size, metadata=metadata_bytes,
         body_sha256=digest.digest(), record_count=len(numbering.records),
-        place_count=len(numbering.places), string_count=len(numbering.strings) - 1,
-        sections=sections)
+        place_count=len(numbering.place_of), sections=sections)
     write_atomically(output, [header] + [part for pair in padded for part in pair])
     return {
         "output": str(output),
@@ -529,7 +515,6 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
         "ranges_ipv6": range_counts[6],
         "records": metadata["records"],
         "places": metadata["places"],
-        "strings": metadata["strings"],
         "bytes": position,
         "seconds": time.monotonic() - started,
     }
