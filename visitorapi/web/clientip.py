@@ -13,8 +13,9 @@ the proxy merely passes through would let the client pick its own address.
 Every candidate is validated strictly; a bad one is a 400 whose message never
 repeats what was sent.
 """
-import ipaddress
 import re
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from typing import NamedTuple
 
 from visitorapi.web.errors import HTTPError
 
@@ -25,9 +26,17 @@ _PAIR = re.compile(rf'\s*({_TOKEN})=({_TOKEN}|"(?:[^"\\]|\\.)*")\s*')
 # RFC 7239 section 6: node = nodename [ ":" node-port ]; IPv6 in brackets.
 _NODE_V6 = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?")
 _NODE_V4 = re.compile(r"([0-9.]+)(?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?")
-_BARE_IP = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+_V6_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 
 HEADERS = {"x-forwarded-for": "HTTP_X_FORWARDED_FOR", "forwarded": "HTTP_FORWARDED"}
+
+
+class Address(NamedTuple):
+    """A validated IP address: its family, its value as an integer, its canonical text."""
+
+    version: int
+    value: int
+    text: str
 
 
 class TrustedProxies:
@@ -50,31 +59,47 @@ class TrustedProxies:
         self.environ_key = HEADERS[header]
         # PERF: a plain attribute; __bool__ would be a Python call per request.
         self.enabled = bool(self.networks) or unix
+        # PERF: networks as integer ranges; membership is two comparisons.
+        self._ranges = tuple((network.version, int(network.network_address),
+                              int(network.broadcast_address)) for network in self.networks)
 
     def __bool__(self):
         return self.enabled
 
-    def contains(self, address) -> bool:
-        """True if ``address`` (an ``ipaddress`` address) is a trusted proxy."""
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.networks)
+    def contains(self, address: Address) -> bool:
+        """True if ``address`` is in a trusted network (IPv4-mapped IPv6 counts as IPv4)."""
+        version, value = address.version, address.value
+        if version == 6 and value >> 32 == 0xFFFF:
+            version, value = 4, value & 0xFFFFFFFF
+        for network_version, first, last in self._ranges:
+            if network_version == version and first <= value <= last:
+                return True
+        return False
 
 
 def parse_ip(text: str):
-    """Return the ``ipaddress`` address that ``text`` spells exactly, or None.
+    """Return the :class:`Address` that ``text`` spells exactly, or None.
 
-    Stricter than :func:`ipaddress.ip_address` alone: no surrounding or inner
-    whitespace, no IPv6 zone (``%eth0``), no leading-zero IPv4 octets (the
-    ``ipaddress`` module already refuses those, since they are octal to some
-    parsers).
+    Strict: dotted-quad IPv4 without leading zeros (they are octal to some
+    parsers), IPv6 per RFC 4291 section 2.2 without a zone (``%eth0``), no
+    whitespace anywhere. IPv6 text is returned in RFC 5952 canonical form
+    (``inet_ntop``), IPv4 text is already canonical when it parses.
+
+    PERF: ``inet_pton`` validates in C; ``ipaddress`` costs several µs per call.
     """
-    if not _BARE_IP.fullmatch(text):
-        return None
+    if ":" in text:
+        if not _V6_TEXT.fullmatch(text):
+            return None
+        try:
+            packed = inet_pton(AF_INET6, text)
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            return None
+        return Address(6, int.from_bytes(packed, "big"), inet_ntop(AF_INET6, packed))
     try:
-        return ipaddress.ip_address(text)
-    except ValueError:
+        packed = inet_pton(AF_INET, text)
+    except (OSError, ValueError):
         return None
+    return Address(4, int.from_bytes(packed, "big"), text)
 
 
 def _forwarded_for_nodes(value: str):
@@ -175,12 +200,12 @@ def client_ip(environ, trusted: TrustedProxies) -> str:
         if remote or not trusted.unix:
             raise HTTPError(400, "the connection has no valid client address")
     elif not trusted.contains(peer):
-        return str(peer)
+        return peer.text
     value = environ.get(trusted.environ_key)
     if value is None or not value.strip(" \t,"):
         if peer is None:
             raise HTTPError(400, "the trusted proxy did not report the client address")
-        return str(peer)
+        return peer.text
     # Entries left of the client were written by the client; they are never
     # read, so they are not validated either (their content cannot matter).
     candidates = _candidates(trusted.header, value)
@@ -188,8 +213,8 @@ def client_ip(environ, trusted: TrustedProxies) -> str:
         if address is None:
             raise HTTPError(400, f"{what} is not an IP address")
         if not trusted.contains(address):
-            return str(address)
-    return str(candidates[0][0])
+            return address.text
+    return candidates[0][0].text
 
 
 def forwarded_https(environ, trusted: TrustedProxies) -> bool:
