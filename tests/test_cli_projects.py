@@ -6,6 +6,7 @@ import re
 import pytest
 
 from conftest import run_cli
+from visitorapi.cli.audit import describe_change
 
 
 def _create(*domains, name="Shop"):
@@ -87,6 +88,10 @@ def test_domain_add_remove_enable_disable_review_and_the_audit_trail(state_path)
     pytest.param(["projects", "domains", "add", "nopenopenope", "x.test"], 1, "no project has pid",
                  id="add-unknown-pid"),
     pytest.param(["projects", "enable", "nopenopenope"], 1, "no project has pid", id="enable-unknown"),
+    pytest.param(["projects", "domains", "note", "nopenopenope", "x.test", "n"], 1,
+                 "no project has pid", id="note-unknown-pid"),
+    pytest.param(["projects", "domains", "note", "nopenopenope", "x.test"], 2,
+                 "the following arguments are required: TEXT", id="note-missing-text"),
     pytest.param(["audit", "bad pid"], 1, "not a project id", id="audit-malformed-pid"),
     pytest.param(["projects"], 2, "SUBCOMMAND", id="no-subcommand"),
     pytest.param(["projects", "domains"], 2, "SUBCOMMAND", id="no-domains-subcommand"),
@@ -101,12 +106,68 @@ def test_errors_exit_1_for_refusals_and_2_for_usage(state_path, args, code, mess
     assert "Traceback" not in result.stderr
 
 
+def test_domain_notes_from_add_to_show_and_the_audit_trail(state_path):
+    pid = _create("example.com")
+    added = run_cli("projects", "domains", "add", pid, "HTTPS://Staging.Example.com",
+                    "--note", "staging site, owner: Ana")
+    assert added.returncode == 0, added.stderr
+    for args, message in (
+            (["add", pid, "b.test", "--note", "x" * 201],
+             "domain note is 201 characters long; the limit is 200"),
+            (["note", pid, "example.com", "tab\there"],
+             "domain note contains a control character (U+0009); use one line of printable text")):
+        refused = run_cli("projects", "domains", *args)
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == f"visitorapi projects: error: {message}"
+    noted = run_cli("projects", "domains", "note", pid, "EXAMPLE.com", "prod, owner: Bo")
+    assert noted.stdout.strip() == f"project {pid}: note on example.com: prod, owner: Bo"
+    text = run_cli("projects", "show", pid).stdout.splitlines()
+    assert text[-2:] == ["  example.com                  prod, owner: Bo",
+                         "  https://staging.example.com  staging site, owner: Ana"]
+    shown = _json("projects", "show", pid)
+    assert shown["domains"] == ["example.com", "https://staging.example.com"]  # no b.test
+    assert shown["domain_notes"] == {"example.com": "prod, owner: Bo",
+                                     "https://staging.example.com": "staging site, owner: Ana"}
+    assert _json("projects", "list")[0]["domain_notes"] == shown["domain_notes"]
+    cleared = run_cli("projects", "domains", "note", pid, "example.com", "")
+    assert cleared.stdout.strip() == f"project {pid}: example.com has no note"
+    assert run_cli("projects", "show", pid).stdout.splitlines()[-2] == "  example.com"
+    trail = _json("audit", pid)
+    assert [e["action"] for e in trail] == ["project.created", "domain.added",
+                                           "domain.note_changed", "domain.note_changed"]
+    assert trail[2]["after"] == {"domain_notes": {"example.com": "prod, owner: Bo"}}
+    table = run_cli("audit", pid).stdout
+    assert "domain_notes: {example.com: \"\" -> prod, owner: Bo}" in table
+    assert ("domain_notes: {https://staging.example.com: staging site, owner: Ana}; "
+            "domains: +https://staging.example.com") in table
+
+
+@pytest.mark.parametrize("before, after, line", [
+    pytest.param(None, {"name": "Shop", "domains": ["a.test"]}, "domains: a.test; name: Shop",
+                 id="created"),
+    pytest.param({"enabled": True}, {"enabled": False}, "enabled: true -> false", id="changed"),
+    pytest.param({"domains": ["a.test"]}, {"domains": ["a.test", "b.test"],
+                                           "domain_notes": {"b.test": "new site"}},
+                 "domain_notes: {b.test: new site}; domains: +b.test", id="added-with-note"),
+    pytest.param({"domain_notes": {"a.test": ""}}, {"domain_notes": {"a.test": "x"}},
+                 'domain_notes: {a.test: "" -> x}', id="note-set"),
+    pytest.param({"domains": ["a.test"], "domain_notes": {"a.test": "old"}}, {"domains": []},
+                 "domain_notes: {a.test: old}; domains: -a.test", id="removed-with-note"),
+    pytest.param({"name": "Shop", "domain_notes": {"a.test": "x"}}, None,
+                 "domain_notes: {a.test: x}; name: Shop", id="deleted"),
+])
+def test_describe_change(before, after, line):
+    assert describe_change(before, after) == line
+
+
 def test_duplicate_and_absent_domains_are_errors(state_path):
     pid = _create("example.com")
     duplicate = run_cli("projects", "domains", "add", pid, "EXAMPLE.com")
     assert duplicate.returncode == 1 and "already authorizes 'example.com'" in duplicate.stderr
     absent = run_cli("projects", "domains", "remove", pid, "other.test")
     assert absent.returncode == 1 and "(it has: example.com)" in absent.stderr
+    unnoted = run_cli("projects", "domains", "note", pid, "other.test", "x")
+    assert unnoted.returncode == 1 and "(it has: example.com)" in unnoted.stderr
 
 
 def test_delete_asks_first_and_keeps_the_audit_trail(state_path):

@@ -303,6 +303,11 @@ def test_a_made_up_session_id_is_ignored(app):
     assert client.cookie != "A" * 43 and page.status == 200
 
 
+@pytest.mark.parametrize("path, form", [
+    pytest.param("/dashboard/projects", {"name": "forged", "domains": ""}, id="create-project"),
+    pytest.param("/dashboard/projects/{pid}/domains/note", {"pattern": "example.com", "note": "forged"},
+                 id="domain-note"),
+])
 @pytest.mark.parametrize("change", [
     pytest.param({"csrf": None}, id="missing-token"),
     pytest.param({"csrf": "forged"}, id="wrong-token"),
@@ -311,15 +316,17 @@ def test_a_made_up_session_id_is_ignored(app):
     pytest.param({"origin": None}, id="no-origin-no-referer"),
     pytest.param({"origin": "http://dash.test"}, id="downgraded-origin"),
 ])
-def test_forged_posts_are_refused(app, conn, change):
+def test_forged_posts_are_refused(app, conn, change, path, form):
+    existing = projects.create(conn, "Shop", ["example.com"], actor="test")
     client = logged_in(app)
     token = client.get("/dashboard/projects").csrf()
-    form = {"name": "forged", "domains": ""}
+    form = dict(form)
     if change.get("csrf", token) is not None:
         form["csrf"] = change.get("csrf", token)
-    page = client.post("/dashboard/projects", form, origin=change.get("origin", Client.origin.fget(client)))
+    page = client.post(path.format(pid=existing.pid), form,
+                       origin=change.get("origin", Client.origin.fget(client)))
     assert page.status == 403
-    assert projects.list_projects(conn) == []
+    assert projects.list_projects(conn) == [existing]
 
 
 def test_token_of_another_session_is_refused(app, conn):
@@ -454,9 +461,26 @@ def test_project_lifecycle(app, clock, conn):
     bad = client.submit(f"/dashboard/projects/{pid}/domains/add", {"pattern": "*.com"}, page=page)
     assert bad.status == 400 and "*.com" in bad.text
     added = client.submit(f"/dashboard/projects/{pid}/domains/add",
-                          {"pattern": "https://Blog.Example.com"}, page=page)
+                          {"pattern": "https://Blog.Example.com", "note": "blog, owner: Ana"}, page=page)
     assert added.status == 303
     assert projects.get(conn, pid).domains == ("https://blog.example.com", "shop.example.com")
+    page = client.follow(added)
+    assert "Domain added." in page.text
+    assert re.search(r'<input type="hidden" name="pattern" value="https://blog.example.com">'
+                     r'<input name="note" value="blog, owner: Ana" maxlength="200"', page.text)
+    noted = client.submit(f"/dashboard/projects/{pid}/domains/note",
+                          {"pattern": "shop.example.com", "note": "shop, owner: Bo"}, page=page)
+    assert noted.status == 303 and "Note saved." in client.follow(noted).text
+    assert projects.get(conn, pid).domain_notes == (("https://blog.example.com", "blog, owner: Ana"),
+                                                   ("shop.example.com", "shop, owner: Bo"))
+    too_long = client.submit(f"/dashboard/projects/{pid}/domains/note",
+                             {"pattern": "shop.example.com", "note": "n" * 201}, page=page)
+    assert too_long.status == 400
+    assert "Domain note is 201 characters long; the limit is 200." in too_long.text
+    assert projects.get(conn, pid).note("shop.example.com") == "shop, owner: Bo"
+    no_field = client.submit(f"/dashboard/projects/{pid}/domains/note", {"pattern": "shop.example.com"},
+                             page=page)
+    assert no_field.status == 400 and projects.get(conn, pid).note("shop.example.com") == "shop, owner: Bo"
     removed = client.submit(f"/dashboard/projects/{pid}/domains/remove",
                             {"pattern": "shop.example.com"}, page=page)
     assert removed.status == 303 and projects.get(conn, pid).domains == ("https://blog.example.com",)
@@ -468,6 +492,9 @@ def test_project_lifecycle(app, clock, conn):
     assert actors == {"dashboard:owner@example.com"}
     log = client.get("/dashboard/audit")
     assert "domain.added" in log.text and "project.created" in log.text
+    assert "domain.note_changed" in log.text
+    assert "{&quot;domain_notes&quot;: {&quot;shop.example.com&quot;: &quot;shop, owner: Bo&quot;}}" \
+        in log.text
 
 
 def test_delete_needs_reauth(app, clock, conn):
@@ -516,18 +543,44 @@ def test_usage_chart_and_unauthorized_access_patterns(app, clock, conn):
 
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+# The payload escaped for an attribute value: quotes too, so it cannot close value="...".
+XSS_ATTRIBUTE = ("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+                 "&lt;img src=x onerror=alert(1)&gt;")
+BREAKOUT = '"><svg onload=alert(2)>'       # a note that tries to close the input's value
 
 
 def test_xss_payloads_render_escaped(app, conn):
     client = logged_in(app)
     page = client.submit("/dashboard/projects", {"name": XSS, "domains": ""})
     pid = page.location.split("/")[3].split("?")[0]
-    bad_pattern = client.submit(f"/dashboard/projects/{pid}/domains/add", {"pattern": XSS},
-                                page=client.get(f"/dashboard/projects/{pid}"))
-    for text in (client.get("/dashboard/projects").text, client.get(f"/dashboard/projects/{pid}").text,
-                 client.get("/dashboard/audit").text, bad_pattern.text):
-        assert "<script>" not in text and "<img src=x" not in text
+    project_page = client.get(f"/dashboard/projects/{pid}")
+    bad_pattern = client.submit(f"/dashboard/projects/{pid}/domains/add",
+                                {"pattern": XSS, "note": BREAKOUT}, page=project_page)
+    assert bad_pattern.status == 400
+    noted = client.submit(f"/dashboard/projects/{pid}/domains/add",
+                          {"pattern": "example.com", "note": XSS}, page=project_page)
+    assert noted.status == 303 and projects.get(conn, pid).note("example.com") == XSS
+    assert client.submit(f"/dashboard/projects/{pid}/domains/add",
+                         {"pattern": "b.example.com", "note": "ok"}, page=project_page).status == 303
+    assert client.submit(f"/dashboard/projects/{pid}/domains/note",
+                         {"pattern": "b.example.com", "note": BREAKOUT}, page=project_page).status == 303
+    # The note form's error path shows the refused note again, in its row.
+    bad_note = client.submit(f"/dashboard/projects/{pid}/domains/note",
+                             {"pattern": "example.com", "note": XSS + "\n" + BREAKOUT},
+                             page=project_page)
+    assert bad_note.status == 400 and "control character (U+000A)" in bad_note.text
+    bad_note_on = client.submit(f"/dashboard/projects/{pid}/domains/note",
+                                {"pattern": XSS, "note": XSS}, page=project_page)
+    assert bad_note_on.status == 400 and "does not authorize" in bad_note_on.text
+    shown = client.get(f"/dashboard/projects/{pid}").text
+    for text in (client.get("/dashboard/projects").text, shown, client.get("/dashboard/audit").text,
+                 bad_pattern.text, bad_note.text, bad_note_on.text):
+        assert "<script>" not in text and "<img src=x" not in text and "<svg onload" not in text
         assert "&lt;script&gt;" in text
+    assert f'name="note" value="{XSS_ATTRIBUTE}"' in shown
+    assert 'name="note" value="&quot;&gt;&lt;svg onload=alert(2)&gt;"' in shown
+    assert 'name="note" value="&quot;&gt;&lt;svg onload=alert(2)&gt;" maxlength' in bad_pattern.text
+    assert f'name="note" value="{XSS_ATTRIBUTE}\n&quot;&gt;&lt;svg' in bad_note.text
     too_long_error = client.submit("/dashboard/projects", {"name": "x" * 300})
     assert too_long_error.status == 400
 
@@ -544,6 +597,9 @@ def test_member_sees_only_granted_projects(app, conn):
     listing = member.get("/dashboard/projects").text
     assert "Granted" in listing and "Hidden" not in listing
     assert member.get(f"/dashboard/projects/{other}").status == 404
+    token = member.get("/dashboard/projects").csrf()
+    assert member.post(f"/dashboard/projects/{other}/domains/note",
+                       {"pattern": "example.com", "note": "x", "csrf": token}).status == 404
     assert member.get("/dashboard/users").status == 403
     assert "Hidden" not in member.get("/dashboard/audit").text
     created = member.submit("/dashboard/projects", {"name": "Member's own"})

@@ -1,9 +1,11 @@
 """The projects store and its audit trail: every change audited in the same transaction."""
 import re
 import sqlite3
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, strategies as st
 
 from visitorapi.domains import PatternError
 from visitorapi.errors import OperatorError
@@ -137,12 +139,123 @@ def test_change_whose_audit_entry_fails_is_rolled_back(conn, monkeypatch):
                  "no project has pid 'nope'", id="unknown-pid"),
     pytest.param(lambda c, pid: store.delete(c, "bad pid!", actor=ACTOR),
                  "not a project id", id="malformed-pid"),
+    pytest.param(lambda c, pid: store.add_domain(c, pid, "b.test", note="n" * 201, actor=ACTOR),
+                 "domain note is 201 characters long; the limit is 200", id="add-long-note"),
+    pytest.param(lambda c, pid: store.add_domain(c, pid, "b.test", note="a\nb", actor=ACTOR),
+                 r"domain note contains a control character \(U\+000A\)", id="add-newline-note"),
+    pytest.param(lambda c, pid: store.set_domain_note(c, pid, "example.com", "x\x1b[2J", actor=ACTOR),
+                 r"\(U\+001B\); use one line of printable text", id="note-escape-sequence"),
+    pytest.param(lambda c, pid: store.set_domain_note(c, pid, "example.com", "abc\u202egpj.exe",
+                                                      actor=ACTOR),
+                 r"\(U\+202E\)", id="note-bidi-override"),
+    pytest.param(lambda c, pid: store.set_domain_note(c, pid, "example.com", None, actor=ACTOR),
+                 "must be text", id="note-not-text"),
+    pytest.param(lambda c, pid: store.set_domain_note(c, pid, "other.test", "x", actor=ACTOR),
+                 "does not authorize 'other.test' \\(it has: example.com\\)", id="note-absent-domain"),
+    pytest.param(lambda c, pid: store.set_domain_note(c, "nope", "example.com", "x", actor=ACTOR),
+                 "no project has pid 'nope'", id="note-unknown-pid"),
 ])
 def test_bad_changes_say_what_is_wrong(conn, call, message):
     pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
     with pytest.raises(OperatorError, match=message):
         call(conn, pid)
     assert len(audit.entries(conn)) == 1
+
+
+def test_domain_notes_are_stored_audited_and_kept_by_the_trail(conn):
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    added = store.add_domain(conn, pid, "HTTPS://Staging.Example.com",
+                             note="  staging site, owner: Ana  ", actor=ACTOR)
+    assert added.domain_notes == (("https://staging.example.com", "staging site, owner: Ana"),)
+    assert added.note("https://staging.example.com") == "staging site, owner: Ana"
+    assert added.note("example.com") == ""
+    noted = store.set_domain_note(conn, pid, "EXAMPLE.com", "prod, owner: Bo", actor=ACTOR)
+    assert noted.note("example.com") == "prod, owner: Bo"
+    assert store.set_domain_note(conn, pid, "example.com", "prod, owner: Bo ", actor=ACTOR) == noted
+    assert store.list_projects(conn) == [noted] == [store.get(conn, pid)]
+    assert noted.as_dict()["domain_notes"] == {"example.com": "prod, owner: Bo",
+                                               "https://staging.example.com": "staging site, owner: Ana"}
+    cleared = store.set_domain_note(conn, pid, "example.com", "", actor=ACTOR)
+    assert cleared.domain_notes == (("https://staging.example.com", "staging site, owner: Ana"),)
+    store.remove_domain(conn, pid, "https://staging.example.com", actor=ACTOR)
+    store.add_domain(conn, pid, "b.test", note="ünïcödé ✓ 🙂", actor=ACTOR)
+    store.delete(conn, pid, actor=ACTOR)
+    trail = audit.entries(conn, pid=pid)
+    assert [e.action for e in trail] == [
+        "project.created", "domain.added", "domain.note_changed", "domain.note_changed",
+        "domain.removed", "domain.added", "project.deleted"]  # the no-op set wrote nothing
+    assert trail[1].before == {"domains": ["example.com"]}
+    assert trail[1].after == {"domains": ["example.com", "https://staging.example.com"],
+                              "domain_notes": {"https://staging.example.com": "staging site, owner: Ana"}}
+    assert trail[2].before == {"domain_notes": {"example.com": ""}}
+    assert trail[2].after == {"domain_notes": {"example.com": "prod, owner: Bo"}}
+    assert trail[3].before == trail[2].after and trail[3].after == trail[2].before
+    assert trail[4].before == {"domains": ["example.com", "https://staging.example.com"],
+                               "domain_notes": {"https://staging.example.com": "staging site, owner: Ana"}}
+    assert trail[4].after == {"domains": ["example.com"]}
+    assert trail[-1].before == {"name": "Shop", "enabled": True, "domains": ["b.test", "example.com"],
+                                "domain_notes": {"b.test": "ünïcödé ✓ 🙂"}}
+
+
+def _naive_note_ok(text: str) -> bool:
+    """The rule, from the Unicode categories: no "Other" (Cc, Cf, Cs, Co, Cn), no separator
+    but the plain space, at most 200 code points."""
+    return len(text) <= 200 and all(
+        ch == " " or unicodedata.category(ch)[0] not in "CZ" for ch in text)
+
+
+@pytest.fixture(scope="module")
+def noted_project(tmp_path_factory):
+    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3")
+    pid = store.create(connection, "Shop", ["example.com"], actor=ACTOR).pid
+    yield connection, pid
+    connection.close()
+
+
+@given(st.one_of(st.text(max_size=230), st.text(alphabet="a\U0001F642 \u00a0\t", min_size=195,
+                                                 max_size=205)))
+def test_a_note_is_stored_exactly_when_the_naive_rule_accepts_it(noted_project, note):
+    conn, pid = noted_project
+    before = store.get(conn, pid).note("example.com")
+    try:
+        project = store.set_domain_note(conn, pid, "example.com", note, actor=ACTOR)
+    except OperatorError:
+        assert not _naive_note_ok(note.strip())
+        assert store.get(conn, pid).note("example.com") == before
+    else:
+        assert _naive_note_ok(note.strip())
+        assert project.note("example.com") == note.strip() == store.get(conn, pid).note("example.com")
+
+
+def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(tmp_path, monkeypatch):
+    path = tmp_path / "state.sqlite3"
+    everything = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations",
+                        lambda: [m for m in everything if m[0] < "0004_domain_notes"])
+    old = db.connect(path)
+    old.execute("INSERT INTO projects VALUES ('oldpid', 'Old shop', 1, '2026-01-01T00:00:00Z',"
+                " '2026-01-01T00:00:00Z')")
+    old.executemany("INSERT INTO project_domains VALUES ('oldpid', ?, '2026-01-01T00:00:00Z')",
+                    [("example.com",), ("*.example.org",)])
+    assert "note" not in {row[1] for row in old.execute("PRAGMA table_info(project_domains)")}
+    old.close()
+    monkeypatch.undo()
+
+    conn = db.connect(path)
+    try:
+        assert "0004_domain_notes" in {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        project = store.require(conn, "oldpid")
+        assert project.domains == ("*.example.org", "example.com")
+        assert project.domain_notes == ()
+        assert conn.execute("SELECT DISTINCT note FROM project_domains").fetchall() == [("",)]
+        assert store.enabled_domains(conn)[1] == {"oldpid": ("*.example.org", "example.com")}
+        noted = store.set_domain_note(conn, "oldpid", "example.com", "legacy", actor=ACTOR)
+        assert noted.note("example.com") == "legacy"
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):   # the schema's own limit
+            conn.execute("UPDATE project_domains SET note = ? WHERE pattern = 'example.com'",
+                         ("x" * 201,))
+    finally:
+        conn.close()
 
 
 def test_review_due_after_90_days():

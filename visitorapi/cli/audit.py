@@ -43,26 +43,33 @@ def run_audit(args) -> int:
 
 
 def describe_change(before, after) -> str:
-    """One line saying what changed between two JSON values, e.g. ``domains: +a.test -b.test``."""
+    """One line saying what changed between two JSON values, e.g. ``domains: +a.test -b.test``.
+
+    A key on one side only (a whole project created or deleted, a domain's
+    note that came or went with it) shows just its value; a nested dict
+    (``domain_notes``) is described the same way, in braces.
+    """
     if isinstance(before, dict) or isinstance(after, dict):
         old, new = before or {}, after or {}
         parts = []
         for key in sorted(old.keys() | new.keys()):
             if old.get(key) == new.get(key) and before is not None and after is not None:
                 continue
-            parts.append(f"{key}: {_difference(old.get(key), new.get(key), before, after)}")
+            parts.append(f"{key}: {_difference(old.get(key), new.get(key), key in old, key in new)}")
         return "; ".join(parts)
     return f"{_short(before)} -> {_short(after)}"
 
 
-def _difference(old, new, before, after) -> str:
+def _difference(old, new, had: bool, has: bool) -> str:
+    if isinstance(old, dict) or isinstance(new, dict):
+        return "{" + describe_change(old if had else None, new if has else None) + "}"
     if isinstance(old, list) and isinstance(new, list):
         added = [f"+{item}" for item in new if item not in old]
         removed = [f"-{item}" for item in old if item not in new]
         return " ".join(added + removed) or "unchanged"
-    if before is None:
+    if not had:
         return _short(new)
-    if after is None:
+    if not has:
         return _short(old)
     return f"{_short(old)} -> {_short(new)}"
 
@@ -71,5 +78,5 @@ def _short(value) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "none"
     if isinstance(value, str):
-        return value
+        return value or '""'
     return json.dumps(value)

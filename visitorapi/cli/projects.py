@@ -1,5 +1,8 @@
 """``visitorapi projects ...``: create projects and manage their authorized domains.
 
+Each domain may carry a note for the operator ("staging site, owner: Ana"),
+set with ``domains add --note`` or ``domains note``.
+
 Every change is recorded in the audit trail as ``cli:<os user>``; running
 servers pick it up within a second, with no restart. The store is
 ``$VISITORAPI_STATE``.
@@ -39,15 +42,25 @@ def register(subparsers) -> None:
     show.add_argument("--format", choices=("text", "json"), default="text")
     show.set_defaults(run=run_show)
 
-    domains = commands.add_parser("domains", help="add or remove an authorized domain pattern")
+    domains = commands.add_parser("domains",
+                                  help="add or remove an authorized domain pattern, or note it")
     domains.set_defaults(run=_usage(domains))
     domain_commands = domains.add_subparsers(dest="domains_command", metavar="SUBCOMMAND")
-    for name, run, verb in (("add", run_domain_add, "authorize"),
-                            ("remove", run_domain_remove, "stop authorizing")):
-        sub = domain_commands.add_parser(name, help=f"{verb} a domain pattern")
+    domain_parsers = {}
+    for name, run, text in (("add", run_domain_add, "authorize a domain pattern"),
+                            ("remove", run_domain_remove, "stop authorizing a domain pattern"),
+                            ("note", run_domain_note, "set or clear the note on a domain pattern")):
+        sub = domain_commands.add_parser(name, help=text)
         sub.add_argument("pid")
         sub.add_argument("pattern")
         sub.set_defaults(run=run)
+        domain_parsers[name] = sub
+    domain_parsers["add"].add_argument(
+        "--note", default="", metavar="TEXT",
+        help=f"a note for operators, e.g. 'staging site, owner: Ana' (one line, at most "
+             f"{store.MAX_NOTE_LENGTH} characters)")
+    domain_parsers["note"].add_argument(
+        "note", metavar="TEXT", help="the new note; '' clears it")
 
     for name, run, text in (("disable", run_disable, "refuse all requests for a project"),
                             ("enable", run_enable, "serve a disabled project again"),
@@ -110,15 +123,28 @@ def run_show(args) -> int:
           f"created:   {project.created_at}\n"
           f"reviewed:  {project.domains_reviewed_at}{due}\n"
           f"domains:   {len(project.domains)}")
+    width = max(map(len, project.domains), default=0)
     for pattern in project.domains:
-        print(f"  {pattern}")
+        print(f"  {pattern.ljust(width)}  {project.note(pattern)}".rstrip())
     return 0
 
 
 def run_domain_add(args) -> int:
     with _store() as conn:
-        project = store.add_domain(conn, args.pid, args.pattern, actor=audit.cli_actor())
+        project = store.add_domain(conn, args.pid, args.pattern, note=args.note,
+                                   actor=audit.cli_actor())
     print(f"project {project.pid} now authorizes: {', '.join(project.domains)}")
+    return 0
+
+
+def run_domain_note(args) -> int:
+    with _store() as conn:
+        project = store.set_domain_note(conn, args.pid, args.pattern, args.note,
+                                        actor=audit.cli_actor())
+    pattern = store.authorized_pattern(project, args.pattern)
+    note = project.note(pattern)
+    print(f"project {project.pid}: note on {pattern}: {note}" if note
+          else f"project {project.pid}: {pattern} has no note")
     return 0
 
 

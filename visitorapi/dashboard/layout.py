@@ -14,6 +14,7 @@ NOTICES = {
     "created": "Project created.",
     "domain-added": "Domain added.",
     "domain-removed": "Domain removed.",
+    "domain-note": "Note saved.",
     "disabled": "Project disabled: the API now refuses it.",
     "enabled": "Project enabled.",
     "deleted": "Project deleted.",
@@ -91,14 +92,21 @@ def error_text(message: str) -> Html:
     return render('<p class="error" role="alert">{0}</p>', message) if message else Html("")
 
 
-def post_button(ctx, path: str, label: str, fields=(), css: str = "") -> Html:
-    """A one-button POST form (for actions such as disable, revoke, reviewed)."""
+def post_button(ctx, path: str, label: str, fields=(), css: str = "",
+                controls: Html = Html("")) -> Html:
+    """A one-button POST form (for actions such as disable, revoke, reviewed).
+
+    Args:
+        fields: ``(name, value)`` pairs sent as hidden inputs.
+        controls: visible inputs placed before the button (markup built with
+            :func:`render`), e.g. the text field of a domain's note.
+    """
     hidden = join(render('<input type="hidden" name="{0}" value="{1}">', name, value)
                   for name, value in fields)
-    return render('<form method="post" action="{action}" class="inline">{csrf}{hidden}'
+    return render('<form method="post" action="{action}" class="inline">{csrf}{hidden}{controls}'
                   '<button type="submit" class="{css}">{label}</button></form>',
-                  action=ctx.prefix + path, csrf=csrf_field(ctx), hidden=hidden, css=css,
-                  label=label)
+                  action=ctx.prefix + path, csrf=csrf_field(ctx), hidden=hidden,
+                  controls=controls, css=css, label=label)
 
 
 def reauth_link(ctx, why: str) -> Html:

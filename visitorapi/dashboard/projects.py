@@ -1,7 +1,9 @@
 """Project pages: the list with today's counts, one project's settings, usage and denials.
 
 All changes go through :mod:`visitorapi.state.projects` (the same
-validation and audit trail as the CLI). Owners see every project; members
+validation and audit trail as the CLI). Every domain shows its operator
+note in an edit field beside it; notes, like names, are text and reach the
+page only escaped (:mod:`visitorapi.dashboard.markup`). Owners see every project; members
 see the projects granted to them, and a project a member creates is granted
 to them. Deleting a project needs a recent re-authentication.
 """
@@ -20,6 +22,9 @@ from visitorapi.web.pages import snippet
 
 USAGE_DAYS = 30
 TOP_DENIED = 20
+# Form fields may be longer than the store accepts, so the store's precise
+# message ("... is 250 characters long; the limit is 200") reaches the operator.
+NOTE_FIELD_LENGTH = 2 * projects.MAX_NOTE_LENGTH
 
 
 def project_names(conn) -> dict:
@@ -87,7 +92,15 @@ def _sentence(error: Exception) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def show(ctx, pid: str, error: str = "", pattern: str = "", status: int = 200):
+def show(ctx, pid: str, error: str = "", pattern: str = "", status: int = 200,
+         note: str = "", note_on: str = ""):
+    """One project's page; after a refused domain form, with the error and what was posted.
+
+    Args:
+        pattern, note: what the add-a-domain form posted (shown again).
+        note_on: when the note form of this domain was posted instead,
+            ``note`` is shown in that domain's row.
+    """
     project = _project_or_404(ctx, pid)
     base = ctx.request.origin
     code = ("<script>\n" + snippet(base) + "\n\nVisitorAPI(\n  \"" + project.pid + "\",\n"
@@ -103,7 +116,7 @@ def show(ctx, pid: str, error: str = "", pattern: str = "", status: int = 200):
             'needed.</p>{button}</div>',
             reviewed=_date(project.domains_reviewed_at),
             button=post_button(ctx, f"/projects/{project.pid}/reviewed", "Reviewed")))
-    sections.append(_domains_section(ctx, project, error, pattern))
+    sections.append(_domains_section(ctx, project, error, pattern, note, note_on))
     sections.append(render('<section><h2>Usage, last {days} days</h2>{chart}</section>',
                            days=USAGE_DAYS, chart=usage_chart(
                                usage.daily(ctx.conn, project.pid, USAGE_DAYS, now=ctx.now))))
@@ -115,8 +128,9 @@ def show(ctx, pid: str, error: str = "", pattern: str = "", status: int = 200):
     return page(ctx, project.name, join(sections), status)
 
 
-def _domains_section(ctx, project, error: str, pattern: str) -> Html:
+def _domains_section(ctx, project, error: str, pattern: str, note: str, note_on: str) -> Html:
     rows = [(render("<code>{0}</code>", domain),
+             _note_form(ctx, project, domain, note if domain == note_on else project.note(domain)),
              post_button(ctx, f"/projects/{project.pid}/domains/remove", "Remove",
                          fields=[("pattern", domain)]))
             for domain in project.domains]
@@ -124,11 +138,23 @@ def _domains_section(ctx, project, error: str, pattern: str) -> Html:
         '<section><h2>Authorized domains</h2>{table}{error}'
         '<form method="post" action="{prefix}/projects/{pid}/domains/add" class="row">{csrf}'
         '<label>Add a domain <input name="pattern" value="{pattern}" '
-        'placeholder="example.com" required></label><button type="submit">Add</button></form>'
+        'placeholder="example.com" required></label>'
+        '<label>Note (optional) <input name="note" value="{note}" maxlength="{limit}" '
+        'placeholder="staging site, owner: Ana"></label><button type="submit">Add</button></form>'
         '</section>',
-        table=table(("Pattern", ""), rows, empty="No domains: the API refuses every site."),
+        table=table(("Pattern", "Note", ""), rows, empty="No domains: the API refuses every site."),
         error=error_text(error), prefix=ctx.prefix, pid=project.pid, csrf=csrf_field(ctx),
-        pattern=pattern)
+        pattern=pattern, note="" if note_on else note, limit=projects.MAX_NOTE_LENGTH)
+
+
+def _note_form(ctx, project, domain: str, note: str) -> Html:
+    """The note beside a domain, in a field that saves it (empty clears it)."""
+    field = render('<input name="note" value="{note}" maxlength="{limit}" '
+                   'aria-label="Note on {domain}" placeholder="add a note">',
+                   note=note, limit=projects.MAX_NOTE_LENGTH, domain=domain)
+    return render('<div class="note">{0}</div>', post_button(
+        ctx, f"/projects/{project.pid}/domains/note", "Save", fields=[("pattern", domain)],
+        controls=field))
 
 
 def _denied_section(ctx, project) -> Html:
@@ -157,11 +183,23 @@ def _manage_section(ctx, project) -> Html:
 def add_domain(ctx, pid: str):
     project = _project_or_404(ctx, pid)
     pattern = ctx.request.field("pattern", max_length=300)
+    note = ctx.request.field("note", required=False, max_length=NOTE_FIELD_LENGTH)
     try:
-        projects.add_domain(ctx.conn, project.pid, pattern.strip(), actor=ctx.actor())
+        projects.add_domain(ctx.conn, project.pid, pattern.strip(), note=note, actor=ctx.actor())
     except (PatternError, OperatorError) as error:
-        return show(ctx, pid, _sentence(error), pattern, 400)
+        return show(ctx, pid, _sentence(error), pattern, 400, note=note)
     return redirect(f"{ctx.prefix}/projects/{pid}?done=domain-added")
+
+
+def set_domain_note(ctx, pid: str):
+    project = _project_or_404(ctx, pid)
+    pattern = ctx.request.field("pattern", max_length=300)
+    note = ctx.request.field("note", max_length=NOTE_FIELD_LENGTH)
+    try:
+        projects.set_domain_note(ctx.conn, project.pid, pattern, note, actor=ctx.actor())
+    except OperatorError as error:
+        return show(ctx, pid, _sentence(error), status=400, note=note, note_on=pattern)
+    return redirect(f"{ctx.prefix}/projects/{pid}?done=domain-note")
 
 
 def remove_domain(ctx, pid: str):

@@ -22,6 +22,7 @@ ROUTES = (
     ("GET", f"/projects/{_PID}", projects.show, USER),
     ("POST", f"/projects/{_PID}/domains/add", projects.add_domain, USER),
     ("POST", f"/projects/{_PID}/domains/remove", projects.remove_domain, USER),
+    ("POST", f"/projects/{_PID}/domains/note", projects.set_domain_note, USER),
     ("POST", f"/projects/{_PID}/disable", projects.disable, USER),
     ("POST", f"/projects/{_PID}/enable", projects.enable, USER),
     ("POST", f"/projects/{_PID}/delete", projects.delete, USER),

@@ -142,6 +142,7 @@ class SharedMetrics:
         self._directory = Path(directory) if directory else None
         self._private = False  # True when this process made (and so removes) the directory
         self._lock = threading.Lock()
+        self._directory_lock = threading.Lock()
         self._token = None
         self._lock_fd = None
         self._thread = None
@@ -160,13 +161,17 @@ class SharedMetrics:
 
     @property
     def directory(self) -> Path:
-        if self._directory is None:
-            configured = os.environ.get(ENV_DIR)
-            if configured:
-                self._directory = Path(configured)
-            else:  # not under the shipped gunicorn config: this process's own directory
-                self._directory, self._private = _new_dir(), True
-        return self._directory
+        # NOTE: the publishing thread and a request thread may both get here
+        # first; without the lock each would make a private directory and one
+        # would be left behind.
+        with self._directory_lock:
+            if self._directory is None:
+                configured = os.environ.get(ENV_DIR)
+                if configured:
+                    self._directory = Path(configured)
+                else:  # not under the shipped gunicorn config: this process's own directory
+                    self._directory, self._private = _new_dir(), True
+            return self._directory
 
     def started(self):
         """When the service's counters started (Unix time), or None if unknown."""
@@ -258,6 +263,7 @@ class SharedMetrics:
         if self._private:  # NOTE: the parent's own directory stays the parent's
             self._directory, self._private = None, False
         self._lock = threading.Lock()
+        self._directory_lock = threading.Lock()
         self._token = self._lock_fd = None  # NOTE: the parent's lock fd stays the parent's
         self._thread = None
         self._stop = threading.Event()
