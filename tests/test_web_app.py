@@ -189,6 +189,7 @@ def test_unexpected_exception_is_a_generic_500(app):
     reply = call(app, query=f"pid={PID}", headers=ORIGIN)
     assert reply.status == 500
     assert reply.json == {"status": 500, "result": "internal error"}
+    assert reply.header("Vary") == "Origin"
     assert b"secret" not in reply.body
 
 
@@ -227,6 +228,7 @@ def test_plain_http_is_redirected_with_308(https_app, path, query, host, locatio
     assert reply.status == 308
     assert reply.header("Location") == location
     assert reply.json["status"] == 308
+    assert reply.header("Vary") == ("Origin" if path == "/api/" else None)
 
 
 @pytest.mark.parametrize("host", ["", "evil.test/x", "a b", "api.test\\x"])

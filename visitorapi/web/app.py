@@ -204,6 +204,9 @@ class VisitorAPI:
                    response.corp]
         if response.status == 204:  # RFC 9110 section 8.6: no content, no Content-Length
             del headers[:2]
+        if response.route == "/api":
+            # Every /api answer depends on Origin, errors, redirects and 500s included.
+            headers.append(cors.VARY_ORIGIN)
         for header in response.headers:
             cors.check_header_value(header[1])
             headers.append(header)
@@ -248,7 +251,7 @@ class VisitorAPI:
         method = environ.get("REQUEST_METHOD")
         if method == "OPTIONS":
             return self.preflight(environ)
-        cors_headers = [cors.VARY_ORIGIN]
+        cors_headers = []
         origin_header = environ.get("HTTP_ORIGIN")
         response = Response(200, b"", headers=cors_headers, route="/api")
         try:
@@ -322,7 +325,7 @@ class VisitorAPI:
 
     def preflight(self, environ) -> Response:
         """OPTIONS /api: 204 with CORS grants for an authorized origin, else 403 bare."""
-        response = Response(204, b"", headers=[cors.VARY_ORIGIN], route="/api")
+        response = Response(204, b"", route="/api")
         try:
             pid = pid_from_query(environ.get("QUERY_STRING", ""))
         except HTTPError:
