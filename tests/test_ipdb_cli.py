@@ -1,6 +1,8 @@
 """``visitorapi compile|lookup|info|export|verify`` as an operator runs them, and atomic writes."""
+import io
 import json
 import re
+import sys
 
 import pytest
 
@@ -74,7 +76,7 @@ def test_info_prints_the_header(compiled):
     assert info["attribution"] == "by DB-IP"
     assert info["rows"] == 4 and info["records"] == 4
     assert info["sources"] == [{"name": "city.csv", "dialect": "iplocation-city"}]
-    assert info["format_version"] == 1
+    assert info["format_version"] == 2
     assert set(info["sections"]) == {"ipv4", "ipv6", "records", "places"}
 
 
@@ -174,3 +176,27 @@ def test_an_interrupted_compile_leaves_the_old_file(tmp_path):
         build_database(rows(), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["db.vdb"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_and_quiet(tmp_path, city_csv, monkeypatch, capsys):
+    from visitorapi.cli import main
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["compile", str(city_csv), "-o", str(tmp_path / "a.vdb")]) == 0
+    shown = terminal.getvalue()
+    for phase in ("sorting IPv4", "building IPv4 trie", "building IPv6 trie", "writing"):
+        assert f"\r\x1b[K{phase}: 4 rows, " in shown
+    assert "rows/s" in shown and shown.endswith("\r\x1b[K")  # the line is cleared at the end
+    assert capsys.readouterr().out.startswith("compiled 4 rows")
+
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(["compile", str(city_csv), "-o", str(tmp_path / "b.vdb"), "--quiet"]) == 0
+    assert quiet.getvalue() == ""
+    assert capsys.readouterr().out.startswith("compiled 4 rows")

@@ -53,8 +53,10 @@ def test_truncated_at_every_section_boundary(good_file, tmp_path):
 @pytest.mark.parametrize("patch, message", [
     pytest.param(lambda d: b"PK\x03\x04" + d[4:], "bad magic", id="zip-file"),
     pytest.param(lambda d: b"1.0.0.0,1.0.0.255,AU\n" * 20, "bad magic", id="csv-file"),
-    pytest.param(lambda d: d[:8] + struct.pack("<H", 2) + d[10:], "format version 2",
-                 id="newer-version"),
+    pytest.param(lambda d: d[:8] + struct.pack("<H", fmt.VERSION + 1) + d[10:],
+                 f"format version {fmt.VERSION + 1} is not supported", id="newer-version"),
+    pytest.param(lambda d: d[:8] + struct.pack("<H", 1) + d[10:],
+                 "format version 1 is not supported", id="older-version"),
     pytest.param(lambda d: d[:8] + struct.pack("<H", 0) + d[10:], "format version 0",
                  id="version-zero"),
     pytest.param(lambda d: d + bytes(8), "header says", id="grown"),

@@ -1,4 +1,7 @@
-"""THE byte layout of a visitorapi IP database (``.vdb``), format version 1.
+"""THE byte layout of a visitorapi IP database (``.vdb``), format version 2.
+
+Version 1 (never released) stored places as string numbers; see "Why this
+design" below.
 
 Imported by the compiler (which writes it) and the reader (which maps it),
 by nobody else. Every number about the layout lives here, once.
@@ -17,7 +20,7 @@ offset size   field
 ====== ====== ===================================================================
 0      8      magic ``b"\\x89VIPDB\\r\\n"`` (PNG-style: a high byte, and CR LF, so
               7-bit or text-mode transfers are caught)
-8      2      format version, u16 (``VERSION`` = 1)
+8      2      format version, u16 (``VERSION`` = 2)
 10     2      reserved, zero
 12     4      CRC-32 of the header without this field (bytes [0, 12) then
               [16, header_size)): catches a damaged header in constant time
@@ -69,29 +72,41 @@ Body sections, in file order:
     the compiler refuses in data); an empty field is absent. Places are
     deduplicated: many records share one and differ only in coordinates.
 
-Why this design (measured on the shared DB-IP city data, 3.68 M IPv4 and
-4.39 M IPv6 ranges; numbers from tools/bench_lookup.py and prototypes)
-======================================================================
+Why this design
+===============
 
-- A one-bit walk costs one CPython loop iteration per address bit (~25 for a
-  typical IPv4 lookup, ~45 for IPv6); at ~0.2 us per iteration that is slower
-  than maxminddb's C extension before a record is even decoded.
-- Fixed 16-4-4-4-4 strides with plain 32-bit slots are fast but expand every
-  prefix into all the slots it covers: about 1.4x the MMDB's size.
-- Chosen: a direct 20-bit root (one read resolves most of IPv4's /8-/20
-  blocks), then 6-bit nodes compressed by a run bitmap (the leaf
-  compression of Poptrie, Asai & Ohara, SIGCOMM 2015). A node stores one
-  entry per run instead of 64 slots, and the slot's entry is found with
-  ``int.bit_count`` (one C call). IPv4 needs at most 3 reads; the trie for
-  all DB-IP city data is 71 MB against 134 MB of MMDB.
+Measured on the shared DB-IP city data (3.68 M IPv4 and 4.39 M IPv6 ranges,
+567 K distinct records) with tools/bench_lookup.py and throwaway
+prototypes, on a shared 2-core machine, so CPU time rather than wall time.
+The lookup cost in CPython is roughly: parse (``inet_pton`` +
+``int.from_bytes``, 0.26 us IPv4 / 0.41 us IPv6), about 0.2 us per trie
+level, and 0.8 us to build a record that is not cached.
+
+- A one-bit walk costs a loop iteration per address bit (about 25 for IPv4,
+  45 for IPv6): maxminddb's pure-Python reader, which walks that way, takes
+  25 us (IPv4) and 38 us (IPv6) per lookup.
+- Fixed 16-4-4-4-4 strides with plain 32-bit slots expand every prefix into
+  all the slots it covers (about 1.4x the MMDB, from the issue); 8-bit
+  plain-array nodes for IPv6 would need 688 K nodes of 1 KiB (705 MB).
+- Chosen: a direct 20-bit root, then 6-bit nodes compressed by a run bitmap
+  (the leaf compression of Poptrie, Asai & Ohara, SIGCOMM 2015). A node
+  stores one entry per run of equal slots instead of 64 slots, and a slot's
+  entry is found with ``int.bit_count`` (one C call). IPv4 needs at most 3
+  reads; both tries together are 71 MB, against 134 MB for the two MMDBs.
+  Root sizes for IPv4: 14 bits gave 28.3 MB and 2.16 us, 20 bits 30.4 MB and
+  1.89 us, 26 bits 274 MB and 1.77 us (trie walk + parse, loaded machine).
 - 6 bits, not 8: a 64-bit bitmap is one ``Q`` read; a 256-bit one needs a
-  slice and ``int.from_bytes`` (about 0.2 us, as much as a whole level).
-- Records are decoded on a cache miss, which random addresses make the
-  common case (567 K records; a worker's cache holds 16 K). So a miss costs
-  three C calls: ``unpack_from`` of a fixed-size record, one ``decode`` and
-  one ``split`` of the place text. An earlier layout (places as six u32
-  string numbers, strings decoded one by one into a cache) was 4.5 KB
-  smaller per 1,000 records but took about 2.2 us per miss against 0.8 us.
+  slice and ``int.from_bytes`` (0.2 us, as much as a whole level).
+- IPv6 lookups take 4-5 levels for most ranges (DB-IP's boundaries are at
+  /40-/48). Unrolling that loop or walking the top 64 bits as a smaller int
+  measured within noise (1.30 and 1.37 us against 1.35 us), so the loop stays.
+- Records: a cache miss, which random addresses make the common case (a
+  worker caches 16 K of 567 K records), costs three C calls:
+  ``unpack_from`` of a 14-byte record, one ``decode`` and one ``split`` of
+  the shared place text. Measured alternatives: places as six u32 string
+  numbers with a string cache (about 2.2 us per miss against 0.8 us), and
+  each record as one length-prefixed text with coordinates as decimals
+  (26.6 MB against 14 MB, and not faster: 1.55 against 1.34 us per miss).
 - Coordinates are fixed-point so ``x / 1e7`` gives back exactly the decimal
   the source wrote (for up to 7 decimals), in 4 bytes instead of 8.
 """
@@ -104,7 +119,7 @@ from dataclasses import dataclass
 from visitorapi.errors import OperatorError
 
 MAGIC = b"\x89VIPDB\r\n"
-VERSION = 1
+VERSION = 2
 
 ROOT_BITS = 20
 STRIDE = 6

