@@ -66,6 +66,7 @@ def base_env(tmp_path: Path, **extra) -> dict:
         "VISITORAPI_STATE": str(tmp_path / "state" / "state.sqlite3"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
+        "VISITORAPI_RUN_DIR": str(tmp_path / "run"),  # metrics files: scanned with the rest
         "HOME": str(tmp_path / "home"),
     })
     env.update({key: str(value) for key, value in extra.items()})

@@ -131,6 +131,8 @@ def test_query_validation(app, query, status):
     assert reply.status == status, reply.body
     assert reply.json["status"] == status
     assert reply.header("Vary") == "Origin"
+    # readable by the calling page, so the snippet reaches its error callback
+    assert reply.header("Access-Control-Allow-Origin") == ORIGIN["Origin"]
     assert_security_headers(reply)
 
 
@@ -141,6 +143,7 @@ def test_wrong_method_is_405(app, method):
     assert reply.json == {"status": 405, "result": f"method {method} is not allowed; use GET"}
     assert reply.header("Allow") == "GET, HEAD, OPTIONS"
     assert reply.header("Vary") == "Origin"
+    assert reply.header("Access-Control-Allow-Origin") == ORIGIN["Origin"]
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/x", "/API/", "/api//", "/healthz/"])

@@ -16,7 +16,7 @@ lookup tries a few anchored patterns on a ~10-character string.
 """
 import re
 
-from visitorapi.useragent import models
+from visitorapi.useragent import vendors
 
 # Feature phones and old mobile UAs: the vendor prefix starts the whole UA.
 _HEAD_RULES = (
@@ -228,7 +228,7 @@ def android(ua: str, comment: str, mobile: bool):
 
 def android_device(token: str, mobile: bool):
     """``(brand, model, family, device_type)`` for a non-empty Android model token."""
-    return models.ANDROID.lookup(token, mobile) or unknown_android(token, mobile)
+    return vendors.ANDROID.lookup(token, mobile) or unknown_android(token, mobile)
 
 
 def unknown_android(token: str, mobile: bool):

@@ -17,7 +17,7 @@ traffic; each step here is one C-level string operation where possible.
 """
 import re
 
-from visitorapi.useragent import browsers, devices, models, systems
+from visitorapi.useragent import browsers, devices, systems, vendors
 
 # PERF: the commonest UA shapes read in one C-level match: Chrome (or an
 # Android web view), Safari and Firefox with nothing after their own product,
@@ -241,4 +241,4 @@ def from_shape(match):
     return result
 
 
-_android_lookup = models.ANDROID.lookup
+_android_lookup = vendors.ANDROID.lookup

@@ -300,6 +300,11 @@ class VisitorAPI:
                                              response)
             return response
         except HTTPError as error:
+            if origin_header and not cors_headers:
+                # A 400/405 found before authorization: readable by the page too.
+                origin, is_cors, problem = cors.request_origin(environ)
+                if origin is not None or problem.startswith("origin null"):
+                    cors_headers.append(("Access-Control-Allow-Origin", origin_header))
             return _as_error(response, error)
 
     @staticmethod
