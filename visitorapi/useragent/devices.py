@@ -16,7 +16,7 @@ lookup tries a few anchored patterns on a ~10-character string.
 """
 import re
 
-from visitorapi.useragent import vendors
+from visitorapi.useragent import appliances, vendors
 
 _APPLE = {
     "iPhone": ("Apple", "iPhone", "iPhone", "mobile"),
@@ -76,6 +76,9 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
         return _head_device(ua) or _UNKNOWN_DEVICE
     if os_family == "Android":
         return android(ua, comment, mobile)
+    found = appliances.detect(ua)
+    if found is not None:
+        return found
     if os_family in ("Windows", "Linux", "Chrome OS", "Ubuntu", "Fedora", "Debian"):
         return _NO_DEVICE
     if os_family == "Windows Phone":
