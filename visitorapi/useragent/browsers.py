@@ -106,6 +106,9 @@ _PRODUCTS = {
     "SznProhlizec": (10, "Seznam prohlížeč", _PLAIN),
     "Quark": (10, "Quark", _PLAIN),
     "Spotify": (10, "Spotify", _PLAIN),
+    "AdobeAIR": (10, "AdobeAIR", _PLAIN),
+    "OneBrowser": (10, "ONE Browser", _PLAIN),
+    "Lotus-Notes": (10, "Lotus Notes", _PLAIN),
     "Kindle": (30, "Kindle", _PLAIN),
     "wOSBrowser": (10, "webOS Browser", _PLAIN),
     "S40OviBrowser": (10, "Ovi Browser", _PLAIN),
@@ -166,6 +169,8 @@ _NOT_A_BROWSER = frozenset((
     "Mozilla", "AppleWebKit", "Gecko", "KHTML", "Safari", "Mobile", "Version",
     "Linux", "Android", "U", "Profile", "Configuration", "MIDP", "CLDC",
 ))
+# "The Bat! 4.0.0.22", "Airmail 1.0 rv:148 (...)": a name of letters, a space, a dotted version.
+_SPACED_PRODUCT = re.compile(r"([A-Za-z][A-Za-z!&' ]{0,30}?) v?([0-9]+\.[0-9]+)")
 _TRIDENT_TO_IE = {"4": "8.0", "5": "9.0", "6": "10.0", "7": "11.0", "8": "11.0"}
 
 
@@ -227,8 +232,8 @@ def from_products(products: str, ua: str, comment: str, tail: str, os_family: st
                 return None
         elif rule[0] < best_rank:
             best, best_rank, best_version = rule, rule[0], version
-    if best is None:
-        return None
+    if best is None or best[1] == "Kindle":
+        return None  # (an e-reader's device comes from the general rules: devices/appliances)
     # With only known tokens, the one special case left is an iOS web view
     # that names no Safari (see _special); PERF: one comparison otherwise.
     if best_rank >= 40 and os_family == "iOS" and "Safari/" not in products:
@@ -369,7 +374,13 @@ def _opera(ua):
 
 
 def _generic(ua):
-    """The first ``Name/version`` product of an app or tool UA, as uap-core does for many apps."""
+    """The first ``Name/version`` product of an app or tool UA, as uap-core does for many apps.
+
+    Apps that write ``Name 1.2.3`` (a space, no slash) name themselves the same way.
+    """
+    spaced = _SPACED_PRODUCT.match(ua)
+    if spaced is not None and "/" not in ua[:spaced.end()]:
+        return spaced.group(1), version2(spaced.group(2))
     name, _, rest = ua.partition("/")
     for suffix in ("-iPad", "-iPhone"):
         if name.endswith(suffix):

@@ -16,123 +16,7 @@ lookup tries a few anchored patterns on a ~10-character string.
 """
 import re
 
-from visitorapi.useragent import vendors
-
-# Feature phones and old mobile UAs: the vendor prefix starts the whole UA.
-_HEAD_RULES = (
-    (r"(?i)SAMSUNG[-_ ](?:SAMSUNG[-_ ])?([A-Za-z0-9+-]+)", "Samsung", "Samsung {1}", "{1}"),
-    (r"(?i)SEC-(\w+)", "Samsung", "Samsung {1}", "{1}"),
-    (r"(?i)NOKIA[-_ ]?([\w.-]+)", "Nokia", "Nokia {1}", "{1}"),
-    (r"(?i)MOT(?:OROLA)?[-_ ]?([\w.]+(?:-\w+)?)", "Motorola", "Motorola {1}", "{1}"),
-    (r"(?i)LGE?[-_ ]?([\w]+)", "LG", "LG {1}", "{1}"),
-    (r"(?i)SIE-(\w+)", "Siemens", "Siemens {1}", "{1}"),
-    (r"(?i)SonyEricsson([\w-]+)", "SonyEricsson", "Ericsson {1}", "{1}"),
-    (r"(?i)BlackBerry ?(\d+)", "BlackBerry", "BlackBerry {1}", "{1}"),
-    (r"(?i)Alcatel-([\w-]+)", "Alcatel", "Alcatel {1}", "{1}"),
-    (r"(?i)HTC[_ -]([\w-]+)", "HTC", "HTC {1}", "{1}"),
-    (r"(?i)Pantech[_-]?(\w+)", "Pantech", "Pantech {1}", "{1}"),
-    (r"(?i)Amoi-(\w+)", "Amoi", "Amoi {1}", "{1}"),
-    (r"(?i)Huawei[-_ ]?(\w+)", "Huawei", "Huawei {1}", "{1}"),
-    (r"(?i)ZTE[-_ ]?(\w+)", "ZTE", "ZTE {1}", "{1}"),
-    (r"(?i)LENOVO[-_ ]?(\w+)", "Lenovo", "Lenovo {1}", "{1}"),
-    (r"(?i)ASUS-(\w+)", "Asus", "Asus {1}", "{1}"),
-    (r"(?i)Sharp[-_ ]?(\w+)", "Sharp", "Sharp {1}", "{1}"),
-    (r"(?i)Philips[-_ ]?(\w+)", "Philips", "Philips {1}", "{1}"),
-    (r"(?i)Sagem[-_ ]?(\w+)", "Sagem", "Sagem {1}", "{1}"),
-    (r"(?i)Panasonic[-_ ]?(\w+)", "Panasonic", "Panasonic {1}", "{1}"),
-    (r"(?i)Kyocera[-_ ]?(\w+)", "Kyocera", "Kyocera {1}", "{1}"),
-    (r"(?i)Sanyo[-_ ]?(\w+)", "Sanyo", "Sanyo {1}", "{1}"),
-)
-
-
-def _split_top(body: str):
-    """Split a regex at its top-level ``|``; ``None`` if it has a character class with ``|`` or ``(``."""
-    depth = 0
-    parts = [""]
-    in_class = False
-    for char in body:
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append("")
-            continue
-        parts[-1] += char
-    return parts
-
-
-def _first_chars(pattern: str) -> str:
-    """The characters a rule's match can start with, or "" when it may start with anything.
-
-    PERF: lets ``_lookup`` try only the rules whose literal prefix fits the
-    token. Understands literal words and leading groups of literal
-    alternatives (``((?:SM|GT|SGH)-...``); anything else is "".
-    """
-    nocase = pattern.startswith("(?i)")
-    body = pattern[4:] if nocase else pattern
-    firsts = set()
-    pending = [body]
-    while pending:
-        alternatives = _split_top(pending.pop())
-        for alt in alternatives:
-            if alt.startswith("(?:") or (alt.startswith("(") and not alt.startswith("(?")):
-                inner = 3 if alt.startswith("(?:") else 1
-                depth, close = 1, None
-                for index in range(inner, len(alt)):
-                    if alt[index] == "(":
-                        depth += 1
-                    elif alt[index] == ")":
-                        depth -= 1
-                        if depth == 0:
-                            close = index
-                            break
-                if close is None or alt[close + 1:close + 2] in ("?", "*"):
-                    return ""
-                pending.append(alt[inner:close])
-            elif alt[:1].isalnum() and alt[1:2] not in ("?", "*", "{"):
-                firsts.add(alt[0])
-            else:
-                return ""
-    chars = "".join(sorted(firsts))
-    if nocase:
-        chars = "".join(sorted(set(chars.upper() + chars.lower())))
-    return chars
-
-
-def _template(template: str):
-    """``"Samsung {1}"`` -> ``("Samsung ", 1)``: a prefix and one group (``None``: constant)."""
-    prefix, brace, rest = template.partition("{")
-    if not brace:
-        return prefix, None
-    if rest[1:] != "}":
-        raise ValueError(f"device template {template!r} must be a prefix followed by one {{N}}")
-    return prefix, int(rest[0])
-
-
-def _index(rules):
-    """Group rules by the characters their token can start with, keeping table order."""
-    by_first = {}
-    anywhere = []
-    ordered = []
-    for pattern, brand, family, model in rules:
-        rule = (re.compile(pattern), brand) + _template(family) + _template(model)
-        ordered.append((_first_chars(pattern), rule))
-    for firsts, rule in ordered:
-        if not firsts:
-            anywhere.append(rule)
-    # A token tries its first-letter rules, then the rules that may start anywhere.
-    for firsts, rule in ordered:
-        for char in firsts:
-            by_first.setdefault(char, []).append(rule)
-    return {k: tuple(v) for k, v in by_first.items()}, tuple(anywhere)
-
-
-_HEAD_BY_FIRST, _HEAD_ANYWHERE = _index(_HEAD_RULES)
+from visitorapi.useragent import appliances, vendors
 
 _APPLE = {
     "iPhone": ("Apple", "iPhone", "iPhone", "mobile"),
@@ -144,19 +28,6 @@ _NO_DEVICE = ("", "", "Other", "desktop")
 _UNKNOWN_DEVICE = ("", "", "Other", "unknown")
 _LOCALE = re.compile(r"[a-zA-Z]{2,3}(?:[-_][a-zA-Z]{2,4})?")
 _SKIP_PARTS = frozenset(("U", "I", "N", "wv", "Mobile", "Tablet", "Linux", "K", ""))
-
-
-def _lookup(token, by_first, anywhere):
-    """Brand the model token with the first matching rule; ``None`` when no rule fits."""
-    for table in (by_first.get(token[:1], ()), anywhere):
-        for compiled, brand, family_prefix, family_group, model_prefix, model_group in table:
-            match = compiled.match(token)
-            if match is not None:
-                # PERF: templates are pre-split, so no str.format per lookup.
-                family = family_prefix if family_group is None else family_prefix + (match.group(family_group) or "")
-                model = model_prefix if model_group is None else model_prefix + (match.group(model_group) or "")
-                return (brand, model.strip(), family.strip())
-    return None
 
 
 def is_filler(part: str) -> bool:
@@ -205,6 +76,9 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
         return _head_device(ua) or _UNKNOWN_DEVICE
     if os_family == "Android":
         return android(ua, comment, mobile)
+    found = appliances.detect(ua)
+    if found is not None:
+        return found
     if os_family in ("Windows", "Linux", "Chrome OS", "Ubuntu", "Fedora", "Debian"):
         return _NO_DEVICE
     if os_family == "Windows Phone":
@@ -213,17 +87,29 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
 
 
 def android(ua: str, comment: str, mobile: bool):
-    """``detect`` for an Android UA: the model token of its comment, branded by the rules."""
+    """``detect`` for an Android UA: the model token of its comment, branded by the rules.
+
+    An app's UA often names the handset outside a browser-style comment
+    ("VKAndroidApp/3.2.1 (Android 4.1.2; SDK 16; armeabi-v7a; samsung
+    GT-I9105; ru)"); when the comment is not a browser's ``Linux; ...`` one
+    and its token is unknown, the vendor words anywhere in the UA decide.
+    """
     token = android_model(comment)
-    if token == "K":
-        return ("Generic_Android", "K", "K", "mobile") if mobile else ("Generic_Android_Tablet", "K", "K", "tablet")
-    if not token:
-        if mobile or "Mobile" in ua:
-            return ("Generic", "Smartphone", "Generic Smartphone", "mobile")
-        if "Tablet" in comment:
-            return ("Generic", "Tablet", "Generic Tablet", "tablet")
+    if token:
+        found = vendors.ANDROID.lookup(token, mobile)
+        if found is not None:
+            return found
+    if not token or not comment.startswith("Linux"):
+        found = vendors.PHONES.scan(ua)
+        if found is not None:
+            return found
+    if token:
+        return unknown_android(token, mobile)
+    if mobile or "Mobile" in ua:
         return ("Generic", "Smartphone", "Generic Smartphone", "mobile")
-    return android_device(token, mobile)
+    if "Tablet" in comment:
+        return ("Generic", "Tablet", "Generic Tablet", "tablet")
+    return ("Generic", "Smartphone", "Generic Smartphone", "mobile")
 
 
 def android_device(token: str, mobile: bool):
@@ -253,8 +139,5 @@ def _windows_phone(comment):
 
 
 def _head_device(ua):
-    """Feature phones whose UA starts with the vendor and model."""
-    found = _lookup(ua, _HEAD_BY_FIRST, _HEAD_ANYWHERE)
-    if found is not None:
-        return found + ("mobile",)
-    return None
+    """Feature phones and other handsets that name their vendor anywhere in the UA."""
+    return vendors.PHONES.scan(ua)

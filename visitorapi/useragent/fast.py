@@ -97,7 +97,7 @@ def _apple(comment: str):
                    "deviceFamily": family, "deviceType": device_type, "isBot": False}
 
 
-def _android(comment: str, tail: str):
+def _android(ua: str, comment: str, tail: str):
     """``Linux; Android 14; SM-S928U Build/UP1A.231005.007; wv``: version and model by slicing.
 
     Returns ``(os_version, device)`` or ``None`` for a comment the general rules should read.
@@ -120,13 +120,13 @@ def _android(comment: str, tail: str):
     if at >= 0:
         token = rest[:at].strip()
     elif "Build/" in rest:
-        return version, devices.android("", comment, mobile)
+        return version, devices.android(ua, comment, mobile)
     else:
         token = rest.strip()
         if devices.is_filler(token):
-            return version, devices.android("", comment, mobile)
+            return version, devices.android(ua, comment, mobile)
     if not token or ";" in token:
-        return version, devices.android("", comment, mobile)
+        return version, devices.android(ua, comment, mobile)
     return version, devices.android_device(token, mobile)
 
 
@@ -150,7 +150,7 @@ def parse(ua: str):
         return None
     # PERF: Android first (half of all distinct UAs), then the fixed desktop comments, then Apple.
     if comment.startswith("Linux; Android "):
-        found = _android(comment, tail)
+        found = _android(ua, comment, tail)
         if found is None:
             return None
         os_version, (brand, model, family, device_type) = found

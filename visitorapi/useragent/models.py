@@ -22,9 +22,11 @@ import re
 
 # Where a template takes its variable part from.
 _NONE, _TOKEN, _REST, _WHOLE, _SPELLED = 0, 1, 2, 3, 4
-# How a prefix may be followed by a separator (" ", "_", "-" or "/").
+# How a prefix may be followed by a separator (" ", "_", "-", "/" or ".").
 NO_SEP, OPT_SEP, REQ_SEP = 0, 1, 2
-_SEPARATORS = " _-/"
+_SEPARATORS = " _-/."
+# Where a model token found by ``Table.scan`` ends: the end of its product or comment part.
+_TOKEN_END = re.compile(r"[^;(),\[\]\n\r\t]*")
 
 
 def _template(text: str):
@@ -72,18 +74,20 @@ class Rule:
         then: a regex the rest must start with (``re.match``), e.g. a digit.
         keep: make ``{rest}`` just what ``then`` matched ("Nokia 8 Sirocco" -> "8").
         spaces: write "_" in the variable part as a space ("Amaze_4G" -> "Amaze 4G").
+        word: the rest ends at its first space ("LG VN271 Browser" -> "VN271").
     """
 
-    __slots__ = ("prefixes", "nocase", "sep", "then", "keep", "spaces", "brand", "model", "family")
+    __slots__ = ("prefixes", "nocase", "sep", "then", "keep", "spaces", "word", "brand", "model", "family")
 
     def __init__(self, prefix, brand, model="{rest}", family=None, *, nocase=True, sep=OPT_SEP, then=None,
-                 keep=False, spaces=False):
+                 keep=False, spaces=False, word=False):
         self.prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
         self.nocase = nocase
         self.sep = sep
         self.then = re.compile(then) if then else None
         self.keep = keep
         self.spaces = spaces
+        self.word = word
         self.brand = brand
         self.model = _template(model)
         self.family = _template(family if family is not None else brand + " " + model)
@@ -91,7 +95,7 @@ class Rule:
     def entries(self):
         """This rule as ``Table`` candidates: ``(prefix length, kind, spellings, payload)`` per prefix."""
         (model_label, model_source), (family_label, family_source) = self.model, self.family
-        simple = self.sep == NO_SEP and self.then is None and not self.spaces
+        simple = self.sep == NO_SEP and self.then is None and not self.spaces and not self.word
         for prefix in self.prefixes:
             spellings = _spellings(prefix, self.nocase)
             if simple and model_source == family_source == _NONE:
@@ -111,6 +115,8 @@ class Rule:
             elif self.sep == REQ_SEP:
                 return None
         rest = rest.partition("/")[0]
+        if self.word:
+            rest = rest.partition(" ")[0]
         cut = token.partition("/")[0]
         if self.then is not None:
             match = self.then.match(rest)
@@ -186,6 +192,24 @@ class Table:
             for char in shape.firsts:
                 by_first.setdefault(char, []).append(shape)
         self.shapes = {char: tuple(found) for char, found in by_first.items()}
+        words = {spelling.lower() for entries in leads.values() for _, spellings, _ in entries
+                 for spelling in ([spellings] if isinstance(spellings, str) else spellings)}
+        # A vendor word starts a token where no letter comes right before it.
+        self._scanner = re.compile("(?<![a-z])" + _alternation(sorted(words)))
+
+    def scan(self, ua: str, mobile: bool = True):
+        """``lookup`` of the first model token anywhere in ``ua`` that a rule knows ("... Nokia6350/13.17)").
+
+        PERF: one regex search over the lower-cased UA finds where vendor
+        words start (the words are merged into a trie, so each position tries
+        a character or two); only those positions are looked up.
+        """
+        for match in self._scanner.finditer(ua.lower()):
+            token = _TOKEN_END.match(ua, match.start()).group().strip()
+            found = self.lookup(token, mobile)
+            if found is not None:
+                return found
+        return None
 
     def lookup(self, token: str, mobile: bool = True):
         """``(brand, model, family, device_type)`` for a model token, or ``None`` when no rule knows it.
@@ -211,6 +235,29 @@ class Table:
             if found is not None:
                 return found + (("mobile",) if mobile else ("tablet",))
         return None
+
+
+def _alternation(words):
+    """A regex for "any of ``words``", merged into a trie: ``ab|ac|b`` -> ``(?:a(?:b|c)|b)``.
+
+    Optional tails are single ``(?:...)?`` groups, never repeated, so a match
+    attempt costs at most the length of the longest word.
+    """
+    trie = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node):
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return "(?:" + body + ")?" if "" in node else body
+
+    return build(trie)
 
 
 def _by_kind(found):

@@ -11,6 +11,7 @@ on the rare shapes that need them.
 """
 import re
 
+from visitorapi.useragent import appliances
 from visitorapi.useragent.text import version2, version_after
 
 # "Windows NT x.y" -> the marketing name uap-core reports as the version.
@@ -33,6 +34,9 @@ _MAC_RE = re.compile(r"Mac OS X ?(\d+)(?:[_.](\d+))?")
 _CROS_RE = re.compile(r"CrOS [\w-]+ (\d+)(?:\.(\d+))?")
 _DARWIN_RE = re.compile(r"Darwin/(\d+)\.(\d+)")
 _BSD_RE = re.compile(r"(FreeBSD|OpenBSD|NetBSD)[ /]?(\d+)?(?:\.(\d+))?", re.IGNORECASE)
+# Firefox OS release by the Gecko version its UA carries (Mozilla's release table).
+_FIREFOX_OS = {"18.0": "1.0", "18.1": "1.1", "26.0": "1.2", "28.0": "1.3", "30.0": "1.4", "32.0": "2.0",
+               "34.0": "2.1", "37.0": "2.2", "44.0": "2.5"}
 _LINUX_DISTROS = (
     ("Ubuntu", "Ubuntu"), ("Kubuntu", "Kubuntu"), ("Fedora", "Fedora"),
     ("Red Hat", "Red Hat"), ("Debian", "Debian"), ("Mandriva", "Mandriva"),
@@ -103,7 +107,7 @@ def detect(ua: str, comment: str):
                 return "Windows", _WINDOWS_NT.get(match.group(1), match.group(1))
             return "Windows", ""
         if "Windows Mobile" in text or "Windows CE" in text or "WindowsCE" in text:
-            return ("Windows Mobile", "") if "Windows Mobile" in text else ("Windows CE", "")
+            return ("Windows Mobile", "") if "Windows Mobile" in ua else ("Windows CE", "")
     if "Android" in text and "like Android" not in text:
         if "Windows Phone" in ua:
             return "Windows Phone", version_after(ua, "Windows Phone ")
@@ -113,6 +117,8 @@ def detect(ua: str, comment: str):
         if "Apple TV" in text:
             return "ATV OS X", ""
         match = _IOS_RE.search(text)
+        if match is None and "Darwin/" in ua:
+            return _darwin(ua)
         return "iOS", (_match2(match) if match is not None else "")
     if "Mac OS X" in text or "Macintosh" in text:
         match = _MAC_RE.search(text)
@@ -126,7 +132,13 @@ def detect(ua: str, comment: str):
 
 
 def _linux(ua: str, text: str):
-    """Linux and its distributions, Chromecast, Tizen, webOS, KaiOS, Sailfish."""
+    """Linux and its distributions, Chromecast, Tizen, webOS, KaiOS, Sailfish, TVs and e-readers."""
+    if "HbbTV/" in ua:
+        tv = appliances.hbbtv(ua)
+        if tv is not None:
+            return tv[0], tv[2]
+    if "Kindle/" in ua:
+        return "Kindle", version_after(ua, "Kindle/")
     if "CrKey/" in ua:
         return "Chromecast Linux", version_after(ua, "CrKey/")
     if "Tizen" in ua:
@@ -144,22 +156,27 @@ def _linux(ua: str, text: str):
             version = version_after(ua, marker + "/") if marker + "/" in ua else ""
             return family, version
     if "FreeBSD" in ua:
-        return "FreeBSD", ""
+        return "FreeBSD", version_after(ua, "FreeBSD ")
     if "SunOS" in text:
         return "Solaris", ""
-    return "Linux", version_after(text, "Linux ")
+    return "Linux", version_after(text, "Linux ") or version_after(text, "Linux/")
+
+
+def _darwin(ua: str):
+    """An Apple app's UA: ``MyApp/1.0 CFNetwork/811.5.4 Darwin/16.6.0`` names the kernel, not the OS."""
+    match = _DARWIN_RE.search(ua)
+    if match is not None:
+        major, minor = int(match.group(1)), int(match.group(2))
+        if "(x86_64)" in ua or "(i386)" in ua or "Macintosh" in ua:
+            return "Mac OS X", "10.%d" % (major - 4)
+        return "iOS", _darwin_to_ios(ua, major, minor)
+    return "iOS", ""
 
 
 def _rare(ua: str, comment: str):
     """Platforms seen outside the common comment shapes: apps, feature phones, TVs."""
     if "CFNetwork/" in ua:
-        match = _DARWIN_RE.search(ua)
-        if match is not None:
-            major, minor = int(match.group(1)), int(match.group(2))
-            if "(x86_64)" in ua or "(i386)" in ua or "Macintosh" in ua:
-                return "Mac OS X", "10.%d" % (major - 4)
-            return "iOS", _darwin_to_ios(ua, major, minor)
-        return "iOS", ""
+        return _darwin(ua)
     if "Darwin/" in ua:
         match = _DARWIN_RE.search(ua)
         if match is not None and match.group(1) == "10":
@@ -171,6 +188,8 @@ def _rare(ua: str, comment: str):
     if "Android" in ua:
         match = _ANDROID_RE.search(ua)
         return "Android", (_match2(match) if match is not None else "")
+    if "android " in ua or "android/" in ua:  # apps write it in lower case: "android mobile/8.0.0"
+        return "Android", version_after(ua, "mobile/") or version_after(ua, "android/")
     if "Windows" in ua:
         for marker, version in _WINDOWS_OLD:
             if marker in ua:
@@ -213,11 +232,12 @@ def _rare(ua: str, comment: str):
     if "KAIOS/" in ua:
         return "KaiOS", version_after(ua, "KAIOS/")
     if "Firefox/" in ua and ("(Mobile;" in ua or "(Tablet;" in ua):
-        return "Firefox OS", ""
+        return "Firefox OS", _FIREFOX_OS.get(version_after(ua, "Gecko/"), "")
     match = _BSD_RE.search(ua)
     if match is not None:
         family = {"freebsd": "FreeBSD", "openbsd": "OpenBSD", "netbsd": "NetBSD"}[match.group(1).lower()]
-        return family, (_match2(match) if match.group(2) else "")
+        major, minor = match.group(2), match.group(3)
+        return family, ("" if major is None else major if minor is None else major + "." + minor)
     if "SerenityOS" in ua:
         return "SerenityOS", ""
     if "VRE;" in ua:

@@ -88,6 +88,9 @@ ANDROID = Table(
               "ADR6", "PC36", "PG06", "PG86", "APX"),
              "HTC", "{token}", "HTC {token}", nocase=False, sep=NO_SEP, spaces=True),
         Shape("0123456789", r"\d{3}HT$", "HTC", "{token}", "{token}"),
+        Rule(("One", "ONE", "one"), "HTC", "{token}", "HTC {token}", nocase=False, sep=NO_SEP,
+             then=r"(?: [A-Za-z+]{1,2})?$"),
+        Rule("HTL", "HTC", "{token}", "HTC {token}", nocase=False, sep=NO_SEP, then=r"\d"),
         # Motorola
         Rule("Motorola-", "Motorola", "{rest}", "{token}", nocase=False),
         Rule("Motorola", "Motorola", "{rest}", "Motorola {rest}", sep=REQ_SEP),
@@ -268,6 +271,57 @@ ANDROID = Table(
         Rule("AMOI", "Amoi"),
         Rule("DOOV", "DOOV"),
         _bare("TPC-", "Jaytech"),
+        _bare(("Novo", "NOVO", "novo"), "Ainol"),
+        Rule("Ainol", "Ainol", "{rest}", "Ainol {rest}"),
+        _bare("PMID", "Polaroid", then=r"\d"),
+        _bare("NXM", "Nextbook", then=r"\d"),
+        Rule("SmartPad", "Mediacom", "{token}", "Mediacom {token}", nocase=False, sep=NO_SEP),
+        Rule("Q", "Xolo", "{token}", "Xolo {token}", nocase=False, sep=NO_SEP, then=r"[1-9]00X?$"),
+        Rule(("Streak", "XCD"), "Dell", "{token}", "Dell {token}", nocase=False, sep=NO_SEP),
+        _bare(("BNTV", "BNRV"), "Nook"),
+        Rule("AT-AS", "Wolfgang", "{token}", "Wolfgang {token}", nocase=False, sep=NO_SEP),
+        _bare(("EV-S", "KM-S", "km-S"), "KTtech"),
+        Rule("Informer", "Informer"),
+        Rule("CAPTIVA", "Captiva"),
+        _bare(("AQUILA", "Clanga", "RAPAX"), "Cmx"),
+        _bare("FreeTAB", "Modecom"),
+        Rule("MODECOM", "Modecom", "{rest}", "{token}"),
+        _bare("MW0", "Aoc", then=r"\d"),
+        Rule(("i-STYLE", "i-style", "I-STYLE"), "imobile", "{token}", "i-mobile {token}", nocase=False, sep=NO_SEP),
+        Rule("Blaupunkt", "Blaupunkt"),
+        Rule("Endeavour", "Blaupunkt", "{token}", "Blaupunkt {token}", nocase=False, sep=NO_SEP),
         _bare("JY-", "Jiayu"),
     ),
 )
+
+
+def _phone(prefix, brand, **options):
+    """A feature-phone vendor: model is the word after its name, family is "<brand> <model>"."""
+    options.setdefault("word", True)
+    return Rule(prefix, brand, "{rest}", brand + " {rest}", **options)
+
+
+# Vendor words anywhere in a UA that has no Android comment: feature phones
+# ("SAMSUNG-SGH-A801", "NokiaN95/12.0", "MOT-V300/..."), Symbian, BREW and
+# Windows CE devices, and apps that name the handset. uap-core writes these
+# families as "<brand> <model>" (Sony Ericsson's as "Ericsson <model>").
+PHONES = Table(rules=(
+    _phone(("SAMSUNG", "SEC"), "Samsung", then=r"(?!Browser)[A-Za-z0-9+-]+", keep=True),
+    *(Rule(series, "Samsung", "{token}", "Samsung {token}", nocase=False, sep=NO_SEP, then=r"[A-Za-z]?\d",
+           word=True) for series in ("SGH-", "SCH-", "SPH-", "GT-", "SM-")),
+    _phone("Nokia", "Nokia", then=r"[\w.-]+", keep=True),
+    _phone(("LGE", "LG"), "LG", then=r"\w+", keep=True),
+    _phone(("MOT", "Motorola"), "Motorola", then=r"[\w.]+(?:-\w+)?", keep=True),
+    Rule("SonyEricsson", "SonyEricsson", "{rest}", "Ericsson {rest}", then=r"[\w-]+", keep=True),
+    _phone("SIE-", "Siemens", nocase=False, then=r"\w+", keep=True),
+    Rule("BlackBerry", "BlackBerry", "{rest}", "BlackBerry {rest}", then=r"\d+", keep=True),
+    *(_phone(prefix, brand, then=r"[\w-]+", keep=True) for prefix, brand in (("Alcatel", "Alcatel"), ("HTC", "HTC"))),
+    _phone("Huawei", "Huawei", then=r"(?!Browser)[A-Za-z]\w*", keep=True),
+    *(_phone(prefix, brand, then=r"\w+", keep=True) for prefix, brand in (
+        ("Pantech", "Pantech"), ("Amoi", "Amoi"), ("ZTE", "ZTE"), ("Lenovo", "Lenovo"), ("ASUS", "Asus"),
+        ("Sharp", "Sharp"), ("Philips", "Philips"), ("Sagem", "Sagem"), ("Panasonic", "Panasonic"),
+        (("Kyocera", "KWC-"), "Kyocera"), ("Sanyo", "Sanyo"), ("BIRD", "Bird"), ("Dell", "Dell"),
+        ("i-mate", "i-mate"))),
+    _phone("Palm", "Palm", then=r"\d"),
+    Rule("sprd-", "sprd", "{rest}", "sprd {rest}", word=True),
+))
