@@ -33,7 +33,7 @@ setup(
     packages=find_packages(include=["visitorapi", "visitorapi.*"]),
     package_data={"visitorapi": ["**/*.sql", "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
     data_files=shipped_data(),
-    install_requires=["gunicorn>=21.2"],
+    install_requires=["gunicorn>=27"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
     entry_points={"console_scripts": ["visitorapi = visitorapi.cli:main"]},
 )

@@ -1,7 +1,7 @@
 """The shipped gunicorn configuration (``gunicorn -c python:visitorapi.web.gunicorn_conf``).
 
 ``visitorapi serve`` runs gunicorn with it; operators who run gunicorn
-themselves should use it too. It exists for three reasons:
+themselves should use it too. It exists for four reasons:
 
 - privacy: the access log has no client address, request line, query
   string, User-Agent or Referer, and :class:`PrivateLogger` keeps gunicorn's
@@ -9,7 +9,9 @@ themselves should use it too. It exists for three reasons:
 - input limits tighter than gunicorn's defaults (4094-byte request line,
   100 headers of 8190 bytes): a valid /api request line is under 200 bytes;
 - TLS 1.2 or newer when ``--certfile``/``--keyfile`` are given, and
-  ``VISITORAPI_HTTPS=auto`` resolved from the bind address.
+  ``VISITORAPI_HTTPS=auto`` resolved from the bind address;
+- a worker model fit for browsers calling directly: threads, keepalive, and
+  no stall from idle or slow clients (see ``worker_class`` below).
 
 Client addresses and https behind a proxy are decided by the application
 from ``VISITORAPI_TRUSTED_PROXIES``, so gunicorn's own forwarded-header
@@ -23,8 +25,20 @@ from visitorapi.web import accounting
 
 wsgi_app = "visitorapi.wsgi:app"
 bind = ["127.0.0.1:8000"]
-worker_class = "sync"
 proc_name = "visitorapi"
+
+# Worker model: gthread, with idle connections parked in the poller and a
+# deadline on request heads (visitorapi.web.gunicorn_worker explains both).
+# Browsers call the API directly, usually with no buffering proxy in front:
+# gunicorn's sync worker is held by every connection that sends nothing (a
+# browser's speculative preconnect) until its 30 s timeout kills it, and it
+# closes the connection after each answer. gthread answers a browser's next
+# request on the same connection (keepalive) and serves other clients while
+# one is idle or slow. tools/bench_service.py measures both models (README,
+# "Performance").
+worker_class = "visitorapi.web.gunicorn_worker.ThreadWorker"
+threads = 4
+keepalive = 5  # seconds an idle connection (kept-alive or new) is held open
 
 limit_request_line = 2048
 limit_request_fields = 40
