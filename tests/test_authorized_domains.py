@@ -196,3 +196,37 @@ def test_concurrent_threads_always_get_a_consistent_answer(path, conn):
     store.set_enabled(conn, pid, True, actor=ACTOR)
     assert len(view.patterns_for(pid)) == 31
     view.close()
+
+
+def test_threads_arriving_during_the_first_load_wait_for_it(path, conn, monkeypatch):
+    """gthread workers: the first requests of a worker come in together.
+
+    Until the first snapshot is loaded an empty one would refuse every pid
+    (403 for an authorized site), so a thread arriving meanwhile waits for the
+    load instead of reading the empty snapshot.
+    """
+    import visitorapi.state.authorized_domains as module
+
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    real = module.enabled_domains
+
+    def slow_enabled_domains(connection):
+        time.sleep(0.2)  # NOTE: the first load is in progress while the others arrive
+        return real(connection)
+
+    monkeypatch.setattr(module, "enabled_domains", slow_enabled_domains)
+    view = AuthorizedDomains(path)
+    start = threading.Barrier(6)
+    answers = []
+
+    def request():
+        start.wait(timeout=10)
+        answers.append(_hosts(view.patterns_for(pid)))
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answers == [["example.com"]] * 6
+    view.close()

@@ -6,20 +6,33 @@ on every request and User-Agents drawn by weight from real traffic
 (../shared/ua/traffic-public.jsonl), plus a cold run where every UA is new.
 Peer: Flask + flask-cors + maxminddb doing the same work (tools/bench_peers.py).
 
-Under gunicorn: requests/s from ``wrk`` on loopback for visitorapi, a bare
-hello-world WSGI app and the peer, all with the same gunicorn settings
-(shipped config, sync workers, the same worker count), each wrk run sending
-distinct X-Forwarded-For addresses and weighted real User-Agents.
+Through gunicorn's HTTP code in process: µs per request for gunicorn's
+parser, WSGI environ and response writer around each app, on an in-memory
+socket (no kernel, no client): what each app adds to gunicorn's own work,
+without the noise of a shared machine's network stack and scheduler.
 
-Both parts alternate the apps in rounds and keep each app's best round: on
-a shared machine, a burst of someone else's load must not favour one app.
+Under gunicorn: requests/s from ``wrk`` on loopback for visitorapi, a bare
+hello-world WSGI app and the peer, with the same gunicorn settings for all
+three, once per worker model (``--models``): ``shipped`` is the shipped
+config as it is (visitorapi.web.gunicorn_worker, a gthread worker: threads,
+keepalive), ``gthread`` gunicorn's stock gthread worker with the same
+threads and keepalive, ``sync`` gunicorn's sync worker (a connection per
+request). Each wrk run sends distinct X-Forwarded-For addresses and
+weighted real User-Agents. Every round runs every model and app once, so
+each round's two ratios (visitorapi / hello-world, visitorapi / peer) compare
+runs seconds apart; the summary gives each app's best rate, the median and
+range of the per-round ratios, and the workers' CPU time per request (from
+/proc, which other load on the machine disturbs less than rates).
+
+Both parts alternate the apps in rounds: on a shared machine, a burst of
+someone else's load must not favour one app.
 
 Targets (issue 4): <= 20 µs and >= 5x the peer in process; >= 0.8x
 hello-world and >= 2x the peer under gunicorn.
 
 Usage: python tools/bench_service.py [--requests N] [--rounds R] [--seconds S]
-       [--workers W] [--wrk-threads T] [--connections C] [--db PATH] [--mmdb PATH]
-       [--skip-wrk]
+       [--workers W] [--models shipped,gthread,sync] [--wrk-threads T]
+       [--connections C] [--db PATH] [--mmdb PATH] [--skip-wrk]
 Needs (benchmark only): flask, flask-cors, maxminddb in the running Python; wrk.
 """
 import argparse
@@ -31,6 +44,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +98,55 @@ def time_app(app, requests):
     return (time.perf_counter() - started) / len(requests) * 1e6
 
 
+class MemorySocket:
+    """Just enough of a socket for gunicorn's parser and response writer: bytes in, bytes out."""
+
+    def __init__(self, data):
+        self.data, self.position, self.sent = data, 0, []
+
+    def recv(self, size):
+        chunk = self.data[self.position:self.position + size]
+        self.position += len(chunk)
+        return chunk
+
+    def sendall(self, data):
+        self.sent.append(data)
+
+
+def raw_requests(pid, ips, uas):
+    """The HTTP/1.1 requests wrk sends (bench.lua), as bytes."""
+    return [(f"GET /api/?pid={pid} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: {ua}\r\n"
+             f"X-Forwarded-For: {ip}\r\nOrigin: {ORIGIN}\r\n\r\n").encode()
+            for ip, ua in zip(ips, uas)]
+
+
+def time_gunicorn_path(app, requests):
+    """µs per request through gunicorn's parser, WSGI environ and response writer (CPU time).
+
+    The same calls gunicorn's workers make per request (``http.get_parser``,
+    ``wsgi.create``, ``start_response``, ``Response.write``/``close``), with
+    the shipped config's settings and an in-memory socket.
+    """
+    from gunicorn import http
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+    config = Config()
+    config.set("forwarded_allow_ips", "")
+    peer, server = ("127.0.0.1", 40000), ("127.0.0.1", 8000)
+    started = time.process_time()
+    for data in requests:
+        sock = MemorySocket(data)
+        request = next(http.get_parser(config, sock, peer))
+        response, environ = wsgi.create(request, sock, peer, server, config)
+        body = app(environ, response.start_response)
+        for chunk in body:
+            response.write(chunk)
+        response.close()
+        if not response.status.startswith("200"):
+            raise RuntimeError(f"benchmark request failed: {response.status}")
+    return (time.process_time() - started) / len(requests) * 1e6
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -109,10 +172,30 @@ end
     return script
 
 
+# Worker models (--models): gunicorn arguments added to the shipped config.
+MODELS = {
+    "shipped": [],
+    "gthread": ["--worker-class", "gthread"],  # stock gthread; threads/keepalive as shipped
+    "sync": ["--worker-class", "sync", "--threads", "1"],
+}
+
+
+def describe_models(names):
+    """One line per model: what gunicorn runs."""
+    from visitorapi.web import gunicorn_conf
+    shipped = (f"{gunicorn_conf.worker_class.rsplit('.', 2)[-2]}.ThreadWorker, "
+               f"{gunicorn_conf.threads} threads, keepalive {gunicorn_conf.keepalive} s")
+    texts = {"shipped": f"the shipped config ({shipped})",
+             "gthread": f"gunicorn's stock gthread worker, {gunicorn_conf.threads} threads, "
+                        f"keepalive {gunicorn_conf.keepalive} s",
+             "sync": "gunicorn's sync worker (one connection per request, closed after it)"}
+    return [f"  {name:8} {texts[name]}" for name in names]
+
+
 class GunicornApp:
     """One app under gunicorn with the shared settings, on a free loopback port."""
 
-    def __init__(self, name, target, env, workers, folder):
+    def __init__(self, name, target, env, workers, folder, extra=()):
         self.name = name
         self.port = free_port()
         self.log_path = folder / f"{name}.log"
@@ -120,7 +203,7 @@ class GunicornApp:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "python:visitorapi.web.gunicorn_conf",
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--pythonpath",
-             f"{ROOT},{ROOT / 'tools'}", target],
+             f"{ROOT},{ROOT / 'tools'}", *extra, target],
             env=env, stdout=self.log, stderr=self.log, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
@@ -137,17 +220,48 @@ class GunicornApp:
                 time.sleep(0.2)
 
     def wrk(self, path, seconds, script, threads=2, connections=16):
-        """Run wrk against ``path``; return requests/s (fails on any non-2xx answer)."""
+        """Run wrk against ``path``; return (requests/s, worker CPU µs per request or None).
+
+        Fails on any non-2xx answer. CPU time is the workers' user + system
+        time from /proc (Linux), over the requests wrk counted.
+        """
+        cpu_before = self.worker_cpu()
         result = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
                                  "-s", str(script),
                                  f"http://127.0.0.1:{self.port}{path}"],
                                 capture_output=True, text=True, timeout=seconds + 60)
+        cpu_after = self.worker_cpu()
         if "Non-2xx" in result.stdout:
             raise RuntimeError(f"{self.name}: non-2xx answers:\n{result.stdout}")
+        rate = total = None
         for line in result.stdout.splitlines():
             if line.startswith("Requests/sec:"):
-                return float(line.split()[1])
-        raise RuntimeError(f"wrk gave no rate for {self.name}:\n{result.stdout}{result.stderr}")
+                rate = float(line.split()[1])
+            elif " requests in " in line:
+                total = int(line.split()[0])
+        if rate is None or not total:
+            raise RuntimeError(f"wrk gave no rate for {self.name}:\n{result.stdout}{result.stderr}")
+        cpu = None
+        if cpu_before is not None and cpu_after is not None:
+            cpu = (cpu_after - cpu_before) / total * 1e6
+        return rate, cpu
+
+    def worker_cpu(self):
+        """User + system CPU seconds of the live workers, or None (no /proc, a worker changed)."""
+        master = self.process.pid
+        try:
+            workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+            ticks = 0
+            for pid in workers:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime (proc(5))
+        except (OSError, ValueError, IndexError):
+            return None
+        if getattr(self, "_workers", workers) != workers:
+            self._workers = workers
+            return None
+        self._workers = workers
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         if self.process.poll() is None:
@@ -159,9 +273,12 @@ class GunicornApp:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", default="shipped,gthread,sync",
+                        help="worker models under gunicorn, comma-separated: "
+                             + ", ".join(MODELS))
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--db", help="visitorapi database (default: the shipped DB-IP country "
@@ -170,6 +287,11 @@ def main(argv=None) -> int:
                                        "../shared/data)")
     parser.add_argument("--skip-wrk", action="store_true")
     args = parser.parse_args(argv)
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in models if name not in MODELS]
+    if unknown or not models:
+        parser.error(f"--models: unknown {', '.join(unknown) or 'empty list'}; "
+                     f"choose from {', '.join(MODELS)}")
 
     rng = random.Random(4)
     folder = Path(tempfile.mkdtemp(prefix="bench-service-"))
@@ -245,41 +367,98 @@ def main(argv=None) -> int:
         print(f"  every UA new (cold, {len(cold)} distinct UAs): visitorapi {ours_cold:.1f} µs, "
               f"peer {peer_cold:.1f} µs, {peer_cold / ours_cold:.1f} x")
 
+        # Through gunicorn's own request code, in process: what each app adds to it.
+        from bench_peers import hello
+        from visitorapi.wsgi import create_app as fresh_app
+        uncounted = fresh_app()
+        uncounted.observers = []  # NOTE: no usage recorder, no metrics: the counting's cost
+        count = min(n, 10000)
+        raw = raw_requests(pid, random_ips(count, rng), mix[:count])
+        apps = {"hello-world": hello, "visitorapi": ours, "visitorapi, no counting": uncounted,
+                "flask+cors+maxminddb": peer}
+        best = {name: float("inf") for name in apps}
+        for name, app in apps.items():
+            time_gunicorn_path(app, raw[:1000])  # warm up
+        for _ in range(args.rounds):
+            for name, app in apps.items():
+                best[name] = min(best[name], time_gunicorn_path(
+                    app, raw if name != "flask+cors+maxminddb" else raw[:count // 4]))
+        print(f"\nthrough gunicorn's request code in process (parser, environ, response writer; "
+              f"in-memory socket; {count} wrk-shaped requests; CPU µs, best of {args.rounds}):")
+        for name, us in best.items():
+            print(f"  {name:24} {us:7.1f} µs/request   (+{us - best['hello-world']:.1f} over "
+                  "hello-world)")
+        print(f"  usage + metrics counting {best['visitorapi'] - best['visitorapi, no counting']:7.1f}"
+              " µs/request")
+        print(f"  visitorapi / hello     {best['hello-world'] / best['visitorapi']:9.2f} x   "
+              f"visitorapi / peer {best['flask+cors+maxminddb'] / best['visitorapi']:.2f} x "
+              "(by CPU per request; no kernel, no client)")
+
         if args.skip_wrk or shutil.which("wrk") is None:
             print("\nunder gunicorn: skipped (--skip-wrk or wrk not installed)")
             return 0
         script = wrk_script(folder, traffic_uas(500, rng), random_ips(5000, rng))
-        url = f"/api/?pid={pid}"
-        print(f"\nunder gunicorn: {args.workers} sync workers, shipped config, "
-              f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.seconds}s, loopback; "
-              f"best of {args.rounds} interleaved rounds")
-        targets = (("hello-world", "bench_peers:hello"), ("visitorapi", "visitorapi.wsgi:app"),
-                   ("flask+cors+maxminddb", "bench_peers:peer"))
-        apps = []
-        try:
-            for name, target in targets:
-                apps.append(GunicornApp(name, target, env, args.workers, folder))
-            for app in apps:
-                app.wrk(url, 1, script)  # warm up, and check every answer is a 2xx
-            # NOTE: rounds interleave the apps so that a burst of other load on the
-            # machine does not favour one of them; each app's best round counts.
-            rates = {app.name: 0.0 for app in apps}
-            for _ in range(args.rounds):
-                for app in apps:
-                    rates[app.name] = max(rates[app.name], app.wrk(
-                        url, args.seconds, script, args.wrk_threads, args.connections))
-        finally:
-            for app in apps:
-                app.stop()
-        for name, rate in rates.items():
-            print(f"  {name:22} {rate:9.0f} req/s")
-        print(f"  visitorapi / hello     {rates['visitorapi'] / rates['hello-world']:9.2f} x"
-              "        (target >= 0.8)")
-        print(f"  visitorapi / peer      {rates['visitorapi'] / rates['flask+cors+maxminddb']:9.2f}"
-              " x        (target >= 2)")
+        run_gunicorn_rounds(args, models, env, folder, script, f"/api/?pid={pid}")
         return 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_gunicorn_rounds(args, models, env, folder, script, url):
+    """Every model x app under gunicorn, alternated in rounds; print per-round and summary lines."""
+    print(f"\nunder gunicorn: {args.workers} workers, shipped config, wrk -t{args.wrk_threads} "
+          f"-c{args.connections} -d{args.seconds}s on loopback, {args.rounds} rounds; models:")
+    print("\n".join(describe_models(models)))
+    targets = (("hello-world", "bench_peers:hello"), ("visitorapi", "visitorapi.wsgi:app"),
+               ("flask+cors+maxminddb", "bench_peers:peer"))
+    servers = {}
+    try:
+        for model in models:
+            for name, target in targets:
+                servers[model, name] = GunicornApp(f"{model}-{name}", target, env, args.workers,
+                                                   folder, MODELS[model])
+        for server in servers.values():
+            server.wrk(url, 1, script)  # warm up, and check every answer is a 2xx
+        rates = {key: [] for key in servers}
+        cpus = {key: [] for key in servers}
+        ratios = {model: ([], []) for model in models}
+        for round_number in range(1, args.rounds + 1):
+            # NOTE: every round runs every model and app, seconds apart, so a burst
+            # of other load on the machine lands on one round, not on one app.
+            for model in models:
+                measured = {}
+                for name, _ in targets:
+                    rate, cpu = servers[model, name].wrk(url, args.seconds, script,
+                                                         args.wrk_threads, args.connections)
+                    measured[name] = rate
+                    rates[model, name].append(rate)
+                    if cpu is not None:
+                        cpus[model, name].append(cpu)
+                to_hello = measured["visitorapi"] / measured["hello-world"]
+                to_peer = measured["visitorapi"] / measured["flask+cors+maxminddb"]
+                ratios[model][0].append(to_hello)
+                ratios[model][1].append(to_peer)
+                print(f"  round {round_number} {model:8} hello-world {measured['hello-world']:6.0f}"
+                      f"  visitorapi {measured['visitorapi']:6.0f}  peer "
+                      f"{measured['flask+cors+maxminddb']:6.0f} req/s   visitorapi / hello "
+                      f"{to_hello:4.2f} x, / peer {to_peer:4.2f} x", flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    print("  summary (best req/s of the rounds; median worker CPU per request):")
+    for model in models:
+        cells = []
+        for name, _ in targets:
+            cpu = cpus[model, name]
+            cells.append(f"{name} {max(rates[model, name]):6.0f}"
+                         + (f" ({statistics.median(cpu):.0f} µs)" if cpu else ""))
+        print(f"  {model:8} " + ", ".join(cells))
+    for model in models:
+        to_hello, to_peer = ratios[model]
+        print(f"  {model:8} visitorapi / hello-world: median {statistics.median(to_hello):.2f} x "
+              f"({min(to_hello):.2f}-{max(to_hello):.2f})  target >= 0.8;  visitorapi / peer: "
+              f"median {statistics.median(to_peer):.2f} x ({min(to_peer):.2f}-{max(to_peer):.2f})"
+              "  target >= 2")
 
 
 if __name__ == "__main__":

@@ -67,10 +67,13 @@ class AuthorizedDomains:
         """Return the patterns of an enabled project, or None (unknown or disabled pid).
 
         PERF: this runs on every request. In the common case it is one clock
-        read, one comparison and one dict lookup; the store is consulted at
+        read, two comparisons and one dict lookup; the store is consulted at
         most every ``check_interval`` seconds.
         """
-        if self._clock() >= self._next_check:
+        # NOTE: until a first snapshot is loaded, every thread goes to _refresh and
+        # waits there for the one loading it (gthread: a worker's first requests
+        # arrive together; the loader moves _next_check before it reads the store).
+        if self._clock() >= self._next_check or self._revision is None:
             self._refresh()
         return self._snapshot.get(pid)
 
