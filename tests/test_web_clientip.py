@@ -93,6 +93,34 @@ def test_client_ip(trusted, environ, expected):
         assert client_ip(environ, trusted) == expected
 
 
+def _answer(function, environ, trusted):
+    try:
+        return function(environ, trusted)
+    except HTTPError as error:
+        return error.status
+
+
+def test_remembered_peers_change_no_answer_and_hold_no_visitor():
+    """The remembered trusted peers (PERF) give every case the answer of a fresh instance,
+    and hold only addresses in the trusted networks: proxies, never visitors."""
+    shared = {id(trusted): TrustedProxies(trusted.networks, unix=trusted.unix,
+                                          header=trusted.header)
+              for trusted, _, _ in (case.values for case in CASES)}
+    for _ in range(2):  # the second pass answers from what the first remembered
+        for case in CASES:
+            trusted, environ, _ = case.values
+            for function in (client_ip, forwarded_https):
+                fresh = TrustedProxies(trusted.networks, unix=trusted.unix, header=trusted.header)
+                assert (_answer(function, environ, shared[id(trusted)])
+                        == _answer(function, environ, fresh)), case.id
+    remembered = [peer for trusted in shared.values() for peer in trusted.trusted_peers]
+    assert remembered  # the trusted-peer cases were remembered
+    for trusted in shared.values():
+        for remote, address in trusted.trusted_peers.items():
+            assert trusted.contains(address) and address == parse_ip(remote)
+    assert "198.51.100.7" not in remembered  # an untrusted peer is a visitor: never kept
+
+
 NETWORKS = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::/1"),
             ipaddress.ip_network("2001:db8::/32")]
 

@@ -29,6 +29,7 @@ _NODE_V4 = re.compile(r"([0-9.]+)(?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?")
 _V6_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 
 HEADERS = {"x-forwarded-for": "HTTP_X_FORWARDED_FOR", "forwarded": "HTTP_FORWARDED"}
+MAX_REMEMBERED_PEERS = 256
 
 
 class Address(NamedTuple):
@@ -62,6 +63,10 @@ class TrustedProxies:
         # PERF: networks as integer ranges; membership is two comparisons.
         self._ranges = tuple((network.version, int(network.network_address),
                               int(network.broadcast_address)) for network in self.networks)
+        # PERF: behind a proxy every request comes from the same few REMOTE_ADDRs;
+        # each is parsed and matched once. Only trusted peers (the operator's
+        # proxies, never visitors) are remembered, and at most MAX_REMEMBERED_PEERS.
+        self.trusted_peers = {}  # REMOTE_ADDR text -> Address
 
     def __bool__(self):
         return self.enabled
@@ -75,6 +80,11 @@ class TrustedProxies:
             if network_version == version and first <= value <= last:
                 return True
         return False
+
+    def remember_peer(self, remote: str, address: Address):
+        """Note that REMOTE_ADDR ``remote`` (which parsed as ``address``) is in a trusted network."""
+        if len(self.trusted_peers) < MAX_REMEMBERED_PEERS:
+            self.trusted_peers[remote] = address
 
 
 def parse_ip(text: str):
@@ -195,12 +205,16 @@ def client_ip(environ, trusted: TrustedProxies) -> str:
         if not remote:
             raise HTTPError(400, "the connection has no client address")
         return remote
-    peer = parse_ip(remote) if remote else None
+    peer = trusted.trusted_peers.get(remote)
     if peer is None:
-        if remote or not trusted.unix:
-            raise HTTPError(400, "the connection has no valid client address")
-    elif not trusted.contains(peer):
-        return peer.text
+        peer = parse_ip(remote) if remote else None
+        if peer is None:
+            if remote or not trusted.unix:
+                raise HTTPError(400, "the connection has no valid client address")
+        elif not trusted.contains(peer):
+            return peer.text
+        else:
+            trusted.remember_peer(remote, peer)
     value = environ.get(trusted.environ_key)
     if value is None or not value.strip(" \t,"):
         if peer is None:
@@ -226,12 +240,15 @@ def forwarded_https(environ, trusted: TrustedProxies) -> bool:
     if not trusted.enabled:
         return False
     remote = environ.get("REMOTE_ADDR") or ""
-    peer = parse_ip(remote) if remote else None
-    if peer is None:
-        if remote or not trusted.unix:
+    if remote not in trusted.trusted_peers:
+        peer = parse_ip(remote) if remote else None
+        if peer is None:
+            if remote or not trusted.unix:
+                return False
+        elif not trusted.contains(peer):
             return False
-    elif not trusted.contains(peer):
-        return False
+        else:
+            trusted.remember_peer(remote, peer)
     if trusted.header == "x-forwarded-for":
         proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
         return proto.rsplit(",", 1)[-1].strip().lower() == "https"
