@@ -1,6 +1,7 @@
 """Counting under a real gunicorn: several workers, several client processes,
 a graceful reload (HUP) and a worker stopped with TERM mid-load, then a
-graceful stop of the whole service. The usage store and /metrics must add up
+graceful stop of the whole service, with the shipped threaded worker and
+with gunicorn's sync worker. The usage store and /metrics must add up
 exactly: nothing lost, nothing counted twice.
 """
 import http.client
@@ -85,8 +86,17 @@ def _api_requests(families):
             if labels["route"] == "/api"}
 
 
-@pytest.fixture
-def gunicorn(tmp_path):
+# The shipped worker (threads; graceful stop waits for requests in flight on
+# every thread) and gunicorn's sync worker, which operators may still choose.
+WORKER_MODELS = [
+    pytest.param(["--worker-class", "visitorapi.web.gunicorn_worker.ThreadWorker",
+                  "--threads", "4"], id="shipped-gthread"),
+    pytest.param(["--worker-class", "sync"], id="sync"),
+]
+
+
+@pytest.fixture(params=WORKER_MODELS)
+def gunicorn(tmp_path, request):
     env = dict(os.environ, VISITORAPI_STATE=str(tmp_path / "state.sqlite3"),
                VISITORAPI_RUN_DIR=str(tmp_path / "run"), TEST_INTERVAL="0.2",
                PYTHONPATH=os.pathsep.join([str(ROOT), str(APPS)]))
@@ -94,7 +104,7 @@ def gunicorn(tmp_path):
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(APPS / "counting_gunicorn.py"),
-         "-b", "127.0.0.1:0", "counting_app:app"],
+         "-b", "127.0.0.1:0", *request.param, "counting_app:app"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
