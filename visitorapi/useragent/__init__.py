@@ -9,8 +9,11 @@ parsers share, so answers compare directly with other tools; the rules here
 are written from scratch, not taken from uap-core's regexes.yaml.
 
 The rules live in one module per question:
-``systems`` (OS), ``browsers``, ``devices``, ``bots``; ``text`` holds the
-shared string helpers.
+``systems`` (OS), ``browsers``, ``devices``, ``bots``; ``vendors`` holds the
+device makers' model-number conventions (as ``models`` tables), ``appliances``
+the TVs, consoles and carrier phones that name themselves in a standard field,
+and ``text`` the shared string helpers. ``fast`` answers the commonest browser
+shapes first; the tests check it against the general rules.
 
 A small in-process cache (bounded, keyed by the UA string only, never by an
 IP; see ``set_cache_size``) spares repeat work for the few UAs that make up
@@ -90,7 +93,7 @@ def parse_uncached(ua: str) -> dict:
         match = _shape_match(ua, 0, MAX_LENGTH)
     try:
         if match is not None:
-            result = fast.from_shape(match)
+            result = _from_shape(match)
             if result is not None:
                 return result
         if ua.startswith("Mozilla/5.0 (") and len(ua) <= MAX_LENGTH:
@@ -102,7 +105,9 @@ def parse_uncached(ua: str) -> dict:
         return dict(_UNKNOWN)
 
 
+# PERF: bound once, so the hot path does no attribute lookups.
 _shape_match = fast.SHAPES.fullmatch
+_from_shape = fast.from_shape
 
 
 _UNKNOWN = {"browser": "Other", "browserVersion": "", "os": "Other", "osVersion": "",

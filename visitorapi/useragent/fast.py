@@ -3,17 +3,23 @@
 Most requests carry ``Mozilla/5.0 (<platform>) AppleWebKit/<v> (KHTML, like
 Gecko) <products>`` or the Gecko equivalent, with a platform comment from a
 short list (Windows NT 10.0, macOS's frozen "Intel Mac OS X 10_15_7", an
-iPhone or iPad, an Android phone). This module answers those with a handful of
-slices and dict lookups, and returns ``None`` for anything it is not certain
-about, so the general rules in the sibling modules decide every other UA.
+iPhone or iPad, an Android phone). Two layers answer those and return
+``None`` for anything they are not certain about, so the general rules in the
+sibling modules decide every other UA:
 
-It holds no rules of its own: the answers for fixed platform comments are
-computed once, at import, by the general ``systems`` and ``devices`` rules,
-and browsers are resolved by ``browsers.from_products``. The tests check that
-the fast path and the general rules agree on every corpus UA.
+* ``SHAPES`` + ``from_shape``: one regex match reads Chrome, Android web
+  view, Safari and Firefox UAs whole; the Android model goes to the same
+  ``vendors`` table the general rules use.
+* ``parse``: a few slices and dict lookups for the other browsers on those
+  platforms, with ``browsers.from_products`` naming the browser.
+
+The answers for fixed platform comments are computed once, at import, by the
+general ``systems`` and ``devices`` rules. ``from_shape`` repeats the browser
+names ``browsers`` gives these product lists; the tests check that every
+layer agrees with the general rules on every corpus UA and on generated ones.
 
 PERF: this path is what ``tools/bench_useragent.py`` measures for typical
-traffic; each step here is one C-level string operation where possible.
+traffic; see the PERF notes below for why each step looks the way it does.
 """
 import re
 
@@ -190,7 +196,7 @@ def from_shape(match):
      webview_version, chrome, mobile, safari, mobile_safari, firefox) = match.groups()
     if rest is not None:
         # PERF: Chrome on Android, most of all distinct UAs, is answered inline.
-        if chrome is None or _DECLINE.search(rest.lower()) is not None:
+        if chrome is None or _decline(rest.lower()) is not None:
             return None  # the stock Android browser, Firefox on a Linux comment, a bot or an odd model
         at = rest.find(" Build/")
         if at >= 0:
@@ -241,4 +247,6 @@ def from_shape(match):
     return result
 
 
+# PERF: bound once, so the hot path does no attribute lookups.
 _android_lookup = vendors.ANDROID.lookup
+_decline = _DECLINE.search

@@ -25,8 +25,11 @@ _NONE, _TOKEN, _REST, _WHOLE, _SPELLED = 0, 1, 2, 3, 4
 # How a prefix may be followed by a separator (" ", "_", "-", "/" or ".").
 NO_SEP, OPT_SEP, REQ_SEP = 0, 1, 2
 _SEPARATORS = " _-/."
-# Where a model token found by ``Table.scan`` ends: the end of its product or comment part.
-_TOKEN_END = re.compile(r"[^;(),\[\]\n\r\t]*")
+# Where a model token found by ``Table.scan`` ends: the end of its product or comment part, and
+# at most 80 characters on (real model names are far shorter), so a failed attempt costs O(1).
+_TOKEN_END = re.compile(r"[^;(),\[\]\n\r\t]{0,80}")
+# How many vendor words ``Table.scan`` tries before giving up (real UAs name one or two).
+_SCAN_ATTEMPTS = 8
 
 
 def _template(text: str):
@@ -202,9 +205,11 @@ class Table:
 
         PERF: one regex search over the lower-cased UA finds where vendor
         words start (the words are merged into a trie, so each position tries
-        a character or two); only those positions are looked up.
+        a character or two); only those positions are looked up, at most
+        ``_SCAN_ATTEMPTS`` of them, each on a token of at most 80 characters,
+        so the cost stays linear in the UA's length whatever it repeats.
         """
-        for match in self._scanner.finditer(ua.lower()):
+        for _, match in zip(range(_SCAN_ATTEMPTS), self._scanner.finditer(ua.lower())):
             token = _TOKEN_END.match(ua, match.start()).group().strip()
             found = self.lookup(token, mobile)
             if found is not None:

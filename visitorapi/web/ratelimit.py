@@ -50,10 +50,12 @@ class TokenBuckets:
         if self.rate <= 0:
             return
         full_after = self.burst / self.rate
-        stale = [key for key, (tokens, last) in self.entries.items()
+        # NOTE: list() copies the items in one C call, so a request thread (gthread
+        # workers) adding a bucket meanwhile cannot break the iteration.
+        stale = [key for key, (tokens, last) in list(self.entries.items())
                  if now - last >= full_after - tokens / self.rate]
         for key in stale:
-            del self.entries[key]
+            self.entries.pop(key, None)
 
     def clear(self):
         self.entries.clear()
