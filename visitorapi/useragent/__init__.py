@@ -136,7 +136,7 @@ def _parse_general(ua: str) -> dict:
     browser, browser_version = browsers.detect(ua, comment, tail, os_family)
     mobile = "Mobile" in tail or "Mobile" in comment
     brand, model, family, device_type = devices.detect(ua, comment, os_family, mobile)
-    bot = bots.detect(ua, comment) if _maybe_bot(ua) else None
+    bot = bots.detect(ua, comment) if bots.MAYBE.search(ua) is not None else None
     is_bot = bot is not None
     if is_bot:
         browser, browser_version = bot
@@ -152,14 +152,6 @@ def _parse_general(ua: str) -> dict:
         "deviceBrand": brand, "deviceModel": model, "deviceFamily": family,
         "deviceType": device_type, "isBot": is_bot,
     }
-
-
-def _maybe_bot(ua: str) -> bool:
-    """PERF: a cheap pre-filter so the bot search runs on few UAs."""
-    return ("ot" in ua or "pider" in ua or "rawl" in ua or "http" in ua or "OT" in ua
-            or "PIDER" in ua or "RAWL" in ua or "lurp" in ua or "onitor" in ua or "review" in ua
-            or "etcher" in ua or "canner" in ua or "alidator" in ua or "ndexer" in ua
-            or "rchiver" in ua or "crape" in ua or "hecker" in ua)
 
 
 def _other_type(ua: str, os_family: str, current: str) -> str:

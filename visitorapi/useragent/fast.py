@@ -23,7 +23,7 @@ traffic; see the PERF notes below for why each step looks the way it does.
 """
 import re
 
-from visitorapi.useragent import browsers, devices, systems, vendors
+from visitorapi.useragent import bots, browsers, devices, systems, vendors
 
 # PERF: the commonest UA shapes read in one C-level match: Chrome (or an
 # Android web view), Safari and Firefox with nothing after their own product,
@@ -40,11 +40,11 @@ SHAPES = re.compile(
     r"(?:(Version/[0-9.]+ )?Chrome/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile )?"                # 8-10 Chrome
     r"|Version/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile/[0-9A-Za-z]+ )?)Safari/[0-9.]+"       # 11-12 Safari
     r"|Gecko/[0-9]+ Firefox/([0-9]+\.[0-9]+)(?:\.[0-9.]*)?)")                              # 13 Firefox
-# Words in an Android model part that send the UA to the general rules: bot
-# keywords (see ``bots``) and what ``systems`` reads as another OS. Searched
-# in the lower-cased part.
-_DECLINE = re.compile(r"bot|spider|crawl|slurp|scrape|archiver|fetcher|monitor|checker|preview|scanner"
-                      r"|validator|indexer|windows|like android")
+# What in an Android model part sends the UA to the general rules: a bot hint
+# (``bots.MAYBE``, the general rules' own pre-filter, so the two cannot
+# drift apart), or a word ``systems`` or ``browsers`` would read as another
+# OS or browser. PERF: case-sensitive like the pre-filter, so no lower().
+_DECLINE = re.compile(bots.MAYBE.pattern + r"|Windows|like Android|TwitterAndroid|Opera Mini|\[FB|FBAN/")
 
 # Platform comments that browsers freeze or repeat verbatim ("; rv:N" is cut first).
 _FIXED_COMMENTS = (
@@ -196,7 +196,7 @@ def from_shape(match):
      webview_version, chrome, mobile, safari, mobile_safari, firefox) = match.groups()
     if rest is not None:
         # PERF: Chrome on Android, most of all distinct UAs, is answered inline.
-        if chrome is None or _decline(rest.lower()) is not None:
+        if chrome is None or _decline(rest) is not None:
             return None  # the stock Android browser, Firefox on a Linux comment, a bot or an odd model
         at = rest.find(" Build/")
         if at >= 0:
