@@ -42,6 +42,8 @@ def android_model(comment: str) -> str:
     at = comment.find(" Build/")
     if at < 0:
         at = comment.find("Build/")
+    if at < 0:
+        at = comment.find(" Build ")  # UC Browser writes "GT-I9300 Build IMM76D"
     if at >= 0:
         start = comment.rfind(";", 0, at) + 1
         return comment[start:at].strip()
@@ -70,9 +72,14 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
         mobile: whether the UA carries the "Mobile" marker.
     """
     if os_family == "iOS" or os_family == "Mac OS X":
+        # The device named first: "iPod touch; CPU iPhone OS 9_3" is an iPod.
+        first = None
         for marker, device in _APPLE.items():
-            if comment.startswith(marker) or marker in comment:
-                return device
+            at = comment.find(marker)
+            if at >= 0 and (first is None or at < first[0]):
+                first = (at, device)
+        if first is not None:
+            return first[1]
         if os_family == "Mac OS X":
             return _APPLE["Macintosh"]
         return _head_device(ua) or _UNKNOWN_DEVICE

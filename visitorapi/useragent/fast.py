@@ -44,7 +44,7 @@ SHAPES = re.compile(
 # (``bots.MAYBE``, the general rules' own pre-filter, so the two cannot
 # drift apart), or a word ``systems`` or ``browsers`` would read as another
 # OS or browser. PERF: case-sensitive like the pre-filter, so no lower().
-_DECLINE = re.compile(bots.MAYBE.pattern + r"|Windows|like Android|TwitterAndroid|Opera Mini|\[FB|FBAN/")
+_DECLINE = re.compile(bots.MAYBE.pattern + r"|Windows|like Android|TwitterAndroid|Opera Mini|\[FB|FBAN/| Build ")
 
 # Platform comments that browsers freeze or repeat verbatim ("; rv:N" is cut first).
 _FIXED_COMMENTS = (

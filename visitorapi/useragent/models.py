@@ -197,6 +197,7 @@ class Table:
         self.shapes = {char: tuple(found) for char, found in by_first.items()}
         words = {spelling.lower() for entries in leads.values() for _, spellings, _ in entries
                  for spelling in ([spellings] if isinstance(spellings, str) else spellings)}
+        self._words = frozenset(word.strip(_SEPARATORS) for word in words)
         # A vendor word starts a token where no letter comes right before it.
         self._scanner = re.compile("(?<![a-z])" + _alternation(sorted(words)))
 
@@ -209,16 +210,24 @@ class Table:
         ``_SCAN_ATTEMPTS`` of them, each on a token of at most 80 characters,
         so the cost stays linear in the UA's length whatever it repeats.
         """
-        for _, match in zip(range(_SCAN_ATTEMPTS), self._scanner.finditer(ua.lower())):
+        low, position = ua.lower(), 0
+        for _ in range(_SCAN_ATTEMPTS):
+            match = self._scanner.search(low, position)
+            if match is None:
+                return None
+            # The next attempt may start inside this word ("lge LG-P720": "LG-" after "lge ").
+            position = match.start() + 1
             token = _TOKEN_END.match(ua, match.start()).group().strip()
             found = self.lookup(token, mobile)
-            if found is not None:
+            # "HTC HTC One X", "LENOVO Lenovo S750": a vendor word is no model; the next one names it.
+            if found is not None and found[1].lower() not in self._words:
                 return found
         return None
 
     def lookup(self, token: str, mobile: bool = True):
         """``(brand, model, family, device_type)`` for a model token, or ``None`` when no rule knows it.
 
+        ``token`` has no spaces around it (every caller strips it);
         ``device_type`` is "mobile" or, when ``mobile`` is false, "tablet".
         """
         for kind, key, payload in self.leads.get(token[:2], ()):
