@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from visitorapi.useragent import _parse, appliances, vendors
-from visitorapi.useragent.models import NO_SEP, REQ_SEP, Rule, Table, _alternation
+from visitorapi.useragent.models import NO_SEP, REQ_SEP, Rule, Table, alternation
 
 
 def device(brand, model, family):
@@ -161,7 +161,7 @@ def test_table_lookup_agrees_with_naive_oracle(token, mobile):
 @given(st.lists(st.text(alphabet="abcx", min_size=1, max_size=4), min_size=1, max_size=6, unique=True),
        st.text(alphabet="abcx -", max_size=40))
 def test_trie_alternation_finds_every_word_start(words, text):
-    pattern = re.compile("(?<![a-z])" + _alternation(sorted(words)))
+    pattern = re.compile("(?<![a-z])" + alternation(sorted(words)))
     found = [match.start() for match in pattern.finditer(text)]
     # Oracle: scan left to right; a match at i consumes the longest word there, as finditer does.
     expected, index = [], 0

@@ -184,6 +184,13 @@ def marker_sweep(repeat):
             small = min(_time_one(_parse, unit * (2048 // len(unit))) for _ in range(repeat))
             large = min(_time_one(_parse, unit * (8192 // len(unit))) for _ in range(repeat))
             rows.append((large / max(small, 1e-3), large, unit))
+    rows.sort(reverse=True)
+    # A load spike on this shared machine can inflate one measurement: time the
+    # largest growths again, longer, before reporting them.
+    for index, (_, _, unit) in enumerate(rows[:8]):
+        small = min(_time_one(_parse, unit * (2048 // len(unit))) for _ in range(3 * repeat))
+        large = min(_time_one(_parse, unit * (8192 // len(unit))) for _ in range(3 * repeat))
+        rows[index] = (large / max(small, 1e-3), large, unit)
     return sorted(rows, reverse=True)
 
 

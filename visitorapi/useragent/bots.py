@@ -12,13 +12,15 @@ whatever the input (an 8 KB run of letters cannot trigger backtracking).
 """
 import re
 
+from visitorapi.useragent.models import alternation
 from visitorapi.useragent.text import version2
 
 # PERF: a cheap pre-filter so ``detect`` runs on few UAs: every keyword below
 # contains one of these case-sensitive pieces in the spellings crawlers use
 # ("Googlebot", "BOT", "Spider", "CRAWLER", "http://..." in a contact URL).
-MAYBE = re.compile("ot|OT|pider|PIDER|rawl|RAWL|http|lurp|onitor|review|etcher|canner|alidator|ndexer|rchiver"
-                   "|crape|hecker")
+HINTS = ("ot", "OT", "pider", "PIDER", "rawl", "RAWL", "http", "lurp", "onitor", "review", "etcher", "canner",
+         "alidator", "ndexer", "rchiver", "crape", "hecker")
+MAYBE = re.compile(alternation(HINTS))
 # Substrings (lower case) that mark a token as a bot's name.
 _KEYWORDS = ("bot", "spider", "crawl", "slurp", "scrape", "archiver", "fetcher",
              "monitor", "checker", "preview", "scanner", "validator", "indexer")

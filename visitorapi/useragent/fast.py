@@ -23,7 +23,7 @@ traffic; see the PERF notes below for why each step looks the way it does.
 """
 import re
 
-from visitorapi.useragent import bots, browsers, devices, systems, vendors
+from visitorapi.useragent import bots, browsers, devices, models, systems, vendors
 
 # PERF: the commonest UA shapes read in one C-level match: Chrome (or an
 # Android web view), Safari and Firefox with nothing after their own product,
@@ -41,10 +41,12 @@ SHAPES = re.compile(
     r"|Version/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile/[0-9A-Za-z]+ )?)Safari/[0-9.]+"       # 11-12 Safari
     r"|Gecko/[0-9]+ Firefox/([0-9]+\.[0-9]+)(?:\.[0-9.]*)?)")                              # 13 Firefox
 # What in an Android model part sends the UA to the general rules: a bot hint
-# (``bots.MAYBE``, the general rules' own pre-filter, so the two cannot
+# (``bots.HINTS``, the general rules' own pre-filter, so the two cannot
 # drift apart), or a word ``systems`` or ``browsers`` would read as another
-# OS or browser. PERF: case-sensitive like the pre-filter, so no lower().
-_DECLINE = re.compile(bots.MAYBE.pattern + r"|Windows|like Android|TwitterAndroid|Opera Mini|\[FB|FBAN/| Build ")
+# OS or browser. PERF: case-sensitive like the pre-filter, so no lower(), and
+# merged into a trie so each position tries a character or two.
+_DECLINE = re.compile(models.alternation(
+    bots.HINTS + ("Windows", "like Android", "TwitterAndroid", "Opera Mini", "[FB", "FBAN/", " Build ")))
 
 # Platform comments that browsers freeze or repeat verbatim ("; rv:N" is cut first).
 _FIXED_COMMENTS = (

@@ -199,7 +199,7 @@ class Table:
                  for spelling in ([spellings] if isinstance(spellings, str) else spellings)}
         self._words = frozenset(word.strip(_SEPARATORS) for word in words)
         # A vendor word starts a token where no letter comes right before it.
-        self._scanner = re.compile("(?<![a-z])" + _alternation(sorted(words)))
+        self._scanner = re.compile("(?<![a-z])" + alternation(sorted(words)))
 
     def scan(self, ua: str, mobile: bool = True):
         """``lookup`` of the first model token anywhere in ``ua`` that a rule knows ("... Nokia6350/13.17)").
@@ -251,7 +251,7 @@ class Table:
         return None
 
 
-def _alternation(words):
+def alternation(words):
     """A regex for "any of ``words``", merged into a trie: ``ab|ac|b`` -> ``(?:a(?:b|c)|b)``.
 
     Optional tails are single ``(?:...)?`` groups, never repeated, so a match

@@ -99,7 +99,8 @@ ANDROID = Table(
         Rule("Moto ", "Motorola", "{rest}", "{token}", nocase=False),
         Rule("Moto", "Motorola", "{rest}", "{token}", nocase=False, sep=NO_SEP, then=r"[A-Z]"),
         Rule("DROID", "Motorola", "{token}", "Motorola {token}", sep=NO_SEP),
-        Rule(("MZ", "Milestone", "XOOM"), "Motorola", "{token}", "Motorola {token}", nocase=False, sep=NO_SEP),
+        Rule(("Milestone", "XOOM"), "Motorola", "{token}", "Motorola {token}", nocase=False, sep=NO_SEP),
+        Rule("MZ", "Motorola", "{token}", "Motorola {token}", nocase=False, sep=NO_SEP, then=r"\d{3}"),
         _bare(("XT", "MB", "WX"), "Motorola", then=r"\d{3}"),
         _bare("ME", "Motorola", then=r"\d{3}$"),
         _bare("MT", "Motorola", then=r"\d{3}(?:_|$)"),
@@ -166,7 +167,9 @@ ANDROID = Table(
         # Micromax: its name, or "A" and two or three digits below A300.
         Rule("Micromax", "Micromax"),
         _bare(_series("A") + _series("a"), "Micromax", "Micromax {token}", then=r"\d?$"),
-        _bare(("A0", "A1", "A2", "a2"), "Micromax", "Micromax {token}", then=r"\d\d(?:[A-Za-z+]|$)"),
+        # (A0xx and A1[2-9]x are other makers' now: Nothing's A063, A142.)
+        _bare(("A10", "A11", "A20", "A21", "A22", "A23", "A24", "A25", "a20", "a21", "a22", "a23", "a24", "a25"),
+              "Micromax", "Micromax {token}", then=r"\d(?:[A-Za-z+]|$)"),
         # The Japanese carriers' codes: maker letter(s), a dash, two digits, a letter.
         _bare(("SH-", "SBM", "IS1"), "Sharp", then=r"\d"),
         _bare("SH", "Sharp", then=r"\d{3}"),
