@@ -90,7 +90,7 @@ def test_random_bit_flips_are_caught(good_file, tmp_path, data):
     # Aim at every section in turn, not just the large root tables.
     ranges = [(0, header.header_size)] + [
         (offset, offset + length) for offset, length in header.sections.values() if length]
-    ranges.append((header.sections["ipv4"][0] + (4 << fmt.ROOT_BITS),
+    ranges.append((header.sections["ipv4"][0] + (4 << fmt.ROOT_BITS[4]),
                    sum(header.sections["ipv4"])))
     start, end = data.draw(st.sampled_from(ranges))
     position = data.draw(st.integers(start, end - 1))

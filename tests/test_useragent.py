@@ -240,6 +240,11 @@ ADVERSARIAL = [
     pytest.param("Mozilla/5.0 (Linux; Android 10; " + "SM-" * 2700 + ")", id="8k-model-prefixes"),
     pytest.param("Chrome/" + "1." * 4000, id="8k-version-dots"),
     pytest.param("\x00\x01\x7f\x1b[31m" * 1000, id="control-chars"),
+    pytest.param("Mozilla/5.0 (Linux; Android 10; " + " Build/x" * 1000
+                 + ") AppleWebKit/537.36 (KHTML, like Gecko) Chrome/1.0 Safari/1", id="8k-build-model-fast-shape"),
+    pytest.param("Huawei/1 " * 900, id="8k-vendor-words-without-model"),
+    pytest.param("HbbTV/1 (" * 900, id="8k-unclosed-hbbtv-fields"),
+    pytest.param("InettvBrowser/1 (" * 480, id="8k-unclosed-inettv-fields"),
 ]
 
 

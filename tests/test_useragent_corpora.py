@@ -1,7 +1,10 @@
 """Accuracy floors of visitorapi.useragent on the public ground-truth corpora in ../shared/ua.
 
 The scoring is ../shared/ua/score.py's own (imported, not re-implemented), so
-these numbers are the ones that script prints. Floors are issue 3's targets.
+these numbers are the ones that script prints. Floors are issue 3's targets,
+except uap-tests-public, whose floors sit a few points under the measured
+breadth (issue minimum: browser 60, os 80, brand and family 50) so that a rule
+change that loses breadth fails here.
 """
 import importlib.util
 
@@ -18,7 +21,7 @@ FLOORS = {
         "browser": 99.0, "os": 99.5, "deviceBrand": 97.0, "deviceModel": 97.0, "deviceFamily": 97.0,
     },
     "uap-tests-public.jsonl": {
-        "browser": 60.0, "os": 80.0, "deviceBrand": 50.0, "deviceFamily": 50.0,
+        "browser": 72.0, "os": 85.0, "deviceBrand": 82.0, "deviceFamily": 80.0, "deviceModel": 80.0,
     },
 }
 

@@ -144,7 +144,19 @@ ADVERSARIAL = {
                                    + "1" * 8100 + " x"),
     "8 KB Android version '.1'": "Mozilla/5.0 (Linux; Android 1" + ".1" * 4080 + "; x)",
     "8 KB iOS version '_1'": "Mozilla/5.0 (iPhone; CPU iPhone OS 1" + "_1" * 4080 + " like",
+    # Aimed at the vendor-word scan and the appliance fields (devices, appliances).
+    "8 KB vendor words, no model": "Huawei/1 " * 910,
+    "8 KB 'LG; '": "LG; " * 2048,
+    "8 KB unclosed HbbTV fields": "HbbTV/1 (" * 910,
+    "8 KB unclosed Inettv fields": "InettvBrowser/1 (" * 481,
 }
+# Markers the rules search for; the marker sweep repeats each in a few shapes to show no
+# input makes a search scan the rest of the UA once per occurrence (which would be quadratic).
+MARKERS = ("Mozilla/5.0 (", "Mozilla/5.0 (Linux; Android 1", "Android ", "Build/", "Windows NT ", "Windows",
+           "like Mac OS X", "CrOS x ", "CFNetwork/", "Darwin/", "compatible; ", "MSIE ", "Trident/",
+           "Version/", "Opera Mini/", "UCBrowser", "FBAV/", "[FB", "HbbTV/", "InettvBrowser/", "LG Browser/",
+           "LGE; ", "DoCoMo/", ";FOMA;", "Kindle/", "Sprint ", "(BB10; ", "Nintendo", "watchOS", "SAMSUNG ",
+           "Nokia", "HTC_", "MOT-", "Huawei", "bot", "spider", "http", "rv:")
 
 
 def adversarial(repeat):
@@ -161,6 +173,25 @@ def _time_one(parse, ua):
     t0 = time.perf_counter_ns()
     parse(ua)
     return (time.perf_counter_ns() - t0) / 1000.0
+
+
+def marker_sweep(repeat):
+    """For each marker and filler shape: uncapped time at 2 KB and 8 KB (linear: about 4x)."""
+    rows = []
+    for marker in MARKERS:
+        for shape in ("{m}", "{m}1 (", "{m}x; ", "{m}1.1 ", "({m}"):
+            unit = shape.format(m=marker)
+            small = min(_time_one(_parse, unit * (2048 // len(unit))) for _ in range(repeat))
+            large = min(_time_one(_parse, unit * (8192 // len(unit))) for _ in range(repeat))
+            rows.append((large / max(small, 1e-3), large, unit))
+    rows.sort(reverse=True)
+    # A load spike on this shared machine can inflate one measurement: time the
+    # largest growths again, longer, before reporting them.
+    for index, (_, _, unit) in enumerate(rows[:8]):
+        small = min(_time_one(_parse, unit * (2048 // len(unit))) for _ in range(3 * repeat))
+        large = min(_time_one(_parse, unit * (8192 // len(unit))) for _ in range(3 * repeat))
+        rows[index] = (large / max(small, 1e-3), large, unit)
+    return sorted(rows, reverse=True)
 
 
 def growth(repeat):
@@ -188,7 +219,7 @@ def main(argv=None) -> int:
                         default=Path(os.environ.get("VISITORAPI_SHARED", ROOT.parent / "shared")))
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per adversarial input (fastest kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per adversarial input (fastest kept)")
     args = parser.parse_args(argv)
     if not (args.shared / "ua").is_dir():
         print(f"bench_useragent: {args.shared / 'ua'} not found; pass --shared DIR", file=sys.stderr)
@@ -228,11 +259,19 @@ def main(argv=None) -> int:
     print()
 
     print(f"adversarial inputs (public parse caps at {MAX_LENGTH} chars; 'uncapped' parses all of it):")
-    worst = 0.0
+    worst_capped = worst_uncapped = 0.0
     for name, length, capped, uncapped in adversarial(args.repeat):
-        worst = max(worst, capped, uncapped)
+        worst_capped, worst_uncapped = max(worst_capped, capped), max(worst_uncapped, uncapped)
         print(f"  {name:<32} {length:>6} chars  {capped:>9.1f} us  uncapped {uncapped:>9.1f} us")
-    print(f"adversarial worst case: {worst:.1f} us")
+    print(f"adversarial worst case: {worst_capped:.1f} us through parse (cut to {MAX_LENGTH} chars), "
+          f"{worst_uncapped:.1f} us uncut")
+    print()
+    sweep = marker_sweep(args.repeat)
+    print(f"marker sweep: {len(sweep)} repeated-marker inputs, 2 KB -> 8 KB uncapped "
+          f"(linear: about 4x); largest growth:")
+    for ratio, micros, unit in sweep[:3]:
+        print(f"  {ratio:4.1f}x  {micros:9.1f} us at 8 KB  {unit!r}")
+    print(f"  slowest at 8 KB: {max(row[1] for row in sweep):.1f} us")
     print()
     print("uncapped cost by length (linear: about 2x per doubling):")
     for name, length, micros in growth(args.repeat):

@@ -336,37 +336,41 @@ def _segments(rows_in_order, numbering, width):
     return starts, values
 
 
-def _build_trie(starts, values, width):
+def _build_trie(starts, values, version):
     """Build one trie (root table, then nodes) as u32 entries.
 
     Args:
         starts, values: run boundaries from :func:`_segments`.
-        width: 32 or 128 address bits.
+        version: 4 or 6; the levels come from ``fmt.LEVELS``.
 
     PERF: work is proportional to the number of runs, not slots: a run of
     whole slots inside one range is emitted in one step.
     """
-    stride = fmt.STRIDE
-    fanout = fmt.FANOUT
-    out = array("I", bytes(4 << fmt.ROOT_BITS))
+    width = fmt.WIDTH[version]
+    levels = fmt.LEVELS[version]
+    root_bits = fmt.ROOT_BITS[version]
+    # bits_below[level]: address bits a slot of that level covers.
+    bits_below = [width - root_bits - sum(stride for _, stride in levels[:level + 1])
+                  for level in range(len(levels))]
+    out = array("I", bytes(4 << root_bits))
     count = len(starts)
     end_of_space = 1 << width
     cursor = 0  # index of the run containing the current address
 
-    def node(node_start, child_bits):
-        """Emit the node for [node_start, +64 << child_bits); return its pointer."""
+    def runs(node_start, slots, child_bits, level):
+        """The node's runs as ``(last slot, entry)``; children are emitted first."""
         nonlocal cursor
         run_ends = []
         run_values = []
         slot = 0
         child_size = 1 << child_bits
-        while slot < fanout:
+        while slot < slots:
             address = node_start + (slot << child_bits)
             while cursor + 1 < count and starts[cursor + 1] <= address:
                 cursor += 1
             following = starts[cursor + 1] if cursor + 1 < count else end_of_space
             if following >= address + child_size:
-                last_slot = min(fanout - 1, ((following - node_start) >> child_bits) - 1)
+                last_slot = min(slots - 1, ((following - node_start) >> child_bits) - 1)
                 value = values[cursor]
                 if run_values and run_values[-1] == value:
                     run_ends[-1] = last_slot
@@ -376,39 +380,40 @@ def _build_trie(starts, values, width):
                 slot = last_slot + 1
             else:
                 run_ends.append(slot)
-                run_values.append(node(address, child_bits - stride))
+                run_values.append(node(address, level))
                 slot += 1
-        bitmap = 0
-        for slot in run_ends:
-            bitmap |= 1 << slot
-        if len(out) & 1:
-            out.append(0)
-        offset = len(out)
-        out.append(bitmap & 0xFFFFFFFF)
-        out.append(bitmap >> 32)
-        run_values.reverse()
-        out.extend(run_values)
-        pointer = offset + 1
-        if pointer >= fmt.LEAF:
+        return run_ends, run_values
+
+    def node(node_start, level):
+        """Emit the node of ``level`` starting at ``node_start``; return its pointer."""
+        kind, stride = levels[level]
+        run_ends, run_values = runs(node_start, 1 << stride, bits_below[level], level + 1)
+        if kind == fmt.ARRAY:
+            pointer = len(out)
+            first = 0
+            for last, value in zip(run_ends, run_values):
+                out.extend(array("I", [value]) * (last + 1 - first))
+                first = last + 1
+        else:
+            bitmap = 0
+            for slot in run_ends:
+                bitmap |= 1 << slot
+            if len(out) & 1:
+                out.append(0)
+            pointer = len(out) + 1
+            out.append(bitmap & 0xFFFFFFFF)
+            out.append(bitmap >> 32)
+            run_values.reverse()
+            out.extend(run_values)
+        if len(out) >= fmt.LEAF:
             raise SourceError("the database would exceed the format's 8 GiB trie limit")
         return pointer
 
-    child_bits = width - fmt.ROOT_BITS
-    child_size = 1 << child_bits
-    slot = 0
-    root_slots = 1 << fmt.ROOT_BITS
-    while slot < root_slots:
-        address = slot << child_bits
-        while cursor + 1 < count and starts[cursor + 1] <= address:
-            cursor += 1
-        following = starts[cursor + 1] if cursor + 1 < count else end_of_space
-        if following >= address + child_size:
-            last_slot = min(root_slots - 1, (following >> child_bits) - 1)
-            out[slot:last_slot + 1] = array("I", [values[cursor]]) * (last_slot + 1 - slot)
-            slot = last_slot + 1
-        else:
-            out[slot] = node(address, child_bits - stride)
-            slot += 1
+    run_ends, run_values = runs(0, 1 << root_bits, width - root_bits, 0)
+    first = 0
+    for last, value in zip(run_ends, run_values):
+        out[first:last + 1] = array("I", [value]) * (last + 1 - first)
+        first = last + 1
     if len(out) & 1:
         out.append(0)
     return out
@@ -503,7 +508,7 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
     for version in (4, 6):
         progress(f"building IPv{version} trie", rows.count)
         starts, values = segments.pop(version)
-        trie = _build_trie(starts, values, fmt.WIDTH[version])
+        trie = _build_trie(starts, values, version)
         del starts, values
         data = _little_endian(trie)
         sections[f"ipv{version}"] = (position, len(data))

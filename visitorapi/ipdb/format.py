@@ -1,7 +1,7 @@
-"""THE byte layout of a visitorapi IP database (``.vdb``), format version 2.
+"""THE byte layout of a visitorapi IP database (``.vdb``), format version 3.
 
-Version 1 (never released) stored places as string numbers; see "Why this
-design" below.
+Versions 1 and 2 were never released (1 stored places as string numbers, 2
+had a 20-bit IPv6 root and no array nodes); see "Why this design" below.
 
 Imported by the compiler (which writes it) and the reader (which maps it),
 by nobody else. Every number about the layout lives here, once.
@@ -20,7 +20,7 @@ offset size   field
 ====== ====== ===================================================================
 0      8      magic ``b"\\x89VIPDB\\r\\n"`` (PNG-style: a high byte, and CR LF, so
               7-bit or text-mode transfers are caught)
-8      2      format version, u16 (``VERSION`` = 2)
+8      2      format version, u16 (``VERSION`` = 3)
 10     2      reserved, zero
 12     4      CRC-32 of the header without this field (bytes [0, 12) then
               [16, header_size)): catches a damaged header in constant time
@@ -43,23 +43,29 @@ offset size   field
 Body sections, in file order:
 
 ``ipv4`` / ``ipv6`` trie
-    u32 entries. First the root table, ``2**ROOT_BITS`` entries indexed
-    directly by the address's top ``ROOT_BITS`` bits; then the nodes. An
-    entry ``e >= LEAF`` is a leaf holding record number ``e - LEAF`` (0: no
-    data; ``MAPPED_REF`` in the IPv6 trie: "answer from the IPv4 trie", the
-    whole of ``::ffff:0:0/96``). An entry ``e < LEAF`` points to a node whose
-    64-bit bitmap is the u32 pair at ``e - 1, e`` counted from the start of
-    the section (so ``e`` is odd, and the bitmap is ``Q[e >> 1]``).
-    Pointers are relative to their own trie, so a body does not move when
-    the metadata in the header changes length, and no pointer can leave
-    its trie. A node splits its block into ``2**STRIDE`` = 64
-    equal slots, consecutive slots with the same leaf forming one run.
-    Bitmap bit ``j`` is set when slot ``j`` ends a run (bit 63 always is).
-    The run entries follow the bitmap, LAST run first, so slot ``i``'s entry
-    is ``I[e + popcount(bitmap >> i)]``. Children are written before their
-    parent: every pointer is smaller than the node holding it, which makes
-    cycles impossible; and each level consumes ``STRIDE`` bits, so a walk
-    ends within ``(width - ROOT_BITS) / STRIDE`` steps even in a corrupt file.
+    u32 entries. First the root table, ``2**ROOT_BITS[family]`` entries
+    (IPv4: 20 bits, IPv6: 16) indexed directly by the address's top bits;
+    then the nodes of the levels in ``LEVELS[family]``. An entry
+    ``e >= LEAF`` is a leaf holding record number ``e - LEAF`` (0: no data;
+    ``MAPPED_REF`` in the IPv6 trie: "answer from the IPv4 trie", the whole
+    of ``::ffff:0:0/96``). An entry ``e < LEAF`` points to a node of the
+    next level, counted in u32 from the start of the section (pointers are
+    relative to their own trie, so a body does not move when the metadata
+    changes length, and no pointer can leave its trie). Two node kinds:
+
+    - array node (IPv6 levels /16-/24 and /24-/32): 256 entries, slot
+      ``i`` at ``e + i``; ``i`` is simply the address's next byte.
+    - bitmap node: the block is split into ``2**STRIDE`` = 64 equal slots,
+      consecutive slots with the same leaf forming one run. The node's
+      64-bit bitmap is the u32 pair at ``e - 1, e`` (``e`` is odd, the
+      bitmap is ``Q[e >> 1]``); bit ``j`` is set when slot ``j`` ends a run
+      (bit 63 always is). The run entries follow, LAST run first, so slot
+      ``i``'s entry is ``I[e + popcount(bitmap >> i)]``.
+
+    Children are written before their parent: every pointer is smaller than
+    the node holding it, which makes cycles impossible; and every level
+    consumes its stride, so a walk ends within ``len(LEVELS[family])`` steps
+    even in a corrupt file.
 
 ``records``
     ``RECORD`` (14 bytes) per record: the place's offset in the places
@@ -86,20 +92,26 @@ level, and 0.8 us to build a record that is not cached.
   45 for IPv6): maxminddb's pure-Python reader, which walks that way, takes
   25 us (IPv4) and 38 us (IPv6) per lookup.
 - Fixed 16-4-4-4-4 strides with plain 32-bit slots expand every prefix into
-  all the slots it covers (about 1.4x the MMDB, from the issue); 8-bit
-  plain-array nodes for IPv6 would need 688 K nodes of 1 KiB (705 MB).
-- Chosen: a direct 20-bit root, then 6-bit nodes compressed by a run bitmap
-  (the leaf compression of Poptrie, Asai & Ohara, SIGCOMM 2015). A node
-  stores one entry per run of equal slots instead of 64 slots, and a slot's
-  entry is found with ``int.bit_count`` (one C call). IPv4 needs at most 3
-  reads; both tries together are 71 MB, against 134 MB for the two MMDBs.
-  Root sizes for IPv4: 14 bits gave 28.3 MB and 2.16 us, 20 bits 30.4 MB and
-  1.89 us, 26 bits 274 MB and 1.77 us (trie walk + parse, loaded machine).
-- 6 bits, not 8: a 64-bit bitmap is one ``Q`` read; a 256-bit one needs a
-  slice and ``int.from_bytes`` (0.2 us, as much as a whole level).
-- IPv6 lookups take 4-5 levels for most ranges (DB-IP's boundaries are at
-  /40-/48). Unrolling that loop or walking the top 64 bits as a smaller int
-  measured within noise (1.30 and 1.37 us against 1.35 us), so the loop stays.
+  all the slots it covers (about 1.4x the MMDB, from the issue).
+- Chosen: a direct root (IPv4 20 bits, IPv6 16), then 6-bit nodes
+  compressed by a run bitmap (the leaf compression of Poptrie, Asai &
+  Ohara, SIGCOMM 2015). A node stores one entry per run of equal slots
+  instead of 64 slots, and a slot's entry is found with ``int.bit_count``
+  (one C call). IPv4 needs at most 3 reads. Root sizes for IPv4: 14 bits
+  gave 28.3 MB and 2.16 us, 20 bits 30.4 MB and 1.89 us, 26 bits 274 MB and
+  1.77 us (trie walk + parse, loaded machine).
+- 6 bits, not 8, for bitmap nodes: a 64-bit bitmap is one ``Q`` read; a
+  256-bit one needs a slice and ``int.from_bytes`` (0.2 us, a whole level).
+- IPv6 lookups of DB-IP data end at /40-/48, 4-5 bitmap levels below a
+  20-bit root (format version 2): 1.35 us for the walk. Unrolling the loop
+  or walking the top 64 bits as a smaller int measured within noise (1.30
+  and 1.37 us). What helped: the top of the IPv6 trie has few nodes (70
+  blocks of /16 and 8,927 of /24 hold a boundary), so /16-/24 and /24-/32
+  are plain 256-entry array nodes indexed by the address's next byte, two
+  cheap steps instead of two bitmap levels. Cost: +4.3 MB (89.6 MB in all);
+  gain: IPv6 lookups with cached records 1.85 -> 1.59 us. Plain 8-bit
+  arrays all the way down would need 688 K nodes (705 MB), and for IPv4 the
+  /20 level alone has 409 K non-uniform blocks, so IPv4 keeps bitmaps.
 - Records: a cache miss, which random addresses make the common case (a
   worker caches 16 K of 567 K records), costs three C calls:
   ``unpack_from`` of a 14-byte record, one ``decode`` and one ``split`` of
@@ -119,12 +131,21 @@ from dataclasses import dataclass
 from visitorapi.errors import OperatorError
 
 MAGIC = b"\x89VIPDB\r\n"
-VERSION = 2
+VERSION = 3
 
-ROOT_BITS = 20
-STRIDE = 6
-FANOUT = 1 << STRIDE
 WIDTH = {4: 32, 6: 128}
+ROOT_BITS = {4: 20, 6: 16}
+STRIDE = 6  # bitmap nodes
+FANOUT = 1 << STRIDE
+ARRAY_STRIDE = 8  # array nodes
+ARRAY = "array"
+BITMAP = "bitmap"
+# The node kind and stride of each level below the root, per family.
+LEVELS = {
+    4: ((BITMAP, STRIDE),) * 2,
+    6: ((ARRAY, ARRAY_STRIDE),) * 2 + ((BITMAP, STRIDE),) * 16,
+}
+assert all(ROOT_BITS[v] + sum(stride for _, stride in LEVELS[v]) == WIDTH[v] for v in WIDTH)
 LEAF = 0x80000000
 MAPPED_REF = 0x7FFFFFFF
 MAX_REF = MAPPED_REF - 1
@@ -241,7 +262,7 @@ def read_header(buffer, name: str) -> Header:
     if position != size:
         raise bad("sections do not end at the end of the file: the file is damaged")
     for version_ in (4, 6):
-        if sections[f"ipv{version_}"][1] < 4 << ROOT_BITS:
+        if sections[f"ipv{version_}"][1] < 4 << ROOT_BITS[version_]:
             raise bad(f"the IPv{version_} trie is shorter than its root table")
     if record_count < 1:
         raise bad("the record table is empty: the file is damaged")

@@ -192,9 +192,9 @@ class Database:
         entries4, bitmaps4 = self._tries[4]
         entries6, bitmaps6 = self._tries[6]
         leaf = fmt.LEAF
-        shift4 = 32 - fmt.ROOT_BITS
-        shift6 = 128 - fmt.ROOT_BITS
-        shifts6 = tuple(range(shift6 - fmt.STRIDE, -1, -fmt.STRIDE))
+        shift4 = 32 - fmt.ROOT_BITS[4]
+        shift6 = 128 - fmt.ROOT_BITS[6]
+        shifts6 = tuple(range(shift6 - 2 * fmt.ARRAY_STRIDE - fmt.STRIDE, -1, -fmt.STRIDE))
         cache = self._cache
         get = cache.get
         limit = RECORD_CACHE_SIZE
@@ -211,20 +211,30 @@ class Database:
         corrupt = self._corrupt
         miss = _MISS
         mapped = fmt.LEAF | fmt.MAPPED_REF
-        assert shift4 == 2 * fmt.STRIDE  # the unrolled IPv4 walk below relies on it
+        # The unrolled walks below rely on these levels.
+        assert fmt.LEVELS[4] == ((fmt.BITMAP, fmt.STRIDE),) * 2
+        assert fmt.LEVELS[6][:3] == ((fmt.ARRAY, 8), (fmt.ARRAY, 8), (fmt.BITMAP, fmt.STRIDE))
+        assert fmt.ROOT_BITS[6] == 16
 
         def lookup(ip):
             if ":" in ip:
                 try:
-                    n = from_bytes(inet_pton(AF_INET6, ip), "big")
+                    packed = inet_pton(AF_INET6, ip)
                 except (OSError, ValueError):
                     raise _not_an_address(ip) from None
+                n = from_bytes(packed, "big")
                 try:
                     e = entries6[n >> shift6]
-                    for shift in shifts6:
-                        if e >= leaf:
-                            break
-                        e = entries6[e + (bitmaps6[e >> 1] >> ((n >> shift) & 63)).bit_count()]
+                    if e < leaf:
+                        # Array nodes for /16-/24 and /24-/32: the slot is a byte.
+                        e = entries6[e + packed[2]]
+                        if e < leaf:
+                            e = entries6[e + packed[3]]
+                            for shift in shifts6:
+                                if e >= leaf:
+                                    break
+                                e = entries6[e + (bitmaps6[e >> 1]
+                                                  >> ((n >> shift) & 63)).bit_count()]
                 except (IndexError, ValueError) as exc:
                     raise corrupt(exc) from None
                 if e == mapped:
@@ -290,39 +300,32 @@ class Database:
         self._check_open()
         width = fmt.WIDTH[version]
         entries, bitmaps = self._tries[version]
+        root_bits = fmt.ROOT_BITS[version]
         try:
-            child_bits = width - fmt.ROOT_BITS
+            child_bits = width - root_bits
             slot = n >> child_bits
             e = entries[slot]
             if e >= fmt.LEAF:
-                return e, self._root_prefix(entries, slot, e)
-            while child_bits >= fmt.STRIDE:
-                child_bits -= fmt.STRIDE
+                return e, root_bits - _uniform_bits(entries[:1 << root_bits], slot, root_bits)
+            for kind, stride in fmt.LEVELS[version]:
+                child_bits -= stride
+                slot = (n >> child_bits) & ((1 << stride) - 1)
+                if kind == fmt.ARRAY:
+                    node = e
+                    e = entries[node + slot]
+                    if e >= fmt.LEAF:
+                        bits = _uniform_bits(entries[node:node + (1 << stride)], slot, stride)
+                        return e, width - child_bits - bits
+                    continue
                 bitmap = bitmaps[e >> 1]
-                slot = (n >> child_bits) & (fmt.FANOUT - 1)
                 e = entries[e + (bitmap >> slot).bit_count()]
                 if e >= fmt.LEAF:
                     run_end = ((bitmap >> slot) & -(bitmap >> slot)).bit_length() - 1 + slot
                     run_start = (bitmap & ((1 << slot) - 1)).bit_length()
-                    return e, width - child_bits - _aligned_bits(slot, run_start, run_end)
+                    return e, width - child_bits - _aligned_bits(slot, run_start, run_end, stride)
         except (IndexError, ValueError) as exc:
             raise self._corrupt(exc) from None
-        raise self._corrupt()
-
-    def _root_prefix(self, entries, slot, e):
-        """Prefix length of a leaf found in the root table (widen while uniform)."""
-        pattern = struct.pack("=I", e)
-        raw = entries[:1 << fmt.ROOT_BITS]
-        try:
-            bits = 0
-            while bits < fmt.ROOT_BITS:
-                first = (slot >> (bits + 1)) << (bits + 1)
-                if raw[first:first + (2 << bits)].tobytes() != pattern * (2 << bits):
-                    break
-                bits += 1
-        finally:
-            raw.release()
-        return fmt.ROOT_BITS - bits
+        raise self._corrupt("trie deeper than the address")
 
     def lookup_with_prefix(self, ip: str):
         """Return ``(Location | None, prefix_len)`` for an address.
@@ -378,8 +381,10 @@ class Database:
         """Yield ``(first, last, leaf)`` runs of one trie in address order."""
         self._check_open()
         entries, bitmaps = self._tries[version]
-        child_bits = fmt.WIDTH[version] - fmt.ROOT_BITS
-        root_slots = 1 << fmt.ROOT_BITS
+        levels = fmt.LEVELS[version]
+        root_bits = fmt.ROOT_BITS[version]
+        child_bits = fmt.WIDTH[version] - root_bits
+        root_slots = 1 << root_bits
         try:
             raw = entries[:root_slots].tobytes()
             slot = 0
@@ -390,33 +395,28 @@ class Database:
                     yield slot << child_bits, (end << child_bits) - 1, e
                     slot = end
                     continue
-                slot += 1
                 # Depth first, in address order. A stack item is a node
-                # (pointer, start, bits >= 0) or a leaf (e, first, -1 - last).
-                stack = [(e, (slot - 1) << child_bits, child_bits)]
+                # (pointer, start, level >= 0) or a leaf (e, first, -1 - last).
+                stack = [(e, slot << child_bits, 0)]
+                slot += 1
                 while stack:
-                    pointer, start, bits = stack.pop()
-                    if bits < 0:
-                        yield start, -1 - bits, pointer
+                    pointer, start, level = stack.pop()
+                    if level < 0:
+                        yield start, -1 - level, pointer
                         continue
-                    if bits < fmt.STRIDE:
+                    if level >= len(levels):
                         raise self._corrupt("trie deeper than the address")
-                    bits -= fmt.STRIDE
-                    bitmap = bitmaps[pointer >> 1]
+                    kind, stride = levels[level]
+                    bits = fmt.WIDTH[version] - root_bits - sum(s for _, s in levels[:level + 1])
                     children = []
-                    run_start = 0
-                    while run_start < fmt.FANOUT:
-                        rest = bitmap >> run_start
-                        if not rest:
-                            raise self._corrupt("node bitmap does not end its last run")
-                        run_end = (rest & -rest).bit_length() - 1 + run_start
-                        child = entries[pointer + rest.bit_count()]
-                        first = start + (run_start << bits)
+                    for first_slot, last_slot, child in _node_runs(kind, stride, entries,
+                                                                   bitmaps, pointer):
+                        first = start + (first_slot << bits)
                         if child >= fmt.LEAF:
-                            children.append((child, first, -1 - (start + ((run_end + 1) << bits) - 1)))
+                            last = start + ((last_slot + 1) << bits) - 1
+                            children.append((child, first, -1 - last))
                         else:
-                            children.append((child, first, bits))
-                        run_start = run_end + 1
+                            children.append((child, first, level + 1))
                     children.reverse()
                     stack.extend(children)
         except (IndexError, ValueError) as exc:
@@ -460,8 +460,9 @@ class Database:
 
     def _verify_trie(self, version, bad):
         entries, bitmaps = self._tries[version]
+        levels = fmt.LEVELS[version]
         end = len(entries)
-        nodes_from = 1 << fmt.ROOT_BITS
+        nodes_from = 1 << fmt.ROOT_BITS[version]
         records = self.header.record_count
         seen = set()
 
@@ -470,41 +471,49 @@ class Database:
             if ref >= records and not (version == 6 and ref == fmt.MAPPED_REF):
                 raise bad(f"IPv{version} trie names record {ref}, but there are {records}")
 
-        root_entries = entries[:1 << fmt.ROOT_BITS]
+        root_entries = entries[:nodes_from]
         for e in set(root_entries.tolist()):
             if e >= fmt.LEAF:
                 check_leaf(e)
         # PERF: the high byte of each little-endian entry tells leaf from
         # pointer; translate + find visit only the pointers, in C.
         high_bytes = root_entries.tobytes()[3::4].translate(_POINTER_BYTES)
-        bits = fmt.WIDTH[version] - fmt.ROOT_BITS
         stack = []
         slot = high_bytes.find(0)
         while slot >= 0:
-            stack.append((root_entries[slot], end, bits))
+            stack.append((root_entries[slot], end, 0))
             slot = high_bytes.find(0, slot + 1)
         root_entries.release()
         while stack:
-            pointer, holder, bits = stack.pop()
-            if not (pointer & 1 and nodes_from < pointer < holder):
+            pointer, holder, level = stack.pop()
+            if level >= len(levels):
+                raise bad(f"IPv{version} trie is deeper than the address")
+            kind, stride = levels[level]
+            size = 1 << stride if kind == fmt.ARRAY else None
+            if kind == fmt.ARRAY:
+                valid = nodes_from <= pointer and pointer + size <= holder
+            else:
+                valid = pointer & 1 and nodes_from < pointer < holder
+            if not valid:
                 raise bad(f"IPv{version} trie pointer {pointer} is out of bounds")
             if pointer in seen:
                 raise bad(f"IPv{version} trie node {pointer} is shared")
             seen.add(pointer)
-            if bits < fmt.STRIDE:
-                raise bad(f"IPv{version} trie is deeper than the address")
-            bitmap = bitmaps[pointer >> 1]
-            if not bitmap >> (fmt.FANOUT - 1):
-                raise bad(f"IPv{version} trie node {pointer} has a bad bitmap")
-            count = bitmap.bit_count()
-            if pointer + count >= end:
-                raise bad(f"IPv{version} trie node {pointer} runs past the section")
-            for index in range(1, count + 1):
-                child = entries[pointer + index]
+            if kind == fmt.BITMAP:
+                bitmap = bitmaps[pointer >> 1]
+                if not bitmap >> (fmt.FANOUT - 1):
+                    raise bad(f"IPv{version} trie node {pointer} has a bad bitmap")
+                size = bitmap.bit_count()
+                if pointer + size >= end:
+                    raise bad(f"IPv{version} trie node {pointer} runs past the section")
+                children = entries[pointer + 1:pointer + 1 + size].tolist()
+            else:
+                children = entries[pointer:pointer + size].tolist()
+            for child in children:
                 if child >= fmt.LEAF:
                     check_leaf(child)
                 else:
-                    stack.append((child, pointer, bits - fmt.STRIDE))
+                    stack.append((child, pointer, level + 1))
         return len(seen)
 
     def _verify_tables(self, bad):
@@ -551,10 +560,52 @@ def _run_end(raw, slot, limit):
     return end
 
 
-def _aligned_bits(slot, run_start, run_end):
+def _node_runs(kind, stride, entries, bitmaps, pointer):
+    """Yield ``(first slot, last slot, entry)`` for the runs of one node."""
+    slots = 1 << stride
+    if kind == fmt.ARRAY:
+        values = entries[pointer:pointer + slots].tolist()
+        if len(values) != slots:
+            raise IndexError("array node runs past the section")
+        first = 0
+        for slot in range(1, slots + 1):
+            if slot == slots or values[slot] != values[first] or values[first] < fmt.LEAF:
+                yield first, slot - 1, values[first]
+                first = slot
+        return
+    bitmap = bitmaps[pointer >> 1]
+    run_start = 0
+    while run_start < slots:
+        rest = bitmap >> run_start
+        if not rest:
+            raise ValueError("node bitmap does not end its last run")
+        run_end = (rest & -rest).bit_length() - 1 + run_start
+        yield run_start, run_end, entries[pointer + rest.bit_count()]
+        run_start = run_end + 1
+
+
+def _uniform_bits(view, slot, max_bits):
+    """Largest k such that the aligned 2**k block of u32 slots around ``slot`` is uniform.
+
+    ``view`` is a node's (or the root's) entries; it is released here.
+    """
+    try:
+        pattern = view[slot:slot + 1].tobytes()
+        bits = 0
+        while bits < max_bits:
+            first = (slot >> (bits + 1)) << (bits + 1)
+            if view[first:first + (2 << bits)].tobytes() != pattern * (2 << bits):
+                break
+            bits += 1
+        return bits
+    finally:
+        view.release()
+
+
+def _aligned_bits(slot, run_start, run_end, stride):
     """Largest k such that the aligned 2**k block of slots around ``slot`` fits the run."""
     bits = 0
-    while bits < fmt.STRIDE:
+    while bits < stride:
         first = (slot >> (bits + 1)) << (bits + 1)
         if first < run_start or first + (2 << bits) - 1 > run_end:
             break

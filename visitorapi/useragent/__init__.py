@@ -9,8 +9,11 @@ parsers share, so answers compare directly with other tools; the rules here
 are written from scratch, not taken from uap-core's regexes.yaml.
 
 The rules live in one module per question:
-``systems`` (OS), ``browsers``, ``devices``, ``bots``; ``text`` holds the
-shared string helpers.
+``systems`` (OS), ``browsers``, ``devices``, ``bots``; ``vendors`` holds the
+device makers' model-number conventions (as ``models`` tables), ``appliances``
+the TVs, consoles and carrier phones that name themselves in a standard field,
+and ``text`` the shared string helpers. ``fast`` answers the commonest browser
+shapes first; the tests check it against the general rules.
 
 A small in-process cache (bounded, keyed by the UA string only, never by an
 IP; see ``set_cache_size``) spares repeat work for the few UAs that make up
@@ -90,7 +93,7 @@ def parse_uncached(ua: str) -> dict:
         match = _shape_match(ua, 0, MAX_LENGTH)
     try:
         if match is not None:
-            result = fast.from_shape(match)
+            result = _from_shape(match)
             if result is not None:
                 return result
         if ua.startswith("Mozilla/5.0 (") and len(ua) <= MAX_LENGTH:
@@ -102,7 +105,9 @@ def parse_uncached(ua: str) -> dict:
         return dict(_UNKNOWN)
 
 
+# PERF: bound once, so the hot path does no attribute lookups.
 _shape_match = fast.SHAPES.fullmatch
+_from_shape = fast.from_shape
 
 
 _UNKNOWN = {"browser": "Other", "browserVersion": "", "os": "Other", "osVersion": "",
@@ -131,7 +136,7 @@ def _parse_general(ua: str) -> dict:
     browser, browser_version = browsers.detect(ua, comment, tail, os_family)
     mobile = "Mobile" in tail or "Mobile" in comment
     brand, model, family, device_type = devices.detect(ua, comment, os_family, mobile)
-    bot = bots.detect(ua, comment) if _maybe_bot(ua) else None
+    bot = bots.detect(ua, comment) if bots.MAYBE.search(ua) is not None else None
     is_bot = bot is not None
     if is_bot:
         browser, browser_version = bot
@@ -147,14 +152,6 @@ def _parse_general(ua: str) -> dict:
         "deviceBrand": brand, "deviceModel": model, "deviceFamily": family,
         "deviceType": device_type, "isBot": is_bot,
     }
-
-
-def _maybe_bot(ua: str) -> bool:
-    """PERF: a cheap pre-filter so the bot search runs on few UAs."""
-    return ("ot" in ua or "pider" in ua or "rawl" in ua or "http" in ua or "OT" in ua
-            or "PIDER" in ua or "RAWL" in ua or "lurp" in ua or "onitor" in ua or "review" in ua
-            or "etcher" in ua or "canner" in ua or "alidator" in ua or "ndexer" in ua
-            or "rchiver" in ua or "crape" in ua or "hecker" in ua)
 
 
 def _other_type(ua: str, os_family: str, current: str) -> str:

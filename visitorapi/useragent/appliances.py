@@ -14,9 +14,9 @@ checks one marker substring per class.
 """
 import re
 
-_HBBTV = re.compile(r"HbbTV/[0-9.]+ *\(([^)]*)\)")
+_HBBTV = re.compile(r"HbbTV/[0-9.]+ *\(([^()]*)\)")
 _NETCAST = re.compile(r"LGE; ?([^;)]+)")
-_INETTV = re.compile(r"InettvBrowser/[0-9.]+ *\(([^;)]*);([^;)]*)")
+_INETTV = re.compile(r"InettvBrowser/[0-9.]+ *\(([^;()]*);([^;()]*)")
 _DOCOMO = re.compile(r"DoCoMo/[0-9.]+[ /]([A-Za-z0-9]+)|\(([A-Za-z0-9]+);FOMA;")
 _KINDLE = re.compile(r"Kindle/([0-9]+\.[0-9]+)")
 _SPRINT = re.compile(r"Sprint ?([A-Z]{1,3}[0-9]+[A-Za-z0-9]*)")

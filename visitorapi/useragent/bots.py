@@ -10,8 +10,17 @@ PERF and safety: no regex scans the UA here. A keyword is found with
 ``rfind``/``find`` of separators, so the cost is linear in the UA's length
 whatever the input (an 8 KB run of letters cannot trigger backtracking).
 """
+import re
+
+from visitorapi.useragent.models import alternation
 from visitorapi.useragent.text import version2
 
+# PERF: a cheap pre-filter so ``detect`` runs on few UAs: every keyword below
+# contains one of these case-sensitive pieces in the spellings crawlers use
+# ("Googlebot", "BOT", "Spider", "CRAWLER", "http://..." in a contact URL).
+HINTS = ("ot", "OT", "pider", "PIDER", "rawl", "RAWL", "http", "lurp", "onitor", "review", "etcher", "canner",
+         "alidator", "ndexer", "rchiver", "crape", "hecker")
+MAYBE = re.compile(alternation(HINTS))
 # Substrings (lower case) that mark a token as a bot's name.
 _KEYWORDS = ("bot", "spider", "crawl", "slurp", "scrape", "archiver", "fetcher",
              "monitor", "checker", "preview", "scanner", "validator", "indexer")

@@ -1,18 +1,20 @@
 """Device brand, model and family from a User-Agent.
 
 Two steps. First find the model token where each UA shape keeps it: the
-Android comment (``Linux; Android 14; SM-S928U Build/...``), the head of a
-feature-phone UA (``SAMSUNG-SGH-A801``, ``NOKIA-6230I``, ``MOT-V300/...``),
-the vendor pair of a Windows Phone (``NOKIA; Lumia 920``). Then name its
-brand with a small table of model-number conventions (Samsung's ``SM-``,
-``GT-``; Oppo's ``CPH``; Xiaomi's ``Redmi``), indexed by the token's first
-letter. Families and pseudo-brands follow uap-core: "Samsung SM-G991B",
-"Generic_Android" with the raw model for an unknown Android phone,
-"Generic_Android_Tablet" without the "Mobile" marker, "Generic Smartphone"
-when an Android UA names no model, "Spider" for bots.
+Android comment (``Linux; Android 14; SM-S928U Build/...``), a vendor word
+anywhere in a feature-phone or app UA (``SAMSUNG-SGH-A801``,
+``(SonyEricssonW900i/R1L)``, ``... 240X400 LG VN271``), the vendor pair of a
+Windows Phone (``NOKIA; Lumia 920``), or a device class's standard field
+(``appliances``: HbbTV, NetCast, docomo, consoles). Then name its brand with
+the vendor conventions in ``vendors`` (Samsung's ``SM-``, ``GT-``; Sony
+Ericsson's ``LT26i``; the Japanese carriers' ``SH-01D``). Families and
+pseudo-brands follow uap-core: "Samsung SM-G991B", "Generic_Android" with the
+raw model for an unknown Android phone, "Generic_Android_Tablet" without the
+"Mobile" marker, "Generic Smartphone" when an Android UA names no model,
+"Spider" for bots.
 
-PERF: the table is indexed by the first character of the model token, so a
-lookup tries a few anchored patterns on a ~10-character string.
+PERF: ``vendors`` tables are indexed by the token's first two characters
+(see ``models.Table``); the vendor-word scan is one regex search.
 """
 import re
 
@@ -40,6 +42,8 @@ def android_model(comment: str) -> str:
     at = comment.find(" Build/")
     if at < 0:
         at = comment.find("Build/")
+    if at < 0:
+        at = comment.find(" Build ")  # UC Browser writes "GT-I9300 Build IMM76D"
     if at >= 0:
         start = comment.rfind(";", 0, at) + 1
         return comment[start:at].strip()
@@ -68,9 +72,14 @@ def detect(ua: str, comment: str, os_family: str, mobile: bool):
         mobile: whether the UA carries the "Mobile" marker.
     """
     if os_family == "iOS" or os_family == "Mac OS X":
+        # The device named first: "iPod touch; CPU iPhone OS 9_3" is an iPod.
+        first = None
         for marker, device in _APPLE.items():
-            if comment.startswith(marker) or marker in comment:
-                return device
+            at = comment.find(marker)
+            if at >= 0 and (first is None or at < first[0]):
+                first = (at, device)
+        if first is not None:
+            return first[1]
         if os_family == "Mac OS X":
             return _APPLE["Macintosh"]
         return _head_device(ua) or _UNKNOWN_DEVICE

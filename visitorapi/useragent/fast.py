@@ -3,21 +3,27 @@
 Most requests carry ``Mozilla/5.0 (<platform>) AppleWebKit/<v> (KHTML, like
 Gecko) <products>`` or the Gecko equivalent, with a platform comment from a
 short list (Windows NT 10.0, macOS's frozen "Intel Mac OS X 10_15_7", an
-iPhone or iPad, an Android phone). This module answers those with a handful of
-slices and dict lookups, and returns ``None`` for anything it is not certain
-about, so the general rules in the sibling modules decide every other UA.
+iPhone or iPad, an Android phone). Two layers answer those and return
+``None`` for anything they are not certain about, so the general rules in the
+sibling modules decide every other UA:
 
-It holds no rules of its own: the answers for fixed platform comments are
-computed once, at import, by the general ``systems`` and ``devices`` rules,
-and browsers are resolved by ``browsers.from_products``. The tests check that
-the fast path and the general rules agree on every corpus UA.
+* ``SHAPES`` + ``from_shape``: one regex match reads Chrome, Android web
+  view, Safari and Firefox UAs whole; the Android model goes to the same
+  ``vendors`` table the general rules use.
+* ``parse``: a few slices and dict lookups for the other browsers on those
+  platforms, with ``browsers.from_products`` naming the browser.
+
+The answers for fixed platform comments are computed once, at import, by the
+general ``systems`` and ``devices`` rules. ``from_shape`` repeats the browser
+names ``browsers`` gives these product lists; the tests check that every
+layer agrees with the general rules on every corpus UA and on generated ones.
 
 PERF: this path is what ``tools/bench_useragent.py`` measures for typical
-traffic; each step here is one C-level string operation where possible.
+traffic; see the PERF notes below for why each step looks the way it does.
 """
 import re
 
-from visitorapi.useragent import browsers, devices, systems, vendors
+from visitorapi.useragent import bots, browsers, devices, models, systems, vendors
 
 # PERF: the commonest UA shapes read in one C-level match: Chrome (or an
 # Android web view), Safari and Firefox with nothing after their own product,
@@ -34,11 +40,13 @@ SHAPES = re.compile(
     r"(?:(Version/[0-9.]+ )?Chrome/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile )?"                # 8-10 Chrome
     r"|Version/([0-9]+\.[0-9]+)(?:\.[0-9.]*)? (Mobile/[0-9A-Za-z]+ )?)Safari/[0-9.]+"       # 11-12 Safari
     r"|Gecko/[0-9]+ Firefox/([0-9]+\.[0-9]+)(?:\.[0-9.]*)?)")                              # 13 Firefox
-# Words in an Android model part that send the UA to the general rules: bot
-# keywords (see ``bots``) and what ``systems`` reads as another OS. Searched
-# in the lower-cased part.
-_DECLINE = re.compile(r"bot|spider|crawl|slurp|scrape|archiver|fetcher|monitor|checker|preview|scanner"
-                      r"|validator|indexer|windows|like android")
+# What in an Android model part sends the UA to the general rules: a bot hint
+# (``bots.HINTS``, the general rules' own pre-filter, so the two cannot
+# drift apart), or a word ``systems`` or ``browsers`` would read as another
+# OS or browser. PERF: case-sensitive like the pre-filter, so no lower(), and
+# merged into a trie so each position tries a character or two.
+_DECLINE = re.compile(models.alternation(
+    bots.HINTS + ("Windows", "like Android", "TwitterAndroid", "Opera Mini", "[FB", "FBAN/", " Build ")))
 
 # Platform comments that browsers freeze or repeat verbatim ("; rv:N" is cut first).
 _FIXED_COMMENTS = (
@@ -190,7 +198,7 @@ def from_shape(match):
      webview_version, chrome, mobile, safari, mobile_safari, firefox) = match.groups()
     if rest is not None:
         # PERF: Chrome on Android, most of all distinct UAs, is answered inline.
-        if chrome is None or _DECLINE.search(rest.lower()) is not None:
+        if chrome is None or _decline(rest) is not None:
             return None  # the stock Android browser, Firefox on a Linux comment, a bot or an odd model
         at = rest.find(" Build/")
         if at >= 0:
@@ -241,4 +249,6 @@ def from_shape(match):
     return result
 
 
+# PERF: bound once, so the hot path does no attribute lookups.
 _android_lookup = vendors.ANDROID.lookup
+_decline = _DECLINE.search

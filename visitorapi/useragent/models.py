@@ -25,8 +25,11 @@ _NONE, _TOKEN, _REST, _WHOLE, _SPELLED = 0, 1, 2, 3, 4
 # How a prefix may be followed by a separator (" ", "_", "-", "/" or ".").
 NO_SEP, OPT_SEP, REQ_SEP = 0, 1, 2
 _SEPARATORS = " _-/."
-# Where a model token found by ``Table.scan`` ends: the end of its product or comment part.
-_TOKEN_END = re.compile(r"[^;(),\[\]\n\r\t]*")
+# Where a model token found by ``Table.scan`` ends: the end of its product or comment part, and
+# at most 80 characters on (real model names are far shorter), so a failed attempt costs O(1).
+_TOKEN_END = re.compile(r"[^;(),\[\]\n\r\t]{0,80}")
+# How many vendor words ``Table.scan`` tries before giving up (real UAs name one or two).
+_SCAN_ATTEMPTS = 8
 
 
 def _template(text: str):
@@ -194,26 +197,37 @@ class Table:
         self.shapes = {char: tuple(found) for char, found in by_first.items()}
         words = {spelling.lower() for entries in leads.values() for _, spellings, _ in entries
                  for spelling in ([spellings] if isinstance(spellings, str) else spellings)}
+        self._words = frozenset(word.strip(_SEPARATORS) for word in words)
         # A vendor word starts a token where no letter comes right before it.
-        self._scanner = re.compile("(?<![a-z])" + _alternation(sorted(words)))
+        self._scanner = re.compile("(?<![a-z])" + alternation(sorted(words)))
 
     def scan(self, ua: str, mobile: bool = True):
         """``lookup`` of the first model token anywhere in ``ua`` that a rule knows ("... Nokia6350/13.17)").
 
         PERF: one regex search over the lower-cased UA finds where vendor
         words start (the words are merged into a trie, so each position tries
-        a character or two); only those positions are looked up.
+        a character or two); only those positions are looked up, at most
+        ``_SCAN_ATTEMPTS`` of them, each on a token of at most 80 characters,
+        so the cost stays linear in the UA's length whatever it repeats.
         """
-        for match in self._scanner.finditer(ua.lower()):
+        low, position = ua.lower(), 0
+        for _ in range(_SCAN_ATTEMPTS):
+            match = self._scanner.search(low, position)
+            if match is None:
+                return None
+            # The next attempt may start inside this word ("lge LG-P720": "LG-" after "lge ").
+            position = match.start() + 1
             token = _TOKEN_END.match(ua, match.start()).group().strip()
             found = self.lookup(token, mobile)
-            if found is not None:
+            # "HTC HTC One X", "LENOVO Lenovo S750": a vendor word is no model; the next one names it.
+            if found is not None and found[1].lower() not in self._words:
                 return found
         return None
 
     def lookup(self, token: str, mobile: bool = True):
         """``(brand, model, family, device_type)`` for a model token, or ``None`` when no rule knows it.
 
+        ``token`` has no spaces around it (every caller strips it);
         ``device_type`` is "mobile" or, when ``mobile`` is false, "tablet".
         """
         for kind, key, payload in self.leads.get(token[:2], ()):
@@ -237,7 +251,7 @@ class Table:
         return None
 
 
-def _alternation(words):
+def alternation(words):
     """A regex for "any of ``words``", merged into a trie: ``ab|ac|b`` -> ``(?:a(?:b|c)|b)``.
 
     Optional tails are single ``(?:...)?`` groups, never repeated, so a match

@@ -133,12 +133,9 @@ def detect(ua: str, comment: str):
 
 def _linux(ua: str, text: str):
     """Linux and its distributions, Chromecast, Tizen, webOS, KaiOS, Sailfish, TVs and e-readers."""
-    if "HbbTV/" in ua:
-        tv = appliances.hbbtv(ua)
-        if tv is not None:
-            return tv[0], tv[2]
-    if "Kindle/" in ua:
-        return "Kindle", version_after(ua, "Kindle/")
+    found = _appliance(ua)
+    if found is not None:
+        return found
     if "CrKey/" in ua:
         return "Chromecast Linux", version_after(ua, "CrKey/")
     if "Tizen" in ua:
@@ -173,8 +170,22 @@ def _darwin(ua: str):
     return "iOS", ""
 
 
+def _appliance(ua: str):
+    """uap-core names an HbbTV set's OS after its vendor (version: the model year) and a Kindle's "Kindle"."""
+    if "HbbTV/" in ua:
+        tv = appliances.hbbtv(ua)
+        if tv is not None:
+            return tv[0], tv[2]
+    if "Kindle/" in ua:
+        return "Kindle", version_after(ua, "Kindle/")
+    return None
+
+
 def _rare(ua: str, comment: str):
     """Platforms seen outside the common comment shapes: apps, feature phones, TVs."""
+    found = _appliance(ua)
+    if found is not None:
+        return found
     if "CFNetwork/" in ua:
         return _darwin(ua)
     if "Darwin/" in ua:
