@@ -183,11 +183,13 @@ MODELS = {
 def describe_models(names):
     """One line per model: what gunicorn runs."""
     from visitorapi.web import gunicorn_conf
-    shipped = (f"{gunicorn_conf.worker_class.rsplit('.', 2)[-2]}.ThreadWorker, "
-               f"{gunicorn_conf.threads} threads, keepalive {gunicorn_conf.keepalive} s")
+    threads = getattr(gunicorn_conf, "threads", 1)
+    keepalive = getattr(gunicorn_conf, "keepalive", 2)  # gunicorn's defaults
+    shipped = (f"{getattr(gunicorn_conf, 'worker_class', 'sync')}, {threads} threads, "
+               f"keepalive {keepalive} s")
     texts = {"shipped": f"the shipped config ({shipped})",
-             "gthread": f"gunicorn's stock gthread worker, {gunicorn_conf.threads} threads, "
-                        f"keepalive {gunicorn_conf.keepalive} s",
+             "gthread": f"gunicorn's stock gthread worker, {threads} threads, "
+                        f"keepalive {keepalive} s",
              "sync": "gunicorn's sync worker (one connection per request, closed after it)"}
     return [f"  {name:8} {texts[name]}" for name in names]
 
