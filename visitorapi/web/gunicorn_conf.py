@@ -29,13 +29,20 @@ proc_name = "visitorapi"
 
 # Worker model: gthread, with idle connections parked in the poller and a
 # deadline on request heads (visitorapi.web.gunicorn_worker explains both).
-# Browsers call the API directly, usually with no buffering proxy in front:
-# gunicorn's sync worker is held by every connection that sends nothing (a
-# browser's speculative preconnect) until its 30 s timeout kills it, and it
-# closes the connection after each answer. gthread answers a browser's next
-# request on the same connection (keepalive) and serves other clients while
-# one is idle or slow. tools/bench_service.py measures both models (README,
-# "Performance").
+# Why not sync: browsers call the API directly, usually with no buffering
+# proxy in front, and gunicorn's sync worker is held by every connection that
+# sends nothing (a browser's speculative preconnect) until its 30 s timeout
+# kills it; tests/test_web_slow_clients.py fails with it (and with gunicorn
+# 27's stock gthread) and passes with this worker. gthread also answers a
+# browser's next request on the same connection (keepalive; with TLS, no new
+# handshake) and serves others while a client is idle or slow.
+# What it costs, measured with tools/bench_service.py (README, "Performance";
+# 2 workers, wrk on loopback, shared 2-core machine): requests/s within the
+# noise of sync's for every app (visitorapi / hello-world medians 0.67x-0.78x
+# vs sync's 0.74x-0.78x); 20-40 µs more worker CPU per request for thread
+# hand-offs than sync spends on a new connection per request.
+# threads: 4; 2 to 8 measured within noise of each other; more threads mean
+# more GIL hand-offs per request but more trickling clients to stall a worker.
 worker_class = "visitorapi.web.gunicorn_worker.ThreadWorker"
 threads = 4
 keepalive = 5  # seconds an idle connection (kept-alive or new) is held open
