@@ -374,3 +374,41 @@ def test_threads_and_fork_share_one_database(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     database.close()
+
+
+def test_threads_share_one_database_while_its_cache_clears(tmp_path, monkeypatch):
+    """gthread workers look up from several threads; a cache cleared by one
+    thread must never turn another thread's "no record" into an error."""
+    import sys
+    import threading
+
+    from visitorapi.ipdb import reader
+    monkeypatch.setattr(reader, "RECORD_CACHE_SIZE", 2)  # clears on almost every miss
+    rows = [SourceRange(i * 10, i * 10 + 4, 4, LOCATIONS[i % 2], f"a:{i}") for i in range(50)]
+    path = compile_ranges(tmp_path, rows)
+    probes = [(f"0.0.0.{i}", expected(LOCATIONS[(i // 10) % 2]) if i % 10 < 5 else None)
+              for i in range(250)]
+    failures = []
+
+    def work():
+        try:
+            for _ in range(20):
+                for ip, want in probes:
+                    got = database.lookup(ip)
+                    if got != want:
+                        failures.append((ip, got, want))
+        except Exception as exc:  # the bug this test guards against raised here
+            failures.append(repr(exc))
+
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with open_database(path) as database:
+            threads = [threading.Thread(target=work) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert failures == []

@@ -255,6 +255,10 @@ class Database:
             location = get(e, miss)
             if location is not miss:
                 return location
+            if e == leaf:
+                # NOTE: "no record" is answered here, not only from the cache:
+                # another thread may have just cleared the cache (gthread workers).
+                return None
             # A cache miss: decode the record from the mapped file.
             ref = e - leaf
             if not 0 < ref < record_count:
