@@ -2,7 +2,7 @@
 import logging
 import os
 
-from visitorapi.web.livedb import LiveDatabase
+from visitorapi.web.livedb import LiveDatabase, open_checked
 
 
 class Clock:
@@ -62,3 +62,24 @@ def test_a_deleted_file_keeps_the_loaded_database(tmp_path):
     os.unlink(path)
     clock.now = 2.0
     assert live.current() == b"GOOD"
+
+
+def test_a_replacement_with_a_damaged_body_is_refused(tmp_path, caplog):
+    """A bit flip inside a section passes open's constant-time checks, so the
+    served opener (the one visitorapi.wsgi wires in) checks the body's checksum."""
+    from visitorapi.ipdb import open_database
+    from server_helpers import compile_fixture
+
+    path = compile_fixture(tmp_path)
+    clock = Clock()
+    live = LiveDatabase(path, open_checked, check_interval=1.0, clock=clock)
+    assert live.current().lookup("192.0.2.1").city == "Berlin"
+    damaged = bytearray(path.read_bytes())
+    damaged[-3] ^= 0x10                       # inside the last section, not the header
+    replace(path, bytes(damaged))
+    open_database(path).close()               # open's constant-time checks cannot see it
+    with caplog.at_level(logging.WARNING, logger="visitorapi.web.livedb"):
+        clock.now = 1.0
+        assert live.current().lookup("192.0.2.1").city == "Berlin"   # the old one serves
+    assert "checksum" in live.error
+    assert [r for r in caplog.records if getattr(r, "event", None) == "db.refused"]

@@ -20,12 +20,11 @@ def create_app(environ=None):
     from visitorapi.config import load_settings
     from visitorapi.countries import country_facts
     from visitorapi.dashboard.mount import mount_dashboard
-    from visitorapi.ipdb import open_database
     from visitorapi.state.authorized_domains import AuthorizedDomains
     from visitorapi.useragent import parse
     from visitorapi.web import accounting
     from visitorapi.web.app import VisitorAPI
-    from visitorapi.web.livedb import LiveDatabase
+    from visitorapi.web.livedb import LiveDatabase, open_checked
 
     settings = load_settings(environ)
     logs.configure(settings.log_format, settings.log_level)
@@ -33,7 +32,7 @@ def create_app(environ=None):
         log.warning("VISITORAPI_HTTPS=auto was not resolved (gunicorn was started without "
                     "visitorapi.web.gunicorn_conf); plain HTTP is served: set "
                     "VISITORAPI_HTTPS=require on a public address", extra={"event": "config.https"})
-    database = LiveDatabase(settings.db_path, open_database,
+    database = LiveDatabase(settings.db_path, open_checked,
                             check_interval=settings.db_check_interval)
     if database.current() is None:
         log.error("no IP database: %s; /api answers 503 until one is in place",

@@ -125,7 +125,7 @@ def check_database(path):
     """Open the configured database once, so a missing or corrupt file fails here."""
     from visitorapi.ipdb import open_database
     try:
-        database = open_database(path)
+        database = open_database(path, checksum=True)
     except OSError as exc:
         raise OperatorError(f"cannot open the IP database {path}: {exc.strerror or exc}; "
                             "check VISITORAPI_DB / --db") from exc
