@@ -74,9 +74,10 @@ def test_foreign_and_damaged_headers(good_file, tmp_path, patch, message):
 def use_everything(database):
     """Exercise every reading path; anything but InvalidDatabaseError is a bug."""
     for ip in PROBES:
-        database.lookup(ip)
+        tuple(database.lookup(ip) or ())  # a Location reads its fields lazily
         database.lookup_with_prefix(ip)
-    for count, _ in enumerate(database.ranges()):
+    for count, (*_, location) in enumerate(database.ranges()):
+        tuple(location)
         assert count < 100_000  # never a runaway walk
     database.metadata
 

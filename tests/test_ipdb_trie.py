@@ -320,9 +320,26 @@ def test_records_are_deduplicated_and_decoded_lazily(tmp_path):
     assert summary["records"] == 2
     with open_database(tmp_path / "db.vdb") as database:
         assert database.metadata["records"] == 2
-        assert len(database._cache) == 1  # only the "no data" entry before any lookup
-        assert database.lookup("0.0.0.1") == expected(LOCATIONS[0])
+        assert not database._cache
+        first, second = database.lookup("0.0.0.1"), database.lookup("0.0.0.2")
+        assert not database._cache  # nothing decoded yet
+        assert first.city == LOCATIONS[0][3]
+        assert len(database._cache) == 1
+        assert database.lookup("0.0.0.3") is first  # a decoded record comes from the cache
+        assert second == first == expected(LOCATIONS[0])
+        assert database.lookup("0.0.0.11") == expected(LOCATIONS[1])
         assert len(database._cache) == 2
+
+
+def test_a_location_outlives_its_database(tmp_path):
+    path = compile_ranges(tmp_path, [SourceRange(0, 5, 4, LOCATIONS[0], "a:1")])
+    with open_database(path) as database:
+        location = database.lookup("0.0.0.1")
+    assert location == expected(LOCATIONS[0])
+    assert tuple(location) == tuple(expected(LOCATIONS[0]))
+    assert repr(location).startswith("Location(country_code=")
+    with pytest.raises(AttributeError, match="no attribute 'town'"):
+        location.town
 
 
 def test_closed_database_refuses_lookups(tmp_path):

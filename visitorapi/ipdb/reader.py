@@ -15,7 +15,7 @@ import ipaddress
 import mmap
 import os
 import struct
-from socket import AF_INET, AF_INET6, inet_pton
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import NamedTuple, Optional
 
 from visitorapi.ipdb import format as fmt
@@ -23,29 +23,68 @@ from visitorapi.ipdb.format import InvalidDatabaseError
 
 __all__ = ["Database", "Location", "InvalidDatabaseError", "open_database", "verify"]
 
-# A bounded cache of decoded records. PERF: a hit saves about 0.8 us (one
-# unpack, one decode, one split, one tuple); 16 K Locations are about 6 MB
-# of a worker's private memory when full.
+# A bounded cache of decoded Locations. PERF: 16 K Locations are about 6 MB
+# of a worker's private memory when full; a hit saves the ~1 us decode.
 RECORD_CACHE_SIZE = 16384
 
-
-class Location(NamedTuple):
-    """Where an address is. Every field is ``None`` when the source had no value."""
-
-    country_code: Optional[str]
-    region: Optional[str]
-    district: Optional[str]
-    city: Optional[str]
-    postcode: Optional[str]
-    latitude: Optional[float]
-    longitude: Optional[float]
-    timezone: Optional[str]
+FIELDS = ("country_code", "region", "district", "city", "postcode", "latitude", "longitude",
+          "timezone")
 
 
-_new_location = tuple.__new__
+class Location:
+    """Where an address is. Every field is ``None`` when the source had no value.
+
+    ``Location(country_code=..., ...)`` builds one from values. A Location
+    returned by a lookup is lazy: it holds only its record number until a
+    field is first read, and then decodes all of its fields at once from the
+    mapped file. PERF: decoding (unpack, slice, UTF-8, split, a float per
+    coordinate) costs about 1 us, more than the trie walk; a caller that only
+    counts hits, or reads one field of a hot record, should not pay for it
+    on every lookup. Decoded Locations go into the database's bounded cache,
+    so a hot record is decoded once.
+
+    Locations compare equal when their fields are equal, iterate over their
+    fields in the order of ``FIELDS``, and hash accordingly.
+    """
+
+    __slots__ = FIELDS + ("_ref",)
+    _records = None  # the record table a lazy Location decodes from (see Database)
+
+    def __init__(self, country_code=None, region=None, district=None, city=None, postcode=None,
+                 latitude=None, longitude=None, timezone=None):
+        self.country_code, self.region, self.district, self.city = (
+            country_code, region, district, city)
+        self.postcode, self.latitude, self.longitude, self.timezone = (
+            postcode, latitude, longitude, timezone)
+
+    def __getattr__(self, name):
+        # Reached only when a slot is unset: the fields of a lazy Location
+        # before its first read (or a name that does not exist).
+        records = self._records
+        if records is None or name not in FIELDS:
+            raise AttributeError(f"'Location' object has no attribute {name!r}")
+        records.load(self)
+        return object.__getattribute__(self, name)
+
+    def __iter__(self):
+        return iter((self.country_code, self.region, self.district, self.city, self.postcode,
+                     self.latitude, self.longitude, self.timezone))
+
+    def __eq__(self, other):
+        if not isinstance(other, Location):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    def __hash__(self):
+        return hash(tuple(self))
+
+    def __repr__(self):
+        values = ", ".join(f"{name}={value!r}" for name, value in zip(FIELDS, self))
+        return f"Location({values})"
+
+
 # Maps a u32 entry's high byte to 0 for a node pointer (< LEAF), 1 for a leaf.
 _POINTER_BYTES = bytes(128) + bytes([1]) * 128
-_MISS = object()
 _CLOSED = "the database is closed"
 
 
@@ -92,11 +131,65 @@ def _not_an_address(ip):
     return ValueError(f"{ip!r} is not a valid IPv4 or IPv6 address")
 
 
+def _damaged(path, detail=None):
+    detail = f" ({detail})" if detail else ""
+    return InvalidDatabaseError(f"{path}: the file is damaged{detail}; run `visitorapi verify` "
+                                "on it and recompile or copy it again")
+
+
+class _RecordTable:
+    """The records and places sections of one mapped file; decodes lazy Locations.
+
+    It holds the mapping itself (not a view of it), so a Location looked up
+    before its database was closed still reads its fields afterwards: the
+    file stays mapped until the last such Location is gone.
+    """
+
+    def __init__(self, buffer, header, path, cache):
+        self.buffer = buffer
+        self.records_at = header.section("records")[0]
+        self.places_at, self.places_size = header.section("places")
+        self.path = path
+        self.cache = cache
+
+    def load(self, location):
+        """Decode ``location``'s record into its fields and cache it.
+
+        Raises:
+            InvalidDatabaseError: the record or its place is damaged.
+        """
+        ref = location._ref
+        buffer = self.buffer
+        try:
+            at, size, latitude, longitude = fmt.RECORD.unpack_from(
+                buffer, self.records_at + ref * fmt.RECORD.size)
+            if at + size > self.places_size:
+                raise ValueError(f"place of record {ref} out of bounds")
+            start = self.places_at + at
+            (country_code, region, district, city, postcode,
+             timezone) = buffer[start:start + size].decode().split(fmt.PLACE_SEPARATOR)
+        except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
+            raise _damaged(self.path, exc) from None
+        location.country_code = country_code or None
+        location.region = region or None
+        location.district = district or None
+        location.city = city or None
+        location.postcode = postcode or None
+        location.latitude = None if latitude == fmt.NO_COORDINATE else latitude / fmt.COORDINATE_SCALE
+        location.longitude = (None if longitude == fmt.NO_COORDINATE
+                              else longitude / fmt.COORDINATE_SCALE)
+        location.timezone = timezone or None
+        cache = self.cache
+        if len(cache) >= RECORD_CACHE_SIZE:
+            cache.clear()
+        cache[fmt.LEAF + ref] = location
+
+
 class Database:
     """A mapped database; use as a context manager or call :meth:`close`.
 
     Safe to share between threads, and across ``fork()``: the mapping is
-    read-only and the caches only ever hold finished values.
+    read-only and the cache only ever holds decoded Locations.
     """
 
     def __init__(self, path):
@@ -116,23 +209,32 @@ class Database:
             raise
         self._metadata = None
         self._closed = False
-        self._records = self.header.section("records")[0]
-        self._cache = {fmt.LEAF: None}
+        self._cache = {}
+        # Lookups make instances of a subclass that knows this file's records.
+        self._location_type = type("Location", (Location,), {
+            "__slots__": (), "__module__": Location.__module__,
+            "_records": _RecordTable(self._map, self.header, self.path, self._cache)})
         self.lookup = self._make_lookup()
 
     # -- lifecycle -------------------------------------------------------
 
     def close(self) -> None:
-        """Unmap the file. Lookups afterwards raise ``ValueError``."""
+        """Let go of the file. Lookups afterwards raise ``ValueError``.
+
+        The file is unmapped at once unless Locations looked up from it are
+        still alive; they keep it mapped, and readable, until they are gone.
+        """
         if not getattr(self, "_closed", True):
             self._closed = True
-            self._release()
+            self._cache.clear()
+            self._release(unmap=False)
 
-    def _release(self):
+    def _release(self, unmap=True):
         for view in reversed(self.__dict__.pop("_views", [])):
             view.release()
-        if getattr(self, "_map", None) is not None:
-            self._map.close()
+        mapping = self.__dict__.pop("_map", None)
+        if mapping is not None and unmap:
+            mapping.close()
 
     def _trie_views(self, version):
         """``(entries, bitmaps)``: one trie section as u32 and as u64 values."""
@@ -168,10 +270,7 @@ class Database:
         """The error for an inconsistency found while reading the body."""
         if self._closed:
             return ValueError(_CLOSED)
-        detail = f" ({exc})" if exc else ""
-        return InvalidDatabaseError(
-            f"{self.path}: the file is damaged{detail}; run `visitorapi verify` on it "
-            "and recompile or copy it again")
+        return _damaged(self.path, exc)
 
     # -- lookups ---------------------------------------------------------
 
@@ -194,35 +293,25 @@ class Database:
         PERF: a closure reads its variables as fast locals instead of
         attributes; IPv4 is unrolled to its at most three reads (root + two
         6-bit levels); a leaf entry is its own cache key; and a cache miss
-        decodes inline (three C calls: unpack_from, decode, split), which
-        measured 15% faster than calling a decoder function.
+        makes a lazy Location (two C steps) instead of decoding the record.
         """
         entries4, bitmaps4 = self._tries[4]
         entries6, bitmaps6 = self._tries[6]
         leaf = fmt.LEAF
         shift4 = 32 - fmt.ROOT_BITS[4]
-        shift6 = 128 - fmt.ROOT_BITS[6]
-        shifts6 = tuple(range(shift6 - 2 * fmt.ARRAY_STRIDE - fmt.STRIDE, -1, -fmt.STRIDE))
-        cache = self._cache
-        get = cache.get
-        limit = RECORD_CACHE_SIZE
-        buffer = self._map
-        records_at = self.header.section("records")[0]
-        places_at, places_size = self.header.section("places")
+        # The 6-bit levels below /50, as right shifts of the 128-bit address.
+        deep_shifts6 = tuple(range(128 - 50 - fmt.STRIDE, -1, -fmt.STRIDE))
+        get = self._cache.get
         record_count = self.header.record_count
-        unpack = fmt.RECORD.unpack_from
-        record_size = fmt.RECORD.size
-        separator = fmt.PLACE_SEPARATOR
-        missing = fmt.NO_COORDINATE
-        scale = fmt.COORDINATE_SCALE
+        new = object.__new__
+        location_type = self._location_type
         from_bytes = int.from_bytes
         corrupt = self._corrupt
-        miss = _MISS
         mapped = fmt.LEAF | fmt.MAPPED_REF
         # The unrolled walks below rely on these levels.
         assert fmt.LEVELS[4] == ((fmt.BITMAP, fmt.STRIDE),) * 2
-        assert fmt.LEVELS[6][:3] == ((fmt.ARRAY, 8), (fmt.ARRAY, 8), (fmt.BITMAP, fmt.STRIDE))
-        assert fmt.ROOT_BITS[6] == 16
+        assert fmt.LEVELS[6][:5] == ((fmt.ARRAY, 8),) * 2 + ((fmt.BITMAP, fmt.STRIDE),) * 3
+        assert fmt.ROOT_BITS[6] == 16 and fmt.STRIDE == 6
 
         def lookup(ip):
             if ":" in ip:
@@ -230,23 +319,35 @@ class Database:
                     packed = inet_pton(AF_INET6, ip)
                 except (OSError, ValueError):
                     raise _not_an_address(ip) from None
-                n = from_bytes(packed, "big")
                 try:
-                    e = entries6[n >> shift6]
+                    e = entries6[(packed[0] << 8) | packed[1]]
                     if e < leaf:
                         # Array nodes for /16-/24 and /24-/32: the slot is a byte.
                         e = entries6[e + packed[2]]
                         if e < leaf:
                             e = entries6[e + packed[3]]
-                            for shift in shifts6:
-                                if e >= leaf:
-                                    break
-                                e = entries6[e + (bitmaps6[e >> 1]
-                                                  >> ((n >> shift) & 63)).bit_count()]
+                            if e < leaf:
+                                # PERF: the three 6-bit levels from /32 to /50 (where
+                                # most IPv6 data ends) read a 32-bit int, not 128 bits.
+                                n = from_bytes(packed[4:8], "big")
+                                e = entries6[e + (bitmaps6[e >> 1] >> (n >> 26)).bit_count()]
+                                if e < leaf:
+                                    e = entries6[e + (bitmaps6[e >> 1]
+                                                      >> ((n >> 20) & 63)).bit_count()]
+                                    if e < leaf:
+                                        e = entries6[e + (bitmaps6[e >> 1]
+                                                          >> ((n >> 14) & 63)).bit_count()]
+                                        if e < leaf:
+                                            n = from_bytes(packed, "big")
+                                            for shift in deep_shifts6:
+                                                if e >= leaf:
+                                                    break
+                                                e = entries6[e + (bitmaps6[e >> 1] >> (
+                                                    (n >> shift) & 63)).bit_count()]
                 except (IndexError, ValueError) as exc:
                     raise corrupt(exc) from None
                 if e == mapped:
-                    return lookup(str(ipaddress.IPv4Address(n & 0xFFFFFFFF)))
+                    return lookup(inet_ntop(AF_INET, packed[12:]))
             else:
                 try:
                     n = from_bytes(inet_pton(AF_INET, ip), "big")
@@ -260,35 +361,17 @@ class Database:
                             e = entries4[e + (bitmaps4[e >> 1] >> (n & 63)).bit_count()]
                 except (IndexError, ValueError) as exc:
                     raise corrupt(exc) from None
-            location = get(e, miss)
-            if location is not miss:
+            location = get(e)
+            if location is not None:
                 return location
             if e == leaf:
-                # NOTE: "no record" is answered here, not only from the cache:
-                # another thread may have just cleared the cache (gthread workers).
                 return None
-            # A cache miss: decode the record from the mapped file.
             ref = e - leaf
             if not 0 < ref < record_count:
                 raise corrupt("trie deeper than the address" if ref < 0
                               else f"record {ref} out of range")
-            try:
-                at, size, latitude, longitude = unpack(buffer, records_at + ref * record_size)
-                if at + size > places_size:
-                    raise ValueError(f"place of record {ref} out of bounds")
-                start = places_at + at
-                (country_code, region, district, city, postcode,
-                 timezone) = buffer[start:start + size].decode().split(separator)
-            except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
-                raise corrupt(exc) from None
-            location = _new_location(Location, (
-                country_code or None, region or None, district or None, city or None,
-                postcode or None, None if latitude == missing else latitude / scale,
-                None if longitude == missing else longitude / scale, timezone or None))
-            if len(cache) >= limit:
-                cache.clear()
-                cache[leaf] = None
-            cache[e] = location
+            location = new(location_type)
+            location._ref = ref
             return location
 
         return lookup
