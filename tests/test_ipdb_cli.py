@@ -76,7 +76,7 @@ def test_info_prints_the_header(compiled):
     assert info["attribution"] == "by DB-IP"
     assert info["rows"] == 4 and info["records"] == 4
     assert info["sources"] == [{"name": "city.csv", "dialect": "iplocation-city"}]
-    assert info["format_version"] == 3
+    assert info["format_version"] == 4
     assert set(info["sections"]) == {"ipv4", "ipv6", "records", "places"}
 
 

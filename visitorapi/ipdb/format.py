@@ -1,7 +1,9 @@
-"""THE byte layout of a visitorapi IP database (``.vdb``), format version 3.
+"""THE byte layout of a visitorapi IP database (``.vdb``), format version 4.
 
-Versions 1 and 2 were never released (1 stored places as string numbers, 2
-had a 20-bit IPv6 root and no array nodes); see "Why this design" below.
+Versions 1 to 3 are not read (1 stored places as string numbers, 2 had a
+20-bit IPv6 root and no array nodes, 3 had a bitmap node at IPv6 /32-/38);
+see "Why this design" below. Any other version is refused with a message to
+recompile.
 
 Imported by the compiler (which writes it) and the reader (which maps it),
 by nobody else. Every number about the layout lives here, once.
@@ -20,7 +22,7 @@ offset size   field
 ====== ====== ===================================================================
 0      8      magic ``b"\\x89VIPDB\\r\\n"`` (PNG-style: a high byte, and CR LF, so
               7-bit or text-mode transfers are caught)
-8      2      format version, u16 (``VERSION`` = 3)
+8      2      format version, u16 (``VERSION`` = 4)
 10     2      reserved, zero
 12     4      CRC-32 of the header without this field (bytes [0, 12) then
               [16, header_size)): catches a damaged header in constant time
@@ -53,8 +55,9 @@ Body sections, in file order:
     relative to their own trie, so a body does not move when the metadata
     changes length, and no pointer can leave its trie). Two node kinds:
 
-    - array node (IPv6 levels /16-/24 and /24-/32): 256 entries, slot
-      ``i`` at ``e + i``; ``i`` is simply the address's next byte.
+    - array node (IPv6 levels /16-/24, /24-/32 and /32-/38): one entry per
+      slot, ``2**stride`` of them, slot ``i`` at ``e + i``; ``i`` is the
+      address's next byte (or, for /32-/38, that byte's top 6 bits).
     - bitmap node: the block is split into ``2**STRIDE`` = 64 equal slots,
       consecutive slots with the same leaf forming one run. The node's
       64-bit bitmap is the u32 pair at ``e - 1, e`` (``e`` is odd, the
@@ -109,13 +112,18 @@ level, and 0.8 us to build a record that is not cached.
   blocks of /16 and 8,927 of /24 hold a boundary), so /16-/24 and /24-/32
   are plain 256-entry array nodes indexed by the address's next byte, two
   cheap steps instead of two bitmap levels. Cost: +4.3 MB (89.6 MB in all);
-  gain: IPv6 lookups with cached records 1.85 -> 1.59 us. Plain 8-bit
+  gain: IPv6 lookups with cached records 1.85 -> 1.59 us. Version 4 makes
+  /32-/38 a 64-entry array too (35 K nodes, +7.2 MB, 96.7 MB in all): the
+  IPv6 walk in the same process went from 2.09 to 1.69 us. The next level
+  down (/38-/44, 220 K nodes) would cost 56 MB as arrays. Plain 8-bit
   arrays all the way down would need 688 K nodes (705 MB), and for IPv4 the
   /20 level alone has 409 K non-uniform blocks, so IPv4 keeps bitmaps.
-- Records: a cache miss, which random addresses make the common case (a
+- Records: decoding one, which random addresses make the common case (a
   worker caches 16 K of 567 K records), costs three C calls:
   ``unpack_from`` of a 14-byte record, one ``decode`` and one ``split`` of
-  the shared place text. Measured alternatives: places as six u32 string
+  the shared place text. A lookup does not decode: it returns a lazy
+  Location holding the record number, decoded when a field is first read
+  (the reader's ``Location``); that took IPv4 lookups from 2.0 to 1.16 us. Measured alternatives: places as six u32 string
   numbers with a string cache (about 2.2 us per miss against 0.8 us), and
   each record as one length-prefixed text with coordinates as decimals
   (26.6 MB against 14 MB, and not faster: 1.55 against 1.34 us per miss).
@@ -131,7 +139,7 @@ from dataclasses import dataclass
 from visitorapi.errors import OperatorError
 
 MAGIC = b"\x89VIPDB\r\n"
-VERSION = 3
+VERSION = 4
 
 WIDTH = {4: 32, 6: 128}
 ROOT_BITS = {4: 20, 6: 16}
@@ -143,7 +151,7 @@ BITMAP = "bitmap"
 # The node kind and stride of each level below the root, per family.
 LEVELS = {
     4: ((BITMAP, STRIDE),) * 2,
-    6: ((ARRAY, ARRAY_STRIDE),) * 2 + ((BITMAP, STRIDE),) * 16,
+    6: ((ARRAY, ARRAY_STRIDE),) * 2 + ((ARRAY, STRIDE),) + ((BITMAP, STRIDE),) * 15,
 }
 assert all(ROOT_BITS[v] + sum(stride for _, stride in LEVELS[v]) == WIDTH[v] for v in WIDTH)
 LEAF = 0x80000000

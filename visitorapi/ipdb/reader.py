@@ -310,7 +310,8 @@ class Database:
         mapped = fmt.LEAF | fmt.MAPPED_REF
         # The unrolled walks below rely on these levels.
         assert fmt.LEVELS[4] == ((fmt.BITMAP, fmt.STRIDE),) * 2
-        assert fmt.LEVELS[6][:5] == ((fmt.ARRAY, 8),) * 2 + ((fmt.BITMAP, fmt.STRIDE),) * 3
+        assert fmt.LEVELS[6][:5] == ((fmt.ARRAY, 8),) * 2 + ((fmt.ARRAY, 6),) + (
+            (fmt.BITMAP, fmt.STRIDE),) * 2
         assert fmt.ROOT_BITS[6] == 16 and fmt.STRIDE == 6
 
         def lookup(ip):
@@ -322,16 +323,17 @@ class Database:
                 try:
                     e = entries6[(packed[0] << 8) | packed[1]]
                     if e < leaf:
-                        # Array nodes for /16-/24 and /24-/32: the slot is a byte.
+                        # Array nodes for /16-/24, /24-/32 and /32-/38: the slot is
+                        # the address's next byte, then the top 6 bits of the one after.
                         e = entries6[e + packed[2]]
                         if e < leaf:
                             e = entries6[e + packed[3]]
                             if e < leaf:
-                                # PERF: the three 6-bit levels from /32 to /50 (where
-                                # most IPv6 data ends) read a 32-bit int, not 128 bits.
-                                n = from_bytes(packed[4:8], "big")
-                                e = entries6[e + (bitmaps6[e >> 1] >> (n >> 26)).bit_count()]
+                                e = entries6[e + (packed[4] >> 2)]
                                 if e < leaf:
+                                    # PERF: the bitmap levels /38-/44 and /44-/50 (where
+                                    # most IPv6 data ends) read a 32-bit int, not 128 bits.
+                                    n = from_bytes(packed[4:8], "big")
                                     e = entries6[e + (bitmaps6[e >> 1]
                                                       >> ((n >> 20) & 63)).bit_count()]
                                     if e < leaf:
