@@ -4,6 +4,7 @@ Every range's first and last address and their neighbours are probed, plus
 random addresses, in both the plain and the ``::ffff:a.b.c.d`` spelling.
 """
 import ipaddress
+import pickle
 import random
 
 import pytest
@@ -334,10 +335,12 @@ def test_records_are_deduplicated_and_decoded_lazily(tmp_path):
 def test_a_location_outlives_its_database(tmp_path):
     path = compile_ranges(tmp_path, [SourceRange(0, 5, 4, LOCATIONS[0], "a:1")])
     with open_database(path) as database:
-        location = database.lookup("0.0.0.1")
-    assert location == expected(LOCATIONS[0])
+        location, unread = database.lookup("0.0.0.1"), database.lookup("0.0.0.2")
+    assert location == expected(LOCATIONS[0])  # read after close: the file stays mapped
     assert tuple(location) == tuple(expected(LOCATIONS[0]))
     assert repr(location).startswith("Location(country_code=")
+    copy = pickle.loads(pickle.dumps(unread))  # pickled unread: the values, not the file
+    assert type(copy) is Location and copy == location
     with pytest.raises(AttributeError, match="no attribute 'town'"):
         location.town
 
