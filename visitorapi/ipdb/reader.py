@@ -229,8 +229,10 @@ class Database:
         self._closed = False
         self._cache = {}
         # Lookups make instances of a subclass that knows this file's records.
+        # PERF: the record number is a slot, so a lazy Location has no dict
+        # until it is decoded.
         self._location_type = type("Location", (Location,), {
-            "__module__": Location.__module__,
+            "__module__": Location.__module__, "__slots__": ("_ref",),
             "_records": _RecordTable(self._map, self.header, self.path, self._cache)})
         self.lookup = self._make_lookup()
 
@@ -350,13 +352,14 @@ class Database:
                                 e = entries6[e + (packed[4] >> 2)]
                                 if e < leaf:
                                     # PERF: the bitmap levels /38-/44 and /44-/50 (where
-                                    # most IPv6 data ends) read a 32-bit int, not 128 bits.
-                                    n = from_bytes(packed[4:8], "big")
-                                    e = entries6[e + (bitmaps6[e >> 1]
-                                                      >> ((n >> 20) & 63)).bit_count()]
+                                    # most IPv6 data ends) take their slots from the
+                                    # address bytes: no 128-bit int, no slice.
+                                    byte = packed[5]
+                                    e = entries6[e + (bitmaps6[e >> 1] >> (
+                                        ((packed[4] & 3) << 4) | (byte >> 4))).bit_count()]
                                     if e < leaf:
-                                        e = entries6[e + (bitmaps6[e >> 1]
-                                                          >> ((n >> 14) & 63)).bit_count()]
+                                        e = entries6[e + (bitmaps6[e >> 1] >> (
+                                            ((byte & 15) << 2) | (packed[6] >> 6))).bit_count()]
                                         if e < leaf:
                                             n = from_bytes(packed, "big")
                                             for shift in deep_shifts6:
