@@ -1,8 +1,9 @@
 """Read a ``.vdb`` database in place through mmap: ``open_database(path).lookup(ip)``.
 
 Opening maps the file read-only and checks the header (magic, version, CRC,
-section bounds) in constant time; nothing in the body is parsed. Records are
-decoded on first use into small bounded caches, so the mapped file, shared by
+section bounds) in constant time; nothing in the body is parsed. A lookup
+returns a lazy :class:`Location`, decoded when a field is first read, and
+decoded records go into a small bounded cache, so the mapped file, shared by
 every process through the page cache, is the only full copy: this is what
 makes gunicorn's ``--preload`` (open in the master, look up in forked
 workers and their threads) cheap. ``verify()`` reads everything: the body
