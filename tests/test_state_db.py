@@ -1,5 +1,7 @@
 """The SQLite store: creation, WAL, migrations applied once, newer stores refused."""
+import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -14,6 +16,20 @@ def test_connect_creates_store_in_wal_mode_with_all_migrations(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
     assert applied == {name for name, _ in db.available_migrations()}
+    conn.close()
+
+
+def test_a_new_store_is_readable_by_its_owner_only(tmp_path):
+    old_umask = os.umask(0o022)  # the usual default: new files world-readable
+    try:
+        conn = db.connect(tmp_path / "state.sqlite3")
+        conn.execute("CREATE TABLE probe (x)")  # the WAL file exists once something is written
+    finally:
+        os.umask(old_umask)
+    files = sorted(tmp_path.glob("state.sqlite3*"))
+    assert [path.name for path in files] == ["state.sqlite3", "state.sqlite3-shm",
+                                             "state.sqlite3-wal"]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o600}
     conn.close()
 
 

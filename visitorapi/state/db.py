@@ -54,6 +54,10 @@ def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Con
     path = Path(path) if path is not None else default_state_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # NOTE: the store holds password hashes, TOTP secrets and the client
+        # HMAC key: a new file is the owner's alone (SQLite gives its -wal
+        # and -shm files the same mode), whatever the umask or the folder.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
                                check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
