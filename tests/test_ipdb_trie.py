@@ -3,7 +3,9 @@
 Every range's first and last address and their neighbours are probed, plus
 random addresses, in both the plain and the ``::ffff:a.b.c.d`` spelling.
 """
+import gc
 import ipaddress
+import os
 import pickle
 import random
 
@@ -343,6 +345,24 @@ def test_a_location_outlives_its_database(tmp_path):
     assert type(copy) is Location and copy == location
     with pytest.raises(AttributeError, match="no attribute 'town'"):
         location.town
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")
+def test_close_unmaps_the_file_once_no_location_holds_it(tmp_path):
+    path = compile_ranges(tmp_path, [SourceRange(0, 5, 4, LOCATIONS[0], "a:1")])
+
+    def mapped():
+        gc.collect()  # a Location's type, which holds the mapping, lives in a reference cycle
+        with open("/proc/self/maps") as maps:
+            return str(path) in maps.read()
+
+    database = open_database(path)
+    location = database.lookup("0.0.0.1")
+    database.close()
+    assert mapped()
+    assert location.city == LOCATIONS[0][3]
+    del location
+    assert not mapped()
 
 
 def test_closed_database_refuses_lookups(tmp_path):

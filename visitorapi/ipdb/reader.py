@@ -17,7 +17,7 @@ import mmap
 import os
 import struct
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from visitorapi.ipdb import format as fmt
 from visitorapi.ipdb.format import InvalidDatabaseError
@@ -242,12 +242,15 @@ class Database:
     def close(self) -> None:
         """Let go of the file. Lookups afterwards raise ``ValueError``.
 
-        The file is unmapped at once unless Locations looked up from it are
-        still alive; they keep it mapped, and readable, until they are gone.
+        Locations already looked up stay readable: they hold the mapping
+        (through their type), and it is unmapped when the last of them goes.
         """
         if not getattr(self, "_closed", True):
             self._closed = True
             self._cache.clear()
+            # Every path from here to the mapping: the lookup closure, the
+            # Location type and the cache (Locations read later go into it).
+            del self.lookup, self._location_type, self._cache
             self._release(unmap=False)
 
     def _release(self, unmap=True):
@@ -299,14 +302,16 @@ class Database:
         """Return the :class:`Location` of an address, or ``None`` when unknown.
 
         ``::ffff:a.b.c.d`` answers as ``a.b.c.d``. Replaced per instance by a
-        closure (see ``_make_lookup``); this body documents the contract.
+        closure (see ``_make_lookup``) while the database is open; this body
+        documents the contract, and answers once it is closed.
 
         Raises:
             ValueError: ``ip`` is not a valid address (validation is strict:
-                ``127.1`` and ``010.0.0.1`` are refused).
+                ``127.1`` and ``010.0.0.1`` are refused), or the database is
+                closed.
             InvalidDatabaseError: the file turned out to be damaged.
         """
-        return self._make_lookup()(ip)  # pragma: no cover - shadowed in __init__
+        raise ValueError(_CLOSED)
 
     def _make_lookup(self):
         """Build the hot lookup function with everything it needs bound locally.
