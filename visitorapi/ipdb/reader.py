@@ -49,8 +49,6 @@ class _Decoded:
     def __get__(self, location, owner=None):
         if location is None:
             return self
-        if location._records is None:  # pragma: no cover - __init__ sets every field
-            raise AttributeError(self.name)
         location._records.load(location)
         return location.__dict__[self.name]
 
