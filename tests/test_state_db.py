@@ -33,6 +33,18 @@ def test_a_new_store_is_readable_by_its_owner_only(tmp_path):
     conn.close()
 
 
+def test_a_store_open_to_others_is_named_in_a_warning(tmp_path, caplog):
+    path = tmp_path / "state.sqlite3"
+    db.connect(path).close()
+    assert not caplog.records  # a store it made itself is private
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="visitorapi.state.db"):
+        db.connect(path).close()
+    [record] = caplog.records
+    assert str(path) in record.getMessage() and "mode 644" in record.getMessage()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # warned about, not changed
+
+
 def test_migrations_run_once(tmp_path):
     path = tmp_path / "state.sqlite3"
     db.connect(path).close()

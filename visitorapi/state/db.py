@@ -11,11 +11,15 @@ and a busy timeout so concurrent writers wait instead of failing with
 "database is locked".
 """
 import contextlib
+import logging
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from visitorapi.errors import OperatorError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
@@ -57,7 +61,11 @@ def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Con
         # NOTE: the store holds password hashes, TOTP secrets and the client
         # HMAC key: a new file is the owner's alone (SQLite gives its -wal
         # and -shm files the same mode), whatever the umask or the folder.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+        try:
+            mode = stat.S_IMODE(os.fstat(handle).st_mode)
+        finally:
+            os.close(handle)
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
                                check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
@@ -77,6 +85,11 @@ def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Con
     except BaseException:
         conn.close()
         raise
+    if mode & 0o077:
+        # NOTE: a warning, not a chmod: the operator may share it on purpose (a backup group).
+        log.warning("state database %s is open to other users (mode %03o); it holds password "
+                    "hashes and TOTP secrets: chmod 600 it unless that is intended",
+                    path, mode, extra={"event": "state.permissions"})
     return conn
 
 
