@@ -218,7 +218,8 @@ def refresh(source: str, target, *, format=None, attribution=None,
         os.chmod(compiled, 0o644)
         os.replace(compiled, target)
         compiled = None
-        _fsync_dir(folder)
+        from visitorapi.ipdb.compiler import fsync_directory  # lazy, like _ipdb_tools
+        fsync_directory(folder)
     finally:
         for leftover in (downloaded, compiled):
             if leftover is not None:
@@ -301,19 +302,6 @@ def _safe_source(source: str) -> str:
         return source
     parts = urllib.parse.urlsplit(source)
     return urllib.parse.urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
-
-
-def _fsync_dir(folder: Path):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unlink(path):

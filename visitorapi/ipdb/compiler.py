@@ -569,6 +569,11 @@ def write_atomically(path, chunks) -> None:
         except FileNotFoundError:
             pass
         raise
+    fsync_directory(directory)
+
+
+def fsync_directory(directory) -> None:
+    """Make a rename inside ``directory`` durable (best effort: not every filesystem can)."""
     try:
         directory_fd = os.open(directory, os.O_RDONLY)
     except OSError:
