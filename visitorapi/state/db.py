@@ -150,9 +150,12 @@ def missing_message(path) -> str:
 
 
 def _damaged(path, detail: str) -> str:
-    return (f"state database {path} is damaged ({detail}); stop the service and restore it "
-            "from your latest backup as docs/operations.md (\"Backing up the state "
-            "database\") describes, or point VISITORAPI_STATE elsewhere")
+    detail = " ".join(detail.split())  # NOTE: quick_check reports span lines; this is one
+    if len(detail) > 200:
+        detail = detail[:200] + "..."
+    return (f"state database {path} is damaged ({detail}); stop the service and restore "
+            "your latest backup (docs/operations.md, \"Restoring a backup\"), or point "
+            "VISITORAPI_STATE elsewhere")
 
 
 def _explain(path, exc: sqlite3.DatabaseError) -> str:
