@@ -58,7 +58,7 @@ def ensure_default_database(path, *, announce=None):
         from visitorapi.resources import data_path
         if announce is not None:
             announce(f"compiling the default country database into {path} from the shipped "
-                     f"DB-IP Lite data ({problem}; a few seconds, once)")
+                     f"DB-IP Lite data ({problem})")
         started = time.monotonic()
         compile_files([data_path(name) for name in SHIPPED_SOURCES], path)
         return time.monotonic() - started
@@ -69,7 +69,7 @@ def _problem(path: Path):
     try:
         database = open_database(path)
     except FileNotFoundError:
-        return "first start"
+        return "first start only"
     except (OSError, InvalidDatabaseError) as exc:
         return f"the cached copy is unusable: {exc}"
     database.close()
