@@ -36,7 +36,7 @@ proc_name = "visitorapi"
 # 27's stock gthread) and passes with this worker. gthread also answers a
 # browser's next request on the same connection (keepalive; with TLS, no new
 # handshake) and serves others while a client is idle or slow.
-# What it costs, measured with tools/bench_service.py (README, "Performance";
+# What it costs, measured with tools/bench_service.py (docs/performance.md;
 # 2 workers, wrk on loopback, shared 2-core machine): requests/s within the
 # noise of sync's for every app (visitorapi / hello-world medians 0.67x-0.78x
 # vs sync's 0.74x-0.78x); 20-40 µs more worker CPU per request for thread
