@@ -49,7 +49,7 @@ def gunicorn(tmp_path, env, *options):
                     break
             assert time.monotonic() < deadline, "gunicorn did not answer within 120 s"
             time.sleep(0.1)
-        yield port, log
+        yield port, log, process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -64,16 +64,17 @@ def _events(log_text, event):
     return [line for line in log_text.splitlines() if f'"event": "{event}"' in line]
 
 
-@pytest.mark.parametrize("options", [
-    pytest.param((), id="plain-gunicorn"),
-    pytest.param(("-c", "python:visitorapi.web.gunicorn_conf"), id="shipped-config"),
+@pytest.mark.parametrize("options, built_by_master", [
+    pytest.param((), False, id="plain-gunicorn"),  # a worker builds it, the others wait
+    pytest.param(("-c", "python:visitorapi.web.gunicorn_conf"), True, id="shipped-config"),
 ])
-def test_gunicorn_on_a_fresh_install_builds_the_default_database_once(tmp_path, options):
+def test_gunicorn_on_a_fresh_install_builds_the_default_database_once(tmp_path, options,
+                                                                      built_by_master):
     env = base_env(tmp_path)  # fresh XDG_CACHE_HOME, no VISITORAPI_DB, no serve before
     pid = create_project(tmp_path / "state" / "state.sqlite3", ["https://shop.example"])
     database = default_database_path(env)
     assert not database.exists()
-    with gunicorn(tmp_path, env, *options) as (port, log):
+    with gunicorn(tmp_path, env, *options) as (port, log, master):
         # every worker that answers has waited for the build: no 503 window
         for _ in range(6):
             status, body = _get(port, f"/api/?pid={pid}", {"Origin": "https://shop.example"})
@@ -82,7 +83,8 @@ def test_gunicorn_on_a_fresh_install_builds_the_default_database_once(tmp_path, 
         status, body = _get(port, "/readyz")
         assert status == 200 and json.loads(body)["databaseBuilt"], body
     text = log.read_text(errors="replace")
-    assert len(_events(text, "db.built")) == 1, text      # three workers, one compile
+    [built] = _events(text, "db.built")                    # three workers, one compile
+    assert (json.loads(built)["process"] == master) is built_by_master
     assert len(_events(text, "db.building")) == 1
     assert not _events(text, "db.missing") and not _events(text, "db.attribution_missing")
     assert sorted(p.name for p in database.parent.iterdir()) == [database.name,
@@ -95,7 +97,7 @@ def test_an_unwritable_cache_is_one_clear_log_line_and_a_503(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     env = base_env(tmp_path, XDG_CACHE_HOME=blocker)
-    with gunicorn(tmp_path, env) as (port, log):
+    with gunicorn(tmp_path, env) as (port, log, _):
         status, body = _get(port, "/readyz")
         assert status == 503, body
     [line] = _events(log.read_text(errors="replace"), "db.missing")[:1]

@@ -33,7 +33,7 @@ def create_app(environ=None):
                     "visitorapi.web.gunicorn_conf); plain HTTP is served: set "
                     "VISITORAPI_HTTPS=require on a public address", extra={"event": "config.https"})
     if settings.db_is_default:
-        _ensure_default_database(settings.db_path)
+        prepare_default_database(settings.db_path)
     database = LiveDatabase(settings.db_path, open_checked,
                             check_interval=settings.db_check_interval)
     if database.current() is None:
@@ -58,11 +58,15 @@ def create_app(environ=None):
     return api
 
 
-def _ensure_default_database(path):
+def prepare_default_database(path):
     """Build the embedded default database on a first start (see visitorapi.ipdb.default).
 
-    A failure is logged, not raised: the worker still boots and /readyz and
-    /api say 503 until a database is in place, as with any missing file.
+    The shipped gunicorn config calls this in the master before workers fork;
+    each worker calls it again when it builds the app, which costs one open
+    when the file is there and builds it under plain ``gunicorn
+    visitorapi.wsgi:app``. A failure is logged, not raised: the worker still
+    boots, and /readyz and /api say 503 until a database is in place, as with
+    any missing file.
     """
     from visitorapi.errors import OperatorError
     from visitorapi.ipdb.default import ensure_default_database
