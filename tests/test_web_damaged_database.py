@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -158,34 +157,33 @@ def test_a_served_file_damaged_in_place_under_gunicorn(tmp_path):
                                          {**ORIGIN, "X-Forwarded-For": address})
         return status, json.loads(body)
 
-    def events(name):
-        return server.output().count(f"{name}")
+    def paris_is_503():
+        status, body = api(PARIS)
+        assert (status, body["result"]) == (503, "not ready: no IP database is loaded")
 
     with Server(tmp_path, "--db", served, "--workers", workers, env=env) as server:
+        assert server.wait_logged("db.loaded", workers) == workers  # every worker is up
         assert api(BERLIN)[0] == 200
+        mark = server.log_mark()
         damage_place(served)
         # Every worker finds the damage on its first request (its lookup or its
         # identity check); wait until each has said so, asking all the while.
-        deadline = time.monotonic() + 60
-        while events("IP database damaged") < workers and time.monotonic() < deadline:
-            status, body = api(PARIS)
-            assert (status, body["result"]) == (503, "not ready: no IP database is loaded")
-        assert events("IP database damaged") == workers
+        assert server.wait_logged("db.damaged", workers, since=mark, poke=paris_is_503) == workers
         for _ in range(10):
             status, _, body = server.request("/readyz")
             assert status == 503 and b"damaged" in body
-            assert api(BERLIN)[0] == 503
-        loaded_before = events("database loaded")
+            paris_is_503()
+        mark = server.log_mark()
         incoming = tmp_path / "incoming.vdb"
         shutil.copy(good, incoming)
         os.replace(incoming, served)
-        deadline = time.monotonic() + 60
-        while events("database loaded") < loaded_before + workers and time.monotonic() < deadline:
-            server.request("/readyz")
-        assert events("database loaded") == loaded_before + workers
+        assert server.wait_logged("db.loaded", workers, since=mark,
+                                  poke=lambda: server.request("/readyz")) == workers
         for _ in range(10):
             assert server.request("/readyz")[0] == 200
             status, body = api(PARIS)
             assert status == 200 and body["data"]["city"] == "Paris"
-        assert events("IP database damaged") == workers   # once per worker, not per request
+        damaged = [line for line in server.output().splitlines() if '"db.damaged"' in line]
+        assert len(damaged) == workers                      # once per worker, not per request
+        assert all(str(served) in line for line in damaged)
     assert "Traceback" not in server.output()
