@@ -121,6 +121,27 @@ def test_a_file_rewritten_in_place_is_damaged_even_before_a_lookup_hits_it(tmp_p
     assert not [r for r in caplog.records if getattr(r, "event", None) == "db.refused"]
 
 
+def test_a_refused_replacement_rewritten_in_place_leaves_the_served_one(tmp_path, caplog):
+    """Only the served inode counts as "rewritten in place": a refused
+    replacement that is then rewritten (still bad) is just refused again."""
+    served = compile_fixture(tmp_path)
+    clock = Clock()
+    live = LiveDatabase(served, open_checked, check_interval=1.0, clock=clock)
+    database = live.current()
+    incoming = tmp_path / "incoming.vdb"
+    incoming.write_bytes(served.read_bytes()[:200])
+    os.replace(incoming, served)
+    with caplog.at_level(logging.WARNING, logger="visitorapi"):
+        clock.now = 1.0
+        assert live.current() is database
+        with open(served, "ab") as handle:  # the refused file changes in place
+            handle.write(b"more")
+        clock.now = 2.0
+        assert live.current() is database
+    assert damaged_events(caplog) == []
+    assert len([r for r in caplog.records if getattr(r, "event", None) == "db.refused"]) == 2
+
+
 def test_damage_reported_for_a_database_no_longer_served_changes_nothing(tmp_path, caplog):
     """A request still holding the previous database may hit its damage after a
     good file replaced it: the good one keeps serving."""

@@ -77,7 +77,8 @@ class LiveDatabase:
         self.clock = clock
         self.database = None
         self.error = None
-        self._identity = None
+        self._identity = None   # of the file last tried
+        self._served = None     # of the file self.database was opened from
         self._next_check = 0.0
         self._lock = threading.Lock()
 
@@ -103,12 +104,11 @@ class LiveDatabase:
                 return
             if identity == self._identity:
                 return
-            served = self._identity
             self._identity = identity
             try:
                 database = self.opener(self.path)
             except Exception as exc:  # NOTE: any failure to open must leave the old one serving
-                if self.database is not None and served[:2] == identity[:2]:
+                if self.database is not None and self._served[:2] == identity[:2]:
                     # The same inode: the served file itself was rewritten in
                     # place, and the mapping being served reads the new bytes.
                     self._drop(f"{exc}; it was rewritten in place: replace the file with a "
@@ -122,6 +122,7 @@ class LiveDatabase:
                 return
             replaced = self.database is not None
             self.database = database
+            self._served = identity
             self.error = None
         log.info("database %s: %s", "replaced" if replaced else "loaded", self.path,
                  extra={"event": "db.replaced" if replaced else "db.loaded"})
