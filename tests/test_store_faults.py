@@ -5,6 +5,7 @@ and ``serve`` with one line; while the store is sick the API serves from the
 project lists it holds, and answers 503 when it holds none.
 """
 import json
+import logging
 import os
 import shutil
 import signal
@@ -28,12 +29,17 @@ ORIGIN = "https://shop.example"
 
 
 @pytest.fixture(autouse=True)
-def own_accounting(monkeypatch):
-    """create_app's per-process Accounting, made afresh for each test's store and closed after."""
+def own_accounting_and_logging(monkeypatch):
+    """create_app's per-process Accounting, made afresh for each test's store and closed
+    after; and the root logger as it was (create_app configures logging)."""
     monkeypatch.setattr(accounting, "_current", None)
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     yield
     if accounting._current is not None:
         accounting._current.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _environ(tmp_path, database, **extra):
@@ -77,6 +83,9 @@ def test_readyz_names_a_damaged_replacement_and_the_api_serves_from_memory(tmp_p
     assert f"state database {state} is damaged" in reply.json["result"]
     assert call(app, query=f"pid={pid}", headers={"Origin": ORIGIN}).status == 200
     assert call(app, query="pid=unknownpid", headers={"Origin": ORIGIN}).status == 403
+    state.unlink()
+    db.connect(state, create=True).close()      # "restored": the pending usage counts land
+    assert call(app, "/readyz").status == 200
 
 
 def test_a_worker_never_creates_the_store(tmp_path, caplog):

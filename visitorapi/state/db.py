@@ -9,6 +9,12 @@ after they land; a change to the schema is a new file.
 Connections use WAL so gunicorn workers read while the CLI or a flush writes,
 and a busy timeout so concurrent writers wait instead of failing with
 "database is locked".
+
+Only SQLite's own code opens a store file (see :func:`_open_sqlite` for why
+anything else corrupts it), and only the command line and ``visitorapi
+serve`` create one: a serving process that finds none says so. A store is
+checked with ``PRAGMA quick_check`` when a process first opens it, so damage
+stops a command or a start with one line naming the file.
 """
 import contextlib
 import logging
@@ -89,8 +95,11 @@ def connect(path=None, *, create: bool = False,
     return conn
 
 
-# (device, inode, size, mtime) of store files that passed PRAGMA quick_check in this process.
-_checked = set()
+# -- SQLite specifics: opening without foreign descriptors, checking, following the file ------
+
+# PRAGMA quick_check's verdict per (device, inode, size, mtime) of a store file in this
+# process: None when it passed, else the operator's message.
+_checked = {}
 
 
 def _check_once(conn: sqlite3.Connection, path: Path) -> None:
@@ -100,8 +109,8 @@ def _check_once(conn: sqlite3.Connection, path: Path) -> None:
     2-core machine), so it runs once per process and version of the file, not
     at every open: a worker opens several connections (project list, usage
     writer, one per dashboard thread) and reopens them while the store is
-    locked. The main file changes (size, mtime) only when the WAL is
-    checkpointed into it, so a file written since its last check is checked
+    locked or damaged. The main file changes (size, mtime) only when the WAL
+    is checkpointed into it, so a file written since its last check is checked
     again. Damage between opens surfaces as SQLite errors, which /readyz reports.
     """
     try:
@@ -109,12 +118,12 @@ def _check_once(conn: sqlite3.Connection, path: Path) -> None:
     except FileNotFoundError:
         return  # NOTE: deleted after the open; the next use reports it
     identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-    if identity in _checked:
-        return
-    problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
-    if problems != ["ok"]:
-        raise OperatorError(_damaged(path, "; ".join(problems[:3])))
-    _checked.add(identity)
+    if identity not in _checked:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        _checked[identity] = (None if problems == ["ok"]
+                              else _damaged(path, "; ".join(problems[:3])))
+    if _checked[identity] is not None:
+        raise OperatorError(_checked[identity])
 
 
 def _open_sqlite(path: Path, create: bool, busy_timeout_ms: int):
