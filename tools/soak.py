@@ -1,0 +1,807 @@
+"""Soak: the whole service under mixed traffic and operator work, for minutes; did anything break?
+
+Starts ``visitorapi serve`` (``--workers`` workers, 127.0.0.1 as a trusted
+proxy so one machine can send many client addresses in X-Forwarded-For) on
+a free loopback port with a throwaway state and cache folder, and for
+``--minutes`` (or ``--seconds``):
+
+- client processes send authorized, refused (wrong origin, unknown pid,
+  rate-limited) and malformed (bad pid, bad X-Forwarded-For, bad HTTP)
+  requests, plus /readyz, at ``--rate`` requests/s each, on kept-alive
+  connections;
+- the IP database is replaced with ``os.replace`` every ``--swap-seconds``
+  by one of a few variants of a small fixture compiled with the project's
+  own compiler; once by a corrupt file, which must be refused while the old
+  one keeps serving;
+- ``python3 -m visitorapi`` creates projects, adds and removes domains, and
+  lists users and projects, every ``--cli-seconds``;
+- a browser-like client logs in to the dashboard (password; and with a TOTP
+  code for an account that enrolled in two-factor authentication);
+- the master gets one SIGHUP (every worker replaced gracefully) and one
+  worker gets SIGKILL.
+
+Then it stops the service gracefully and prints a table: answers by kind
+and status, failed requests beyond those in flight on the killed worker,
+usage totals in the store against what clients were served, projects
+created through the CLI that are missing, ``PRAGMA integrity_check`` and
+peak RSS per worker. The exit status is 1 when a target is missed:
+
+- no failed request beyond those in flight on the killed worker (a failure
+  is a connection error without an answer, or an answer no correct server
+  gives to that request, such as a 5xx);
+- usage in the store equals what was served, per outcome, except for the
+  killed worker's unflushed buffer (bound printed with the table);
+- nothing the CLI created is lost; ``integrity_check`` says ok;
+- no worker's memory grows after its warm-up (tolerance printed).
+
+Usage: python3 tools/soak.py [--minutes 10 | --seconds S] [--workers 2] [--clients 4]
+       [--rate 40] [--swap-seconds 5] [--cli-seconds 2] [--flush-seconds 2] [--keep]
+Linux only (worker pids, connections and memory come from /proc).
+"""
+import argparse
+import base64
+import collections
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SHOP = "https://shop.example"
+EDITED = "https://edit.example"
+DASHBOARD_HOST = "soak.test"
+PASSWORD = "soak password, long enough"
+FLOOD_IP = "203.0.113.66"  # one client address sending far above its rate limit
+CITY_NET = "192.0.2"  # the fixture's variants name a different city for this /24
+CLIENT_RATE, CLIENT_BURST = 2, 5  # per client address, per worker (VISITORAPI_CLIENT_*)
+VARIANTS = 3
+WARMUP_SHARE = 0.25  # a worker's warm-up: the first quarter of its life, at least 10 s
+MEMORY_TOLERANCE = (4 << 20, 0.05)  # growth allowed after warm-up: 4 MiB or 5 %, the larger
+EVENT_WINDOW = 5.0  # seconds after a HUP or kill in which its dropped connections show
+
+
+# -- the IP database: variants compiled from readable source -----------------------------
+
+def variant_csv(number: int) -> str:
+    """Fixture source whose 192.0.2.0/24 city names the variant (ip-location-db city layout)."""
+    return (f"{CITY_NET}.0,{CITY_NET}.255,DE,Berlin,,Soak {number},,52.52,13.405,Europe/Berlin\n"
+            "198.51.100.0,198.51.100.255,FR,Île-de-France,,Paris,,48.8566,2.3522,Europe/Paris\n"
+            "1.0.0.0,126.255.255.255,US,California,,Mountain View,,37.422,-122.084,"
+            "America/Los_Angeles\n"
+            "2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,JP,Tokyo,,Tokyo,,35.6895,"
+            "139.6917,Asia/Tokyo\n")
+
+
+def build_variants(folder: Path) -> list:
+    """Compile the variants and one corrupt copy (a flipped byte in the body); return paths."""
+    from visitorapi.ipdb.compiler import compile_files
+    paths = []
+    for number in range(VARIANTS):
+        source = folder / f"variant{number}.csv"
+        source.write_text(variant_csv(number), encoding="utf-8")
+        compile_files([source], folder / f"variant{number}.vdb")
+        paths.append(folder / f"variant{number}.vdb")
+    data = bytearray(paths[0].read_bytes())
+    data[len(data) * 3 // 4] ^= 0x40
+    corrupt = folder / "corrupt.vdb"
+    corrupt.write_bytes(bytes(data))
+    return paths + [corrupt]
+
+
+def put_in_place(source: Path, live: Path):
+    """Copy ``source`` beside ``live`` and rename it over ``live``, as ``visitorapi update`` does."""
+    temporary = live.with_name(live.name + ".new")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, live)
+
+
+# -- the service ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_env(folder: Path, flush_seconds: float) -> dict:
+    """The environment of the service and of every CLI call: everything under ``folder``."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("VISITORAPI_", "GUNICORN_"))}
+    env.update({
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        "VISITORAPI_STATE": str(folder / "state" / "state.sqlite3"),
+        "VISITORAPI_DB": str(folder / "live.vdb"),
+        "XDG_CACHE_HOME": str(folder / "cache"), "XDG_DATA_HOME": str(folder / "data"),
+        "VISITORAPI_RUN_DIR": str(folder / "run"), "HOME": str(folder / "home"),
+        "VISITORAPI_TRUSTED_PROXIES": "127.0.0.1",
+        "VISITORAPI_CLIENT_RATE": str(CLIENT_RATE), "VISITORAPI_CLIENT_BURST": str(CLIENT_BURST),
+        "VISITORAPI_PROJECT_RATE": "0",
+        "VISITORAPI_USAGE_FLUSH_SECONDS": str(flush_seconds),
+        "VISITORAPI_DB_CHECK_INTERVAL": "0.5",
+        "VISITORAPI_METRICS_INTERVAL": "0.5",
+    })
+    return env
+
+
+class Service:
+    """``python3 -m visitorapi serve`` in its own process group; the pid is gunicorn's master."""
+
+    def __init__(self, folder: Path, env: dict, workers: int):
+        self.port = free_port()
+        self.log_path = folder / "serve.log"
+        self.workers = workers
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "visitorapi", "serve", "--bind", f"127.0.0.1:{self.port}",
+                 "--workers", str(workers), "--no-demo"],
+                env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while len(self.worker_pids()) < workers or not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"visitorapi serve did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def answers(self) -> bool:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            return self.get("/healthz")[0] == 200
+        return False
+
+    def get(self, path, headers=None):
+        """(status, body) of one GET on a new connection."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def worker_pids(self) -> list:
+        """The master's children (gunicorn workers), from /proc."""
+        master = self.process.pid
+        with contextlib.suppress(OSError):
+            return [int(pid) for pid in
+                    Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        return []
+
+    def client_ports(self, worker: int) -> set:
+        """The client-side ports of the TCP connections ``worker`` holds open (from /proc)."""
+        inodes = set()
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        ports = set()
+        for line in Path(f"/proc/{worker}/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[9] in inodes and local_port == self.port:
+                ports.add(int(fields[2].rsplit(":", 1)[1], 16))
+        return ports
+
+    def stop(self) -> int:
+        """SIGTERM (a graceful stop: workers write pending usage); SIGKILL after 60 s."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+# -- traffic ----------------------------------------------------------------------------
+
+# kind: (weight, statuses a correct server may answer, usage outcome per status)
+KINDS = {
+    "authorized": (55, {200: "served"}),
+    "refused origin": (10, {403: "denied"}),
+    "unknown pid": (5, {403: "unknown_project"}),
+    "rate-limited": (8, {200: "served", 429: "rate_limited"}),
+    "edited domains": (6, {200: "served", 403: "denied"}),
+    "malformed pid": (5, {400: "bad_request"}),
+    "malformed X-Forwarded-For": (4, {400: "bad_request"}),
+    "malformed HTTP": (4, {400: None}),
+    "/readyz": (3, {200: None}),
+}
+
+
+def random_ip(rng) -> str:
+    if rng.random() < 0.5:
+        return f"{CITY_NET}.{rng.randint(1, 254)}"
+    return f"{rng.randint(1, 126)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
+def plan_request(kind, rng, pids):
+    """(path, headers) for one request of ``kind``."""
+    main, edited = pids
+    headers = {"Origin": SHOP, "X-Forwarded-For": random_ip(rng), "User-Agent": "soak/1"}
+    path = f"/api/?pid={main}"
+    if kind == "refused origin":
+        headers["Origin"] = "https://evil.test"
+    elif kind == "unknown pid":
+        path = "/api/?pid=" + base64.urlsafe_b64encode(rng.randbytes(15)).decode()
+    elif kind == "rate-limited":
+        headers["X-Forwarded-For"] = FLOOD_IP
+    elif kind == "edited domains":
+        path, headers["Origin"] = f"/api/?pid={edited}", EDITED
+    elif kind == "malformed pid":
+        path = "/api/?pid=not*a*pid"
+    elif kind == "malformed X-Forwarded-For":
+        headers["X-Forwarded-For"] = "not-an-address"
+    elif kind == "/readyz":
+        path, headers = "/readyz", {}
+    return path, headers
+
+
+class Tally:
+    """What one client saw, sent back to the orchestrator when it stops (plain, picklable)."""
+
+    def __init__(self):
+        self.answers = collections.Counter()    # (kind, status)
+        self.served = collections.Counter()     # (monotonic second, usage outcome)
+        self.failures = []                      # (monotonic time, kind, client port, what)
+        self.retries = []                       # (monotonic time, kind, client port, what)
+        self.cities = collections.Counter()
+
+
+def malformed_http(port) -> int:
+    """Send a request gunicorn must refuse (a header line without a colon); return its status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /api/?pid=x HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n")
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed without an answer")
+            head += chunk
+    return int(head.split()[1])
+
+
+def run_client(index, port, pids, rate, stop, results):
+    """One client process: one kept-alive connection, ``rate`` requests/s, until ``stop``."""
+    rng = random.Random(index)
+    tally = Tally()
+    kinds, weights = list(KINDS), [KINDS[kind][0] for kind in KINDS]
+    conn = None
+    next_at = time.monotonic()
+    while not stop.is_set():
+        next_at += 1 / rate
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "malformed HTTP":
+            try:
+                tally.answers[kind, malformed_http(port)] += 1
+            except OSError as exc:
+                tally.failures.append((time.monotonic(), kind, None, repr(exc)))
+            continue
+        path, headers = plan_request(kind, rng, pids)
+        for attempt in (1, 2):
+            reused = conn is not None
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            client_port = None
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                client_port = conn.sock.getsockname()[1]
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = None
+                if reused and attempt == 1:
+                    # NOTE: a kept-alive connection the server closed before any answer:
+                    # browsers and HTTP libraries resend an idempotent request (RFC 9112
+                    # section 9.3.1). Which event closed it is judged afterwards.
+                    tally.retries.append((time.monotonic(), kind, client_port, repr(exc)))
+                    continue
+                tally.failures.append((time.monotonic(), kind, client_port, repr(exc)))
+                break
+            try:
+                body = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = None
+                tally.failures.append((time.monotonic(), kind, client_port, repr(exc)))
+                break
+            if response.will_close:
+                conn.close()
+                conn = None
+            tally.answers[kind, response.status] += 1
+            outcome = KINDS[kind][1].get(response.status)
+            if outcome:
+                tally.served[int(time.monotonic()), outcome] += 1
+            if response.status not in KINDS[kind][1]:
+                tally.failures.append((time.monotonic(), kind, client_port,
+                                       f"{response.status} {body[:200]!r}"))
+            elif kind == "authorized" and headers["X-Forwarded-For"].startswith(CITY_NET + "."):
+                tally.cities[json.loads(body)["data"].get("city")] += 1
+            break
+    results.put(tally.__dict__)
+
+
+# -- the dashboard, as a browser -----------------------------------------------------------
+
+class Browser:
+    """One dashboard visitor behind the trusted proxy: cookies, CSRF tokens, https via the proxy."""
+
+    def __init__(self, port, ip):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.ip = ip
+        self.cookies = {}
+
+    def request(self, method, path, form=None):
+        headers = {"Host": DASHBOARD_HOST, "X-Forwarded-For": self.ip,
+                   "X-Forwarded-Proto": "https"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            from urllib.parse import urlencode
+            body = urlencode(form)
+            headers.update({"Origin": f"https://{DASHBOARD_HOST}",
+                            "Content-Type": "application/x-www-form-urlencoded"})
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                key, _, rest = value.partition("=")
+                if "max-age=0" in rest.lower():
+                    self.cookies.pop(key, None)
+                else:
+                    self.cookies[key] = rest.split(";")[0]
+        return response.status, response.getheader("Location"), text
+
+    def form(self, path, fields, page_text=None):
+        """POST ``fields`` to ``path`` with the CSRF token of ``page_text`` (or of a GET)."""
+        if page_text is None:
+            page_text = self.request("GET", path)[2]
+        match = re.search(r'name="csrf" value="([^"]+)"', page_text)
+        if not match:
+            raise AssertionError(f"no CSRF token on {path}")
+        return self.request("POST", path, {**fields, "csrf": match.group(1)})
+
+    def close(self):
+        self.conn.close()
+
+
+def dashboard_visit(port, email, expect_page, secret=None, last_step=None):
+    """Log in (password, then TOTP if ``secret``), open the projects page, log out.
+
+    Returns:
+        the TOTP time step used (None without ``secret``).
+    Raises:
+        AssertionError: a page was not what a working dashboard shows.
+    """
+    from visitorapi import totp
+    browser = Browser(port, "198.51.100.20")
+    try:
+        status, location, _ = browser.form("/dashboard/login", {"email": email,
+                                                                "password": PASSWORD})
+        step = None
+        if secret is not None:
+            assert (status, location) == (303, "/dashboard/login/code"), (status, location)
+            step = totp.time_step(time.time())
+            if last_step is not None and step <= last_step:
+                raise LookupError("TOTP code of this step already used")
+            code = totp.totp(totp.decode_secret(secret), time.time())
+            status, location, _ = browser.form("/dashboard/login/code", {"code": code})
+        assert (status, location) == (303, "/dashboard/projects"), (status, location)
+        status, _, text = browser.request("GET", "/dashboard/projects")
+        assert status == 200 and expect_page in text, f"projects page: {status}"
+        status, location, _ = browser.form("/dashboard/logout", {}, text)
+        assert status == 303, f"logout: {status}"
+        return step
+    finally:
+        browser.close()
+
+
+def enroll_totp(port, email) -> str:
+    """Turn on two-factor authentication for ``email`` the way a user does; return the secret."""
+    from visitorapi import totp
+    browser = Browser(port, "198.51.100.21")
+    try:
+        status, location, _ = browser.form("/dashboard/login", {"email": email,
+                                                                "password": PASSWORD})
+        assert status == 303, f"login before enrolling: {status}"
+        status, _, text = browser.request("GET", "/dashboard/security/mfa")
+        match = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', text)
+        assert status == 200 and match, f"enrollment page: {status}"
+        secret = match.group(1).replace(" ", "")
+        code = totp.totp(totp.decode_secret(secret), time.time())
+        status, _, _ = browser.form("/dashboard/security/mfa", {"code": code}, text)
+        assert status == 200, f"enrollment: {status}"
+        return secret
+    finally:
+        browser.close()
+
+
+# -- the orchestrator -------------------------------------------------------------------
+
+class Soak:
+    """Runs the service, the clients and the operator's actions; collects what happened."""
+
+    def __init__(self, args, folder: Path):
+        self.args = args
+        self.folder = folder
+        self.env = service_env(folder, args.flush_seconds)
+        self.events = []          # (monotonic time, what)
+        self.problems = []        # operator-side failures: CLI, dashboard
+        self.cli_runs = collections.Counter()
+        self.dashboard = collections.Counter()
+        self.created = {}         # pid -> domains it must have at the end
+        self.wal_missing = 0
+        self.memory = {}          # worker pid -> [(monotonic time, rss bytes)]
+        self.killed = None        # (time, worker pid, its client ports)
+        self.stop = threading.Event()
+        self.service = None
+
+    # operator actions -------------------------------------------------------------------
+
+    def cli(self, *argv, stdin=None) -> str:
+        """Run ``python3 -m visitorapi ARGV``; record a failure; return its output."""
+        result = subprocess.run([sys.executable, "-m", "visitorapi", *argv], env=self.env,
+                                input=stdin, capture_output=True, text=True, timeout=120)
+        self.cli_runs[argv[0] + (" " + argv[1] if len(argv) > 1 else "")] += 1
+        if result.returncode != 0:
+            self.problems.append(f"visitorapi {' '.join(argv)}: exit {result.returncode}: "
+                                 f"{result.stderr.strip()[-300:]}")
+        state = Path(self.env["VISITORAPI_STATE"])
+        if self.service is not None and not all(
+                state.with_name(state.name + suffix).exists() for suffix in ("-wal", "-shm")):
+            self.wal_missing += 1
+        return result.stdout
+
+    def operator(self):
+        """CLI work every ``--cli-seconds``: projects, domains, listings."""
+        number = 0
+        while not self.stop.wait(self.args.cli_seconds):
+            number += 1
+            step = number % 4
+            if step == 1:
+                domain = f"https://n{number}.example"
+                pid = self.cli("projects", "create", f"soak {number}", "--domain", domain).strip()
+                if pid:
+                    self.created[pid] = {domain}
+            elif step == 2 and self.created:
+                pid = list(self.created)[-1]
+                self.cli("projects", "domains", "add", pid, f"https://more{number}.example")
+                self.created[pid].add(f"https://more{number}.example")
+            elif step == 3:
+                # the clients' "edited domains" project: authorized half of the time
+                verb = "remove" if number % 8 == 3 else "add"
+                self.cli("projects", "domains", verb, self.pids[1], EDITED)
+            else:
+                self.cli("users" if number % 8 == 0 else "projects", "list")
+
+    def visitor(self):
+        """Dashboard logins every few seconds; the TOTP account at most once per 30 s step."""
+        last_step = None
+        while not self.stop.wait(3):
+            try:
+                dashboard_visit(self.service.port, "owner@soak.test", "soak main")
+                self.dashboard["password login"] += 1
+                if self.secret:
+                    last_step = dashboard_visit(self.service.port, "mfa@soak.test", "soak main",
+                                                self.secret, last_step)
+                    self.dashboard["password + TOTP login"] += 1
+            except LookupError:
+                pass  # NOTE: a TOTP code works once; the next step comes within 30 s
+            except (AssertionError, OSError, http.client.HTTPException) as exc:
+                self.dashboard["failed"] += 1
+                self.problems.append(f"dashboard: {exc!r}"[:300])
+
+    def sampler(self):
+        """RSS of every worker, once a second, from /proc/PID/status."""
+        while not self.stop.wait(1):
+            now = time.monotonic()
+            for pid in self.service.worker_pids():
+                with contextlib.suppress(OSError, ValueError):
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    rss = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+                    self.memory.setdefault(pid, []).append((now, rss))
+
+    def swapper(self, variants, live):
+        """Replace the database every ``--swap-seconds``; once, at 55 %, by the corrupt file."""
+        corrupt_at = self.started + self.duration * 0.55
+        number = 0
+        while not self.stop.wait(self.args.swap_seconds):
+            if corrupt_at is not None and time.monotonic() >= corrupt_at:
+                corrupt_at = None
+                put_in_place(variants[-1], live)
+                self.events.append((time.monotonic(), "corrupt database put in place"))
+                continue
+            number += 1
+            put_in_place(variants[number % VARIANTS], live)
+            self.events.append((time.monotonic(), f"database variant {number % VARIANTS}"))
+
+    def signals(self):
+        """SIGHUP to the master at 20 % of the run, SIGKILL to a worker at 40 %."""
+        if self.stop.wait(self.duration * 0.2):
+            return
+        os.kill(self.service.process.pid, signal.SIGHUP)
+        self.events.append((time.monotonic(), "SIGHUP master"))
+        if self.stop.wait(self.duration * 0.2):
+            return
+        worker = self.service.worker_pids()[0]
+        ports = self.service.client_ports(worker)
+        self.killed = (time.monotonic(), worker, ports)  # NOTE: before the kill, which clients see at once
+        os.kill(worker, signal.SIGKILL)
+        self.events.append((self.killed[0], f"SIGKILL worker {worker}"))
+
+    # the run ----------------------------------------------------------------------------
+
+    def run(self):
+        live = self.folder / "live.vdb"
+        variants = build_variants(self.folder)
+        put_in_place(variants[0], live)
+        self.pids = (self.cli("projects", "create", "soak main", "--domain", SHOP).strip(),
+                     self.cli("projects", "create", "soak edited", "--domain", EDITED).strip())
+        for email in ("owner@soak.test", "mfa@soak.test"):
+            self.cli("users", "create", email, "--role", "owner", "--password-stdin",
+                     stdin=PASSWORD + "\n")
+        if self.problems:
+            raise RuntimeError("setup failed: " + "; ".join(self.problems))
+        self.service = Service(self.folder, self.env, self.args.workers)
+        try:
+            self.secret = enroll_totp(self.service.port, "mfa@soak.test")
+            context = multiprocessing.get_context("fork")
+            stop, results = context.Event(), context.Queue()
+            clients = [context.Process(target=run_client, args=(index, self.service.port,
+                                                                 self.pids, self.args.rate,
+                                                                 stop, results))
+                       for index in range(self.args.clients)]
+            self.duration = self.args.seconds
+            self.started = time.monotonic()
+            for client in clients:
+                client.start()
+            threads = [threading.Thread(target=target, args=extra, daemon=True)
+                       for target, extra in ((self.operator, ()), (self.visitor, ()),
+                                             (self.sampler, ()), (self.signals, ()),
+                                             (self.swapper, (variants, live)))]
+            for thread in threads:
+                thread.start()
+            time.sleep(self.duration)
+            self.stop.set()
+            stop.set()
+            self.tallies = [results.get(timeout=120) for _ in clients]
+            for client in clients:
+                client.join(60)
+            for thread in threads:
+                thread.join(120)
+            self.metrics = self.service.get("/metrics")[1].decode()
+        finally:
+            self.stop.set()
+            exit_status = self.service.stop()
+        self.service = None
+        self.exit_status = exit_status
+        self.log = (self.folder / "serve.log").read_text(errors="replace")
+        self.projects = {project["pid"]: set(project["domains"]) for project in json.loads(
+            self.cli("projects", "list", "--format", "json") or "[]")}
+        usage = json.loads(self.cli("usage", "--days", "2", "--format", "json") or "{}")
+        self.stored = collections.Counter()
+        for day in usage.get("daily", []):
+            for outcome in ("served", "denied", "rate_limited", "bad_request",
+                            "unknown_project"):
+                self.stored[outcome] += day[outcome]
+        self.integrity = integrity_check(Path(self.env["VISITORAPI_STATE"]))
+
+
+def integrity_check(path: Path) -> str:
+    """``PRAGMA integrity_check`` through SQLite, read-only, after the service has stopped."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"cannot check: {exc}"
+    return "; ".join(row[0] for row in rows)[:500]
+
+
+# -- the report -------------------------------------------------------------------------
+
+def metric(text: str, name: str) -> float:
+    """Sum of a metric family's samples in a Prometheus text exposition."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def server_errors(log: str) -> collections.Counter:
+    """Error-level lines of the service's JSON log, by event and the exception's last line."""
+    errors = collections.Counter()
+    for text in log.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(text)
+            if record.get("level") in ("error", "critical"):
+                last = (record.get("exception") or "").strip().splitlines()[-1:] or [""]
+                errors[f"{record.get('event')}: {record.get('message')} {last[0]}"[:160]] += 1
+    return errors
+
+
+def near(moment, events, label) -> bool:
+    return any(what.startswith(label) and 0 <= moment - when <= EVENT_WINDOW
+               for when, what in events)
+
+
+def report(soak: Soak, out) -> bool:
+    """Print the table; return True when every target is met."""
+    args = soak.args
+    answers = collections.Counter()
+    served = collections.Counter()
+    failures, retries, cities = [], [], collections.Counter()
+    for tally in soak.tallies:
+        answers.update(tally["answers"])
+        served.update(tally["served"])
+        failures += tally["failures"]
+        retries += tally["retries"]
+        cities.update(tally["cities"])
+    ok = True
+
+    def line(label, value, target=None, met=None):
+        nonlocal ok
+        mark = "" if met is None else ("  ok" if met else "  MISSED")
+        ok = ok and met is not False
+        out.write(f"  {label:44} {value}{f'   (target {target})' if target else ''}{mark}\n")
+
+    total = sum(answers.values())
+    out.write(f"soak: {args.seconds:.0f} s, {args.workers} workers, {args.clients} clients x "
+              f"{args.rate:g} requests/s, database replaced every {args.swap_seconds:g} s, "
+              f"CLI every {args.cli_seconds:g} s, usage flush every {args.flush_seconds:g} s\n\n")
+    out.write(f"answers by kind and status ({total} in all)\n")
+    statuses = sorted({status for _, status in answers})
+    out.write(f"  {'kind':28}" + "".join(f"{status:>8}" for status in statuses) + "\n")
+    for kind in KINDS:
+        out.write(f"  {kind:28}" + "".join(f"{answers[kind, status]:>8}" for status in statuses)
+                  + "\n")
+    out.write(f"  database variants seen by clients: {dict(sorted(cities.items(), key=str))}\n")
+
+    # connections dropped, attributed to the event that dropped them
+    kill_time, killed_worker, killed_ports = soak.killed or (None, None, set())
+    in_flight, at_hup, beyond = [], [], []
+    for when, kind, port, what in sorted(failures + retries):
+        drop = (when, kind, port, what)
+        if (kill_time is not None and port in killed_ports
+                and 0 <= when - kill_time <= EVENT_WINDOW
+                and port not in {p for _, _, p, _ in in_flight}):
+            in_flight.append(drop)
+        elif drop in retries and near(when, soak.events, "SIGHUP"):
+            at_hup.append(drop)
+        else:
+            beyond.append(drop)
+    out.write("\nfailed requests\n")
+    line("SIGKILLed worker's client connections", f"{len(killed_ports)} (of {args.clients})")
+    line("requests in flight on it (failed or resent)", len(in_flight))
+    line("kept-alive connections closed at the HUP, resent", len(at_hup))
+    line("failed beyond those in flight", len(beyond), "0", not beyond)
+    for when, kind, port, what in beyond[:10]:
+        out.write(f"    at {when - soak.started:6.1f} s  {kind} (client port {port}): "
+                  f"{what[:150]}\n")
+
+    # usage in the store against what clients were served
+    window = 2 * args.flush_seconds + 1
+    unflushed = collections.Counter()
+    if kill_time is not None:
+        for (second, outcome), count in served.items():
+            if kill_time - window <= second <= kill_time:
+                unflushed[outcome] += count
+    by_outcome = collections.Counter()
+    for (_, outcome), count in served.items():
+        by_outcome[outcome] += count
+    out.write(f"\nusage in the store against answers received (per outcome; the killed worker's "
+              f"unflushed buffer may be missing: at most what all workers answered in the "
+              f"{window:g} s before the kill, 2 x VISITORAPI_USAGE_FLUSH_SECONDS + 1 s)\n")
+    out.write(f"  {'outcome':16}{'answered':>10}{'stored':>10}{'missing':>10}{'bound':>8}\n")
+    for outcome in ("served", "denied", "rate_limited", "bad_request", "unknown_project"):
+        missing = by_outcome[outcome] - soak.stored[outcome]
+        met = 0 <= missing <= unflushed[outcome]
+        ok = ok and met
+        out.write(f"  {outcome:16}{by_outcome[outcome]:>10}{soak.stored[outcome]:>10}"
+                  f"{missing:>10}{unflushed[outcome]:>8}  {'ok' if met else 'MISSED'}\n")
+    line("usage flush failures (/metrics)",
+         f"{metric(soak.metrics, 'visitorapi_usage_flush_failures_total'):.0f}")
+
+    # the operator's side and the store
+    lost = {pid: sorted(domains - soak.projects.get(pid, set()))
+            for pid, domains in soak.created.items() if domains - soak.projects.get(pid, set())}
+    out.write("\noperator's side and the store\n")
+    line("CLI commands run", sum(soak.cli_runs.values()))
+    line("dashboard logins", ", ".join(f"{k} {v}" for k, v in sorted(soak.dashboard.items())))
+    line("operator actions that failed (CLI, dashboard)", len(soak.problems), "0",
+         not soak.problems)
+    for problem in soak.problems[:8]:
+        out.write(f"    {problem[:200]}\n")
+    line("CLI exits leaving no -wal/-shm while serving", soak.wal_missing)
+    line("projects created by the CLI, lost or changed", f"{len(lost)} of {len(soak.created)}",
+         "0", not lost)
+    refused = soak.log.count("database replacement refused")
+    line("corrupt database refused (log lines)", refused, ">= 1", refused >= 1)
+    errors = server_errors(soak.log)
+    line("server log lines at error level", sum(errors.values()))
+    for what, count in errors.most_common(5):
+        out.write(f"    {count:5} x {what}\n")
+    line("store PRAGMA integrity_check", soak.integrity, "ok", soak.integrity == "ok")
+    line("graceful stop exit status", soak.exit_status, "0", soak.exit_status == 0)
+
+    # memory per worker
+    floor, share = MEMORY_TOLERANCE
+    out.write(f"\nworker memory (RSS from /proc; warm-up = first {WARMUP_SHARE:.0%} of a worker's "
+              f"life, at least 10 s; growth allowed after it: {floor >> 20} MiB or "
+              f"{share:.0%}, the larger; judged on workers that lived 30 s or more)\n")
+    out.write(f"  {'worker':>8}{'lived s':>9}{'warm-up MiB':>13}{'end MiB':>9}{'peak MiB':>10}\n")
+    for pid, samples in sorted(soak.memory.items(), key=lambda item: item[1][0][0]):
+        born, died = samples[0][0], samples[-1][0]
+        warm_end = born + max(10.0, (died - born) * WARMUP_SHARE)
+        warm = max((rss for when, rss in samples if when <= warm_end), default=0)
+        after = [rss for when, rss in samples if when > warm_end]
+        peak = max(rss for _, rss in samples)
+        judged = died - born >= 30 and after
+        grew = judged and max(after) > warm + max(floor, warm * share)
+        ok = ok and not grew
+        verdict = "" if not judged else ("  MISSED: grew" if grew else "  ok")
+        out.write(f"  {pid:>8}{died - born:>9.0f}{warm / 2**20:>13.1f}{samples[-1][1] / 2**20:>9.1f}"
+                  f"{peak / 2**20:>10.1f}{verdict}\n")
+    out.write("\nevents: " + ", ".join(f"{what} at {when - soak.started:.0f} s"
+                                       for when, what in soak.events
+                                       if not what.startswith("database variant")) + "\n")
+    out.write(f"\n{'all targets met' if ok else 'TARGETS MISSED'}\n")
+    return ok
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--minutes", type=float, default=10)
+    length.add_argument("--seconds", type=float, help="run length in seconds (short runs)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--rate", type=float, default=40, help="requests/s per client")
+    parser.add_argument("--swap-seconds", type=float, default=5)
+    parser.add_argument("--cli-seconds", type=float, default=2)
+    parser.add_argument("--flush-seconds", type=float, default=2,
+                        help="VISITORAPI_USAGE_FLUSH_SECONDS for the service")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = args.minutes * 60
+    if args.workers < 2 or args.clients < 1 or args.rate <= 0 or args.seconds < 5:
+        parser.error("want --workers >= 2, --clients >= 1, --rate > 0 and a run of 5 s or more")
+    folder = Path(tempfile.mkdtemp(prefix="visitorapi-soak-"))
+    try:
+        soak = Soak(args, folder)
+        soak.run()
+        return 0 if report(soak, sys.stdout) else 1
+    finally:
+        if args.keep:
+            print(f"kept {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
