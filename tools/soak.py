@@ -389,6 +389,12 @@ class Browser:
         self.conn.close()
 
 
+def alert(page_text: str) -> str:
+    """The error a dashboard page shows (its role="alert" paragraph), or ""."""
+    match = re.search(r'role="alert">([^<]*)<', page_text)
+    return match.group(1) if match else ""
+
+
 def dashboard_visit(port, email, expect_page, secret=None, last_step=None):
     """Log in (password, then TOTP if ``secret``), open the projects page, log out.
 
@@ -400,17 +406,19 @@ def dashboard_visit(port, email, expect_page, secret=None, last_step=None):
     from visitorapi import totp
     browser = Browser(port, "198.51.100.20")
     try:
-        status, location, _ = browser.form("/dashboard/login", {"email": email,
-                                                                "password": PASSWORD})
+        status, location, text = browser.form("/dashboard/login", {"email": email,
+                                                                   "password": PASSWORD})
         step = None
         if secret is not None:
-            assert (status, location) == (303, "/dashboard/login/code"), (status, location)
-            step = totp.time_step(time.time())
-            if last_step is not None and step <= last_step:
-                raise LookupError("TOTP code of this step already used")
-            code = totp.totp(totp.decode_secret(secret), time.time())
-            status, location, _ = browser.form("/dashboard/login/code", {"code": code})
-        assert (status, location) == (303, "/dashboard/projects"), (status, location)
+            assert (status, location) == (303, "/dashboard/login/code"), (status, location,
+                                                                          alert(text))
+            now = time.time()
+            step = totp.time_step(now)
+            if step <= last_step:
+                raise LookupError("this step's TOTP code was used already")
+            status, location, text = browser.form(
+                "/dashboard/login/code", {"code": totp.totp(totp.decode_secret(secret), now)})
+        assert (status, location) == (303, "/dashboard/projects"), (status, location, alert(text))
         status, _, text = browser.request("GET", "/dashboard/projects")
         assert status == 200 and expect_page in text, f"projects page: {status}"
         status, location, _ = browser.form("/dashboard/logout", {}, text)
@@ -420,8 +428,12 @@ def dashboard_visit(port, email, expect_page, secret=None, last_step=None):
         browser.close()
 
 
-def enroll_totp(port, email) -> str:
-    """Turn on two-factor authentication for ``email`` the way a user does; return the secret."""
+def enroll_totp(port, email):
+    """Turn on two-factor authentication for ``email`` the way a user does.
+
+    Returns:
+        (secret, the TOTP time step its confirming code used).
+    """
     from visitorapi import totp
     browser = Browser(port, "198.51.100.21")
     try:
@@ -432,10 +444,11 @@ def enroll_totp(port, email) -> str:
         match = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', text)
         assert status == 200 and match, f"enrollment page: {status}"
         secret = match.group(1).replace(" ", "")
-        code = totp.totp(totp.decode_secret(secret), time.time())
-        status, _, _ = browser.form("/dashboard/security/mfa", {"code": code}, text)
+        now = time.time()
+        status, _, _ = browser.form("/dashboard/security/mfa",
+                                    {"code": totp.totp(totp.decode_secret(secret), now)}, text)
         assert status == 200, f"enrollment: {status}"
-        return secret
+        return secret, totp.time_step(now)
     finally:
         browser.close()
 
@@ -500,12 +513,12 @@ class Soak:
 
     def visitor(self):
         """Dashboard logins every few seconds; the TOTP account at most once per 30 s step."""
-        last_step = None
+        last_step = self.enrolled_step
         while not self.stop.wait(3):
             try:
                 dashboard_visit(self.service.port, "owner@soak.test", "soak main")
                 self.dashboard["password login"] += 1
-                if self.secret:
+                if self.secret:  # NOTE: the same page, after a second factor
                     last_step = dashboard_visit(self.service.port, "mfa@soak.test", "soak main",
                                                 self.secret, last_step)
                     self.dashboard["password + TOTP login"] += 1
@@ -520,10 +533,10 @@ class Soak:
         while not self.stop.wait(1):
             now = time.monotonic()
             for pid in self.service.worker_pids():
-                with contextlib.suppress(OSError, ValueError):
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    rss = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
-                    self.memory.setdefault(pid, []).append((now, rss))
+                with contextlib.suppress(OSError):
+                    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+                    if match:  # NOTE: a killed worker not yet reaped has no memory to show
+                        self.memory.setdefault(pid, []).append((now, int(match.group(1)) * 1024))
 
     def swapper(self, variants, live):
         """Replace the database every ``--swap-seconds``; once, at 55 %, by the corrupt file."""
@@ -568,7 +581,7 @@ class Soak:
             raise RuntimeError("setup failed: " + "; ".join(self.problems))
         self.service = Service(self.folder, self.env, self.args.workers)
         try:
-            self.secret = enroll_totp(self.service.port, "mfa@soak.test")
+            self.secret, self.enrolled_step = enroll_totp(self.service.port, "mfa@soak.test")
             context = multiprocessing.get_context("fork")
             stop, results = context.Event(), context.Queue()
             clients = [context.Process(target=run_client, args=(index, self.service.port,
