@@ -72,6 +72,7 @@ CLIENT_RATE, CLIENT_BURST = 2, 5  # per client address, per worker (VISITORAPI_C
 VARIANTS = 3
 WARMUP_SHARE = 0.25  # a worker's warm-up: the first quarter of its life, at least 10 s
 MEMORY_TOLERANCE = (4 << 20, 0.05)  # growth allowed after warm-up: 4 MiB or 5 %, the larger
+MIB = 1 << 20
 EVENT_WINDOW = 5.0  # seconds after a HUP or kill in which its dropped connections show
 
 
@@ -104,10 +105,23 @@ def build_variants(folder: Path) -> list:
 
 
 def put_in_place(source: Path, live: Path):
-    """Copy ``source`` beside ``live`` and rename it over ``live``, as ``visitorapi update`` does."""
+    """Copy ``source`` beside ``live``, then rename it over ``live`` (as ``visitorapi update``)."""
     temporary = live.with_name(live.name + ".new")
     shutil.copyfile(source, temporary)
     os.replace(temporary, live)
+
+
+def damage_in_place(live: Path):
+    """Overwrite the served file's IPv4 trie with 0xFF bytes, keeping its inode and size.
+
+    Every IPv4 lookup then meets a record number out of range. The size does
+    not change, so the mapping stays readable (a truncation would SIGBUS).
+    """
+    from visitorapi.ipdb import format as layout
+    with open(live, "r+b") as file:
+        offset, length = layout.read_header(file.read(), live.name).section("ipv4")
+        file.seek(offset)
+        file.write(b"\xff" * length)
 
 
 # -- the service ------------------------------------------------------------------------
@@ -214,24 +228,36 @@ class Service:
 
 # -- traffic ----------------------------------------------------------------------------
 
-# kind: (weight, statuses a correct server may answer, usage outcome per status)
+# kind: (weight, the statuses a correct server answers)
 KINDS = {
-    "authorized": (55, {200: "served"}),
-    "refused origin": (10, {403: "denied"}),
-    "unknown pid": (5, {403: "unknown_project"}),
-    "rate-limited": (8, {200: "served", 429: "rate_limited"}),
-    "edited domains": (6, {200: "served", 403: "denied"}),
-    "malformed pid": (5, {400: "bad_request"}),
-    "malformed X-Forwarded-For": (4, {400: "bad_request"}),
-    "malformed HTTP": (4, {400: None}),
-    "/readyz": (3, {200: None}),
+    "authorized": (55, {200}),
+    "refused origin": (10, {403}),
+    "unknown pid": (5, {403}),
+    "rate-limited": (8, {200, 429}),
+    "edited domains": (6, {200, 403}),
+    "malformed pid": (5, {400}),
+    "malformed X-Forwarded-For": (4, {400}),
+    "malformed HTTP": (4, {400}),
+    "/readyz": (3, {200}),
 }
+# The usage outcome of an /api answer, as visitorapi.web.accounting counts it
+# (every /api kind here but "unknown pid" names a project that exists).
+USAGE_OUTCOMES = {200: "served", 403: "denied", 429: "rate_limited", 400: "bad_request"}
+
+
+def usage_outcome(kind, status):
+    if kind in ("malformed HTTP", "/readyz"):
+        return None  # gunicorn refuses the first; the second is not /api
+    if kind == "unknown pid" and status == 403:
+        return "unknown_project"
+    return USAGE_OUTCOMES.get(status)
 
 
 def random_ip(rng) -> str:
     if rng.random() < 0.5:
         return f"{CITY_NET}.{rng.randint(1, 254)}"
-    return f"{rng.randint(1, 126)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    return ".".join(str(rng.randint(low, high)) for low, high in ((1, 126), (0, 255), (0, 255),
+                                                                  (1, 254)))
 
 
 def plan_request(kind, rng, pids):
@@ -262,8 +288,10 @@ class Tally:
     def __init__(self):
         self.answers = collections.Counter()    # (kind, status)
         self.served = collections.Counter()     # (monotonic second, usage outcome)
-        self.failures = []                      # (monotonic time, kind, client port, what)
-        self.retries = []                       # (monotonic time, kind, client port, what)
+        # (monotonic time, kind, client port, what, status or None): connection
+        # errors and answers a correct server does not give (judged in report())
+        self.failures = []
+        self.retries = []  # the same, for requests resent on a new connection
         self.cities = collections.Counter()
 
 
@@ -295,7 +323,7 @@ def run_client(index, port, pids, rate, stop, results):
             try:
                 tally.answers[kind, malformed_http(port)] += 1
             except OSError as exc:
-                tally.failures.append((time.monotonic(), kind, None, repr(exc)))
+                tally.failures.append((time.monotonic(), kind, None, repr(exc), None))
             continue
         path, headers = plan_request(kind, rng, pids)
         for attempt in (1, 2):
@@ -316,27 +344,27 @@ def run_client(index, port, pids, rate, stop, results):
                     # NOTE: a kept-alive connection the server closed before any answer:
                     # browsers and HTTP libraries resend an idempotent request (RFC 9112
                     # section 9.3.1). Which event closed it is judged afterwards.
-                    tally.retries.append((time.monotonic(), kind, client_port, repr(exc)))
+                    tally.retries.append((time.monotonic(), kind, client_port, repr(exc), None))
                     continue
-                tally.failures.append((time.monotonic(), kind, client_port, repr(exc)))
+                tally.failures.append((time.monotonic(), kind, client_port, repr(exc), None))
                 break
             try:
                 body = response.read()
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 conn = None
-                tally.failures.append((time.monotonic(), kind, client_port, repr(exc)))
+                tally.failures.append((time.monotonic(), kind, client_port, repr(exc), None))
                 break
             if response.will_close:
                 conn.close()
                 conn = None
             tally.answers[kind, response.status] += 1
-            outcome = KINDS[kind][1].get(response.status)
+            outcome = usage_outcome(kind, response.status)
             if outcome:
                 tally.served[int(time.monotonic()), outcome] += 1
             if response.status not in KINDS[kind][1]:
                 tally.failures.append((time.monotonic(), kind, client_port,
-                                       f"{response.status} {body[:200]!r}"))
+                                       f"{response.status} {body[:200]!r}", response.status))
             elif kind == "authorized" and headers["X-Forwarded-For"].startswith(CITY_NET + "."):
                 tally.cities[json.loads(body)["data"].get("city")] += 1
             break
@@ -346,10 +374,14 @@ def run_client(index, port, pids, rate, stop, results):
 # -- the dashboard, as a browser -----------------------------------------------------------
 
 class Browser:
-    """One dashboard visitor behind the trusted proxy: cookies, CSRF tokens, https via the proxy."""
+    """One dashboard visitor behind the trusted proxy: cookies, CSRF tokens, https via the proxy.
+
+    Each request has its own connection, so a worker that stops gracefully
+    never closes a kept-alive one under a POST (which may not be resent).
+    """
 
     def __init__(self, port, ip):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.port = port
         self.ip = ip
         self.cookies = {}
 
@@ -364,9 +396,13 @@ class Browser:
             body = urlencode(form)
             headers.update({"Origin": f"https://{DASHBOARD_HOST}",
                             "Content-Type": "application/x-www-form-urlencoded"})
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        text = response.read().decode("utf-8", "replace")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers={**headers, "Connection": "close"})
+            response = conn.getresponse()
+            text = response.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
         for name, value in response.getheaders():
             if name.lower() == "set-cookie":
                 key, _, rest = value.partition("=")
@@ -385,9 +421,6 @@ class Browser:
             raise AssertionError(f"no CSRF token on {path}")
         return self.request("POST", path, {**fields, "csrf": match.group(1)})
 
-    def close(self):
-        self.conn.close()
-
 
 def alert(page_text: str) -> str:
     """The error a dashboard page shows (its role="alert" paragraph), or ""."""
@@ -405,27 +438,24 @@ def dashboard_visit(port, email, expect_page, secret=None, last_step=None):
     """
     from visitorapi import totp
     browser = Browser(port, "198.51.100.20")
-    try:
-        status, location, text = browser.form("/dashboard/login", {"email": email,
-                                                                   "password": PASSWORD})
-        step = None
-        if secret is not None:
-            assert (status, location) == (303, "/dashboard/login/code"), (status, location,
-                                                                          alert(text))
-            now = time.time()
-            step = totp.time_step(now)
-            if step <= last_step:
-                raise LookupError("this step's TOTP code was used already")
-            status, location, text = browser.form(
-                "/dashboard/login/code", {"code": totp.totp(totp.decode_secret(secret), now)})
-        assert (status, location) == (303, "/dashboard/projects"), (status, location, alert(text))
-        status, _, text = browser.request("GET", "/dashboard/projects")
-        assert status == 200 and expect_page in text, f"projects page: {status}"
-        status, location, _ = browser.form("/dashboard/logout", {}, text)
-        assert status == 303, f"logout: {status}"
-        return step
-    finally:
-        browser.close()
+    status, location, text = browser.form("/dashboard/login", {"email": email,
+                                                               "password": PASSWORD})
+    step = None
+    if secret is not None:
+        assert (status, location) == (303, "/dashboard/login/code"), (status, location,
+                                                                      alert(text))
+        now = time.time()
+        step = totp.time_step(now)
+        if step <= last_step:
+            raise LookupError("this step's TOTP code was used already")
+        status, location, text = browser.form(
+            "/dashboard/login/code", {"code": totp.totp(totp.decode_secret(secret), now)})
+    assert (status, location) == (303, "/dashboard/projects"), (status, location, alert(text))
+    status, _, text = browser.request("GET", "/dashboard/projects")
+    assert status == 200 and expect_page in text, f"projects page: {status}"
+    status, location, _ = browser.form("/dashboard/logout", {}, text)
+    assert status == 303, f"logout: {status}"
+    return step
 
 
 def enroll_totp(port, email):
@@ -436,21 +466,18 @@ def enroll_totp(port, email):
     """
     from visitorapi import totp
     browser = Browser(port, "198.51.100.21")
-    try:
-        status, location, _ = browser.form("/dashboard/login", {"email": email,
-                                                                "password": PASSWORD})
-        assert status == 303, f"login before enrolling: {status}"
-        status, _, text = browser.request("GET", "/dashboard/security/mfa")
-        match = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', text)
-        assert status == 200 and match, f"enrollment page: {status}"
-        secret = match.group(1).replace(" ", "")
-        now = time.time()
-        status, _, _ = browser.form("/dashboard/security/mfa",
-                                    {"code": totp.totp(totp.decode_secret(secret), now)}, text)
-        assert status == 200, f"enrollment: {status}"
-        return secret, totp.time_step(now)
-    finally:
-        browser.close()
+    status, location, _ = browser.form("/dashboard/login", {"email": email,
+                                                            "password": PASSWORD})
+    assert status == 303, f"login before enrolling: {status}"
+    status, _, text = browser.request("GET", "/dashboard/security/mfa")
+    match = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', text)
+    assert status == 200 and match, f"enrollment page: {status}"
+    secret = match.group(1).replace(" ", "")
+    now = time.time()
+    status, _, _ = browser.form("/dashboard/security/mfa",
+                                {"code": totp.totp(totp.decode_secret(secret), now)}, text)
+    assert status == 200, f"enrollment: {status}"
+    return secret, totp.time_step(now)
 
 
 # -- the orchestrator -------------------------------------------------------------------
@@ -524,7 +551,13 @@ class Soak:
                     self.dashboard["password + TOTP login"] += 1
             except LookupError:
                 pass  # NOTE: a TOTP code works once; the next step comes within 30 s
-            except (AssertionError, OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException) as exc:
+                if self.killed and 0 <= time.monotonic() - self.killed[0] <= EVENT_WINDOW:
+                    self.dashboard["in flight on the killed worker"] += 1
+                else:
+                    self.dashboard["failed"] += 1
+                    self.problems.append(f"dashboard: {exc!r}"[:300])
+            except AssertionError as exc:
                 self.dashboard["failed"] += 1
                 self.problems.append(f"dashboard: {exc!r}"[:300])
 
@@ -539,14 +572,24 @@ class Soak:
                         self.memory.setdefault(pid, []).append((now, int(match.group(1)) * 1024))
 
     def swapper(self, variants, live):
-        """Replace the database every ``--swap-seconds``; once, at 55 %, by the corrupt file."""
-        corrupt_at = self.started + self.duration * 0.55
+        """Replace the database every ``--swap-seconds``, twice with a fault instead.
+
+        At 55 % of the run, a corrupt file is renamed into place: it must be
+        refused while the old one keeps serving. At 75 %, the served file
+        itself is damaged in place (as a ``cp`` over it would): the service
+        must say 503 and not ready, never blame the visitor, until the next
+        good file is renamed into place.
+        """
+        faults = [(self.started + self.duration * 0.55, "corrupt database put in place",
+                   lambda: put_in_place(variants[-1], live)),
+                  (self.started + self.duration * 0.75, "served database damaged in place",
+                   lambda: damage_in_place(live))]
         number = 0
         while not self.stop.wait(self.args.swap_seconds):
-            if corrupt_at is not None and time.monotonic() >= corrupt_at:
-                corrupt_at = None
-                put_in_place(variants[-1], live)
-                self.events.append((time.monotonic(), "corrupt database put in place"))
+            if faults and time.monotonic() >= faults[0][0]:
+                _, what, fault = faults.pop(0)
+                fault()
+                self.events.append((time.monotonic(), what))
                 continue
             number += 1
             put_in_place(variants[number % VARIANTS], live)
@@ -562,7 +605,8 @@ class Soak:
             return
         worker = self.service.worker_pids()[0]
         ports = self.service.client_ports(worker)
-        self.killed = (time.monotonic(), worker, ports)  # NOTE: before the kill, which clients see at once
+        # NOTE: the time is taken before the kill: clients see it at once
+        self.killed = (time.monotonic(), worker, ports)
         os.kill(worker, signal.SIGKILL)
         self.events.append((self.killed[0], f"SIGKILL worker {worker}"))
 
@@ -657,6 +701,22 @@ def server_errors(log: str) -> collections.Counter:
     return errors
 
 
+def damage_windows(events) -> list:
+    """(start, end) of each time the served file was damaged, until a good one was picked up.
+
+    A good file renamed into place is picked up within the service's check
+    interval (``VISITORAPI_DB_CHECK_INTERVAL``, 0.5 s here) by each worker
+    at its next request: one second of grace after the rename.
+    """
+    windows = []
+    for index, (when, what) in enumerate(events):
+        if what == "served database damaged in place":
+            fixed = [later for later, name in events[index + 1:]
+                     if name.startswith("database variant")]
+            windows.append((when, (fixed[0] if fixed else float("inf")) + 1.0))
+    return windows
+
+
 def near(moment, events, label) -> bool:
     return any(what.startswith(label) and 0 <= moment - when <= EVENT_WINDOW
                for when, what in events)
@@ -694,27 +754,33 @@ def report(soak: Soak, out) -> bool:
                   + "\n")
     out.write(f"  database variants seen by clients: {dict(sorted(cities.items(), key=str))}\n")
 
-    # connections dropped, attributed to the event that dropped them
+    # failures, each judged against the event that explains it, if any
     kill_time, killed_worker, killed_ports = soak.killed or (None, None, set())
-    in_flight, at_hup, beyond = [], [], []
-    for when, kind, port, what in sorted(failures + retries):
-        drop = (when, kind, port, what)
-        if (kill_time is not None and port in killed_ports
+    damaged = damage_windows(soak.events)
+    in_flight, at_hup, unready, beyond = [], [], [], []
+    for drop in sorted(failures + retries):
+        when, kind, port, what, status = drop
+        if (status is None and kill_time is not None and port in killed_ports
                 and 0 <= when - kill_time <= EVENT_WINDOW
-                and port not in {p for _, _, p, _ in in_flight}):
-            in_flight.append(drop)
+                and port not in {entry[2] for entry in in_flight}):
+            in_flight.append(drop)  # at most one request in flight per connection
         elif drop in retries and near(when, soak.events, "SIGHUP"):
             at_hup.append(drop)
+        elif status == 503 and any(start <= when <= end for start, end in damaged):
+            unready.append(drop)
         else:
             beyond.append(drop)
     out.write("\nfailed requests\n")
-    line("SIGKILLed worker's client connections", f"{len(killed_ports)} (of {args.clients})")
+    line("connections the SIGKILLed worker held", len(killed_ports))
     line("requests in flight on it (failed or resent)", len(in_flight))
     line("kept-alive connections closed at the HUP, resent", len(at_hup))
+    line("503 while the served file was damaged", len(unready))
     line("failed beyond those in flight", len(beyond), "0", not beyond)
-    for when, kind, port, what in beyond[:10]:
+    for when, kind, port, what, _ in beyond[:10]:
         out.write(f"    at {when - soak.started:6.1f} s  {kind} (client port {port}): "
                   f"{what[:150]}\n")
+    if len(beyond) > 10:
+        out.write(f"    ... and {len(beyond) - 10} more\n")
 
     # usage in the store against what clients were served
     window = 2 * args.flush_seconds + 1
@@ -777,8 +843,8 @@ def report(soak: Soak, out) -> bool:
         grew = judged and max(after) > warm + max(floor, warm * share)
         ok = ok and not grew
         verdict = "" if not judged else ("  MISSED: grew" if grew else "  ok")
-        out.write(f"  {pid:>8}{died - born:>9.0f}{warm / 2**20:>13.1f}{samples[-1][1] / 2**20:>9.1f}"
-                  f"{peak / 2**20:>10.1f}{verdict}\n")
+        out.write(f"  {pid:>8}{died - born:>9.0f}{warm / MIB:>13.1f}{samples[-1][1] / MIB:>9.1f}"
+                  f"{peak / MIB:>10.1f}{verdict}\n")
     out.write("\nevents: " + ", ".join(f"{what} at {when - soak.started:.0f} s"
                                        for when, what in soak.events
                                        if not what.startswith("database variant")) + "\n")
