@@ -52,6 +52,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ CITY_NET = "192.0.2"  # the fixture's variants name a different city for this /2
 CLIENT_RATE, CLIENT_BURST = 2, 5  # per client address, per worker (VISITORAPI_CLIENT_*)
 VARIANTS = 3
 WARMUP_SHARE = 0.25  # a worker's warm-up: the first quarter of its life, at least 10 s
+WINDOW_SHARE = 0.1  # memory is compared between two windows this share of its life long
 MEMORY_TOLERANCE = (4 << 20, 0.05)  # growth allowed after warm-up: 4 MiB or 5 %, the larger
 MIB = 1 << 20
 EVENT_WINDOW = 5.0  # seconds after a HUP or kill in which its dropped connections show
@@ -495,7 +497,7 @@ class Soak:
         self.dashboard = collections.Counter()
         self.created = {}         # pid -> domains it must have at the end
         self.wal_missing = 0
-        self.memory = {}          # worker pid -> [(monotonic time, rss bytes)]
+        self.memory = {}  # worker pid -> [(monotonic time, rss, anon, file, old files mapped)]
         self.killed = None        # (time, worker pid, its client ports)
         self.stop = threading.Event()
         self.service = None
@@ -562,14 +564,25 @@ class Soak:
                 self.problems.append(f"dashboard: {exc!r}"[:300])
 
     def sampler(self):
-        """RSS of every worker, once a second, from /proc/PID/status."""
+        """Memory of every worker, once a second, from /proc/PID/status and /proc/PID/maps."""
+        live = self.env["VISITORAPI_DB"]
         while not self.stop.wait(1):
             now = time.monotonic()
             for pid in self.service.worker_pids():
                 with contextlib.suppress(OSError):
-                    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-                    if match:  # NOTE: a killed worker not yet reaped has no memory to show
-                        self.memory.setdefault(pid, []).append((now, int(match.group(1)) * 1024))
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    fields = dict(re.findall(r"^(VmRSS|RssAnon|RssFile):\s+(\d+) kB", status,
+                                             re.MULTILINE))
+                    if len(fields) < 3:
+                        continue  # NOTE: a killed worker not yet reaped has no memory to show
+                    # replaced database files this worker still maps (each mapping once per
+                    # file; "(deleted)": renamed over, so its disk space is not freed either)
+                    old = len({line.split()[4] for line in
+                               Path(f"/proc/{pid}/maps").read_text().splitlines()
+                               if live in line and line.endswith("(deleted)")})
+                    self.memory.setdefault(pid, []).append(
+                        (now, int(fields["VmRSS"]) << 10, int(fields["RssAnon"]) << 10,
+                         int(fields["RssFile"]) << 10, old))
 
     def swapper(self, variants, live):
         """Replace the database every ``--swap-seconds``, twice with a fault instead.
@@ -701,6 +714,27 @@ def server_errors(log: str) -> collections.Counter:
     return errors
 
 
+def memory_growth(samples):
+    """(seconds lived, median RSS after warm-up, median RSS at the end, peak RSS) of a worker.
+
+    Medians over windows, because a login's scrypt holds 32 MiB for a
+    moment and a one-second sample sometimes lands on it; growth that
+    stays (a leak) moves the median. The two medians are None when the
+    worker did not live long enough for separate windows.
+    """
+    born, died = samples[0][0], samples[-1][0]
+    lived = died - born
+    peak = max(sample[1] for sample in samples)
+    warm_end = born + max(10.0, lived * WARMUP_SHARE)
+    window = max(10.0, lived * WINDOW_SHARE)
+    if warm_end + window > died - window:
+        return lived, None, None, peak
+    settled = statistics.median(rss for when, rss, *_ in samples
+                                if warm_end < when <= warm_end + window)
+    last = statistics.median(rss for when, rss, *_ in samples if when >= died - window)
+    return lived, settled, last, peak
+
+
 def damage_windows(events) -> list:
     """(start, end) of each time the served file was damaged, until a good one was picked up.
 
@@ -829,22 +863,24 @@ def report(soak: Soak, out) -> bool:
 
     # memory per worker
     floor, share = MEMORY_TOLERANCE
-    out.write(f"\nworker memory (RSS from /proc; warm-up = first {WARMUP_SHARE:.0%} of a worker's "
-              f"life, at least 10 s; growth allowed after it: {floor >> 20} MiB or "
-              f"{share:.0%}, the larger; judged on workers that lived 30 s or more)\n")
-    out.write(f"  {'worker':>8}{'lived s':>9}{'warm-up MiB':>13}{'end MiB':>9}{'peak MiB':>10}\n")
+    out.write(f"\nworker memory (RSS from /proc, sampled every second; warm-up = the first "
+              f"{WARMUP_SHARE:.0%} of a worker's life, at least 10 s; after it and at the end: "
+              f"median RSS over {WINDOW_SHARE:.0%} of its life, at least 10 s; growth allowed: "
+              f"{floor / MIB:g} MiB or {share:.0%}, the larger; peaks include each dashboard "
+              f"login's scrypt, 32 MiB for a moment; all in MiB; anon and file: the RSS split "
+              f"at the end; old db files mapped: replaced database files the worker still "
+              f"maps)\n")
+    out.write(f"  {'worker':>8}{'lived s':>9}{'after warm-up':>15}{'end':>8}{'peak':>8}"
+              f"{'end anon':>10}{'end file':>10}{'old db files mapped':>21}\n")
     for pid, samples in sorted(soak.memory.items(), key=lambda item: item[1][0][0]):
-        born, died = samples[0][0], samples[-1][0]
-        warm_end = born + max(10.0, (died - born) * WARMUP_SHARE)
-        warm = max((rss for when, rss in samples if when <= warm_end), default=0)
-        after = [rss for when, rss in samples if when > warm_end]
-        peak = max(rss for _, rss in samples)
-        judged = died - born >= 30 and after
-        grew = judged and max(after) > warm + max(floor, warm * share)
+        lived, settled, last, peak = memory_growth(samples)
+        grew = settled is not None and last > settled + max(floor, settled * share)
         ok = ok and not grew
-        verdict = "" if not judged else ("  MISSED: grew" if grew else "  ok")
-        out.write(f"  {pid:>8}{died - born:>9.0f}{warm / MIB:>13.1f}{samples[-1][1] / MIB:>9.1f}"
-                  f"{peak / MIB:>10.1f}{verdict}\n")
+        cells = ("-", "-", "  (too short to judge)") if settled is None else (
+            f"{settled / MIB:.1f}", f"{last / MIB:.1f}", "  MISSED: grew" if grew else "  ok")
+        _, _, anon, file_backed, old = samples[-1]
+        out.write(f"  {pid:>8}{lived:>9.0f}{cells[0]:>15}{cells[1]:>8}{peak / MIB:>8.1f}"
+                  f"{anon / MIB:>10.1f}{file_backed / MIB:>10.1f}{old:>21}{cells[2]}\n")
     out.write("\nevents: " + ", ".join(f"{what} at {when - soak.started:.0f} s"
                                        for when, what in soak.events
                                        if not what.startswith("database variant")) + "\n")
