@@ -646,7 +646,7 @@ class Soak:
                                                                  stop, results))
                        for index in range(self.args.clients)]
             self.duration = self.args.seconds
-            self.started = time.monotonic()
+            self.started, self.wall_started = time.monotonic(), time.time()
             for client in clients:
                 client.start()
             threads = [threading.Thread(target=target, args=extra, daemon=True)
@@ -777,7 +777,8 @@ def report(soak: Soak, out) -> bool:
         out.write(f"  {label:44} {value}{f'   (target {target})' if target else ''}{mark}\n")
 
     total = sum(answers.values())
-    out.write(f"soak: {args.seconds:.0f} s, {args.workers} workers, {args.clients} clients x "
+    out.write(f"soak {time.strftime('%Y-%m-%d %H:%M', time.gmtime(soak.wall_started))} UTC: "
+              f"{args.seconds:.0f} s, {args.workers} workers, {args.clients} clients x "
               f"{args.rate:g} requests/s, database replaced every {args.swap_seconds:g} s, "
               f"CLI every {args.cli_seconds:g} s, usage flush every {args.flush_seconds:g} s\n\n")
     out.write(f"answers by kind and status ({total} in all)\n")
@@ -810,11 +811,11 @@ def report(soak: Soak, out) -> bool:
     line("kept-alive connections closed at the HUP, resent", len(at_hup))
     line("503 while the served file was damaged", len(unready))
     line("failed beyond those in flight", len(beyond), "0", not beyond)
-    for when, kind, port, what, _ in beyond[:10]:
-        out.write(f"    at {when - soak.started:6.1f} s  {kind} (client port {port}): "
-                  f"{what[:150]}\n")
-    if len(beyond) > 10:
-        out.write(f"    ... and {len(beyond) - 10} more\n")
+    grouped = collections.defaultdict(list)
+    for when, kind, _, what, _ in beyond:
+        grouped[kind, what[:120]].append(when - soak.started)
+    for (kind, what), moments in sorted(grouped.items(), key=lambda item: item[1][0])[:10]:
+        out.write(f"    {len(moments):6} x {kind}, {moments[0]:.1f}-{moments[-1]:.1f} s: {what}\n")
 
     # usage in the store against what clients were served
     window = 2 * args.flush_seconds + 1
