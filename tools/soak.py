@@ -74,6 +74,8 @@ VARIANTS = 3
 WARMUP_SHARE = 0.25  # a worker's warm-up: the first quarter of its life, at least 10 s
 WINDOW_SHARE = 0.1  # memory is compared between two windows this share of its life long
 MEMORY_TOLERANCE = (4 << 20, 0.05)  # growth allowed after warm-up: 4 MiB or 5 %, the larger
+EVENTS = ("SIGHUP master", "SIGKILL worker", "corrupt database put in place",
+          "served database damaged in place")
 MIB = 1 << 20
 EVENT_WINDOW = 5.0  # seconds after a HUP or kill in which its dropped connections show
 
@@ -616,12 +618,23 @@ class Soak:
         self.events.append((time.monotonic(), "SIGHUP master"))
         if self.stop.wait(self.duration * 0.2):
             return
+        while len(self.service.worker_pids()) < self.args.workers:  # the HUP's are booting
+            if self.stop.wait(0.1):
+                return
         worker = self.service.worker_pids()[0]
         ports = self.service.client_ports(worker)
         # NOTE: the time is taken before the kill: clients see it at once
         self.killed = (time.monotonic(), worker, ports)
         os.kill(worker, signal.SIGKILL)
         self.events.append((self.killed[0], f"SIGKILL worker {worker}"))
+
+    def guarded(self, target, *args):
+        """Run one of the soak's threads; a crash in it is a problem of the run, never silent."""
+        try:
+            target(*args)
+        except Exception as exc:
+            self.problems.append(f"soak thread {target.__name__} crashed: {exc!r}")
+            raise
 
     # the run ----------------------------------------------------------------------------
 
@@ -649,7 +662,7 @@ class Soak:
             self.started, self.wall_started = time.monotonic(), time.time()
             for client in clients:
                 client.start()
-            threads = [threading.Thread(target=target, args=extra, daemon=True)
+            threads = [threading.Thread(target=self.guarded, args=(target, *extra), daemon=True)
                        for target, extra in ((self.operator, ()), (self.visitor, ()),
                                              (self.sampler, ()), (self.signals, ()),
                                              (self.swapper, (variants, live)))]
@@ -808,7 +821,7 @@ def report(soak: Soak, out) -> bool:
     out.write("\nfailed requests\n")
     line("connections the SIGKILLed worker held", len(killed_ports))
     line("requests in flight on it (failed or resent)", len(in_flight))
-    line("kept-alive connections closed at the HUP, resent", len(at_hup))
+    line("resent: kept-alive connection closed at HUP", len(at_hup))
     line("503 while the served file was damaged", len(unready))
     line("failed beyond those in flight", len(beyond), "0", not beyond)
     grouped = collections.defaultdict(list)
@@ -846,8 +859,12 @@ def report(soak: Soak, out) -> bool:
     out.write("\noperator's side and the store\n")
     line("CLI commands run", sum(soak.cli_runs.values()))
     line("dashboard logins", ", ".join(f"{k} {v}" for k, v in sorted(soak.dashboard.items())))
-    line("operator actions that failed (CLI, dashboard)", len(soak.problems), "0",
-         not soak.problems)
+    line("failed operator actions (CLI, dashboard)", len(soak.problems),
+         "0", not soak.problems)
+    happened = " ".join(what for _, what in soak.events)
+    skipped = [event for event in EVENTS if event not in happened]
+    line("scheduled events that did not happen", ", ".join(skipped) or "none", "none",
+         not skipped)
     for problem in soak.problems[:8]:
         out.write(f"    {problem[:200]}\n")
     line("CLI exits leaving no -wal/-shm while serving", soak.wal_missing)
