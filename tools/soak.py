@@ -603,8 +603,9 @@ class Soak:
         while not self.stop.wait(self.args.swap_seconds):
             if faults and time.monotonic() >= faults[0][0]:
                 _, what, fault = faults.pop(0)
+                started = time.monotonic()  # NOTE: requests may meet the fault while it is made
                 fault()
-                self.events.append((time.monotonic(), what))
+                self.events.append((started, what))
                 continue
             number += 1
             put_in_place(variants[number % VARIANTS], live)
