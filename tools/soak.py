@@ -919,7 +919,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cli-seconds", type=float, default=2)
     parser.add_argument("--flush-seconds", type=float, default=2,
                         help="VISITORAPI_USAGE_FLUSH_SECONDS for the service")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (service log, store, memory.json)")
     args = parser.parse_args(argv)
     if args.seconds is None:
         args.seconds = args.minutes * 60
@@ -929,6 +930,10 @@ def main(argv=None) -> int:
     try:
         soak = Soak(args, folder)
         soak.run()
+        if args.keep:  # the raw memory samples, for a closer look at a worker
+            (folder / "memory.json").write_text(json.dumps(
+                {pid: [(when - soak.started, *rest) for when, *rest in samples]
+                 for pid, samples in soak.memory.items()}))
         return 0 if report(soak, sys.stdout) else 1
     finally:
         if args.keep:
