@@ -103,8 +103,8 @@ def test_a_replaced_file_is_unmapped_once_the_app_serves_the_new_one(tmp_path):
     app = make_app(tmp_path, None, {pid: ["https://shop.example"]})
     app.database = LiveDatabase(live, open_checked, check_interval=0)
     for number in range(4):
-        source = compile_fixture(tmp_path, FIXTURE_CSV.replace("Berlin,,52.52", f"Berlin {number},,52.52"),
-                                 name=f"v{number}.vdb")
+        csv_text = FIXTURE_CSV.replace("Berlin,,52.52", f"Berlin {number},,52.52")  # the city
+        source = compile_fixture(tmp_path, csv_text, name=f"v{number}.vdb")
         replace(live, source.read_bytes())
         reply = call(app, query=f"pid={pid}", headers={"Origin": "https://shop.example"},
                      remote_addr="192.0.2.7")

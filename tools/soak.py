@@ -24,7 +24,8 @@ Then it stops the service gracefully and prints a table: answers by kind
 and status, failed requests beyond those in flight on the killed worker,
 usage totals in the store against what clients were served, projects
 created through the CLI that are missing, ``PRAGMA integrity_check`` and
-peak RSS per worker. The exit status is 1 when a target is missed:
+each worker's memory (peak RSS, and the floor of anonymous memory after
+warm-up and at the end). The exit status is 1 when a target is missed:
 
 - no failed request beyond those in flight on the killed worker (a failure
   is a connection error without an answer, or an answer no correct server
@@ -52,7 +53,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,7 +162,6 @@ class Service:
     def __init__(self, folder: Path, env: dict, workers: int):
         self.port = free_port()
         self.log_path = folder / "serve.log"
-        self.workers = workers
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "visitorapi", "serve", "--bind", f"127.0.0.1:{self.port}",
@@ -494,7 +493,7 @@ class Soak:
         self.folder = folder
         self.env = service_env(folder, args.flush_seconds)
         self.events = []          # (monotonic time, what)
-        self.problems = []        # operator-side failures: CLI, dashboard
+        self.problems = []        # failed CLI commands, dashboard visits, soak threads
         self.cli_runs = collections.Counter()
         self.dashboard = collections.Counter()
         self.created = {}         # pid -> domains it must have at the end
