@@ -76,6 +76,7 @@ WINDOW_SHARE = 0.1  # memory is compared in two windows, each this share of a wo
 MEMORY_TOLERANCE = (4 << 20, 0.1)  # anonymous memory growth allowed: 4 MiB or 10 %, the larger
 EVENTS = ("SIGHUP master", "SIGKILL worker", "corrupt database put in place",
           "served database damaged in place")
+REFUSED = "database replacement refused"  # visitorapi.web.livedb's log line
 MIB = 1 << 20
 EVENT_WINDOW = 5.0  # seconds after a HUP or kill in which its dropped connections show
 
@@ -476,11 +477,14 @@ def enroll_totp(port, email):
     match = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', text)
     assert status == 200 and match, f"enrollment page: {status}"
     secret = match.group(1).replace(" ", "")
-    now = time.time()
+    # NOTE: the previous step's code (accepted: RFC 6238 section 5.2 allows a step
+    # of clock drift), so that the first login can use the current one: a code
+    # works once, and a short run may not live to see the next 30 s step.
+    then = time.time() - totp.STEP_SECONDS
     status, _, _ = browser.form("/dashboard/security/mfa",
-                                {"code": totp.totp(totp.decode_secret(secret), now)}, text)
+                                {"code": totp.totp(totp.decode_secret(secret), then)}, text)
     assert status == 200, f"enrollment: {status}"
-    return secret, totp.time_step(now)
+    return secret, totp.time_step(then)
 
 
 # -- the orchestrator -------------------------------------------------------------------
@@ -602,9 +606,18 @@ class Soak:
         while not self.stop.wait(self.args.swap_seconds):
             if faults and time.monotonic() >= faults[0][0]:
                 _, what, fault = faults.pop(0)
+                refused = self.service.log().count(REFUSED)
                 started = time.monotonic()  # NOTE: requests may meet the fault while it is made
                 fault()
                 self.events.append((started, what))
+                if what.startswith("corrupt"):
+                    # NOTE: a worker checks the file at its next request; leave the
+                    # corrupt one in place until one has (at most 10 s), so a short
+                    # run refuses it too.
+                    deadline = time.monotonic() + 10
+                    while (self.service.log().count(REFUSED) == refused
+                           and time.monotonic() < deadline and not self.stop.wait(0.1)):
+                        pass
                 continue
             number += 1
             put_in_place(variants[number % VARIANTS], live)
@@ -875,16 +888,16 @@ def report(soak: Soak, out) -> bool:
     line("dashboard logins", ", ".join(f"{k} {v}" for k, v in sorted(soak.dashboard.items())))
     line("failed operator actions (CLI, dashboard)", len(soak.problems),
          "0", not soak.problems)
+    for problem in soak.problems[:8]:
+        out.write(f"    {problem[:200]}\n")
     happened = " ".join(what for _, what in soak.events)
     skipped = [event for event in EVENTS if event not in happened]
     line("scheduled events that did not happen", ", ".join(skipped) or "none", "none",
          not skipped)
-    for problem in soak.problems[:8]:
-        out.write(f"    {problem[:200]}\n")
     line("CLI exits leaving no -wal/-shm while serving", soak.wal_missing)
     line("projects created by the CLI, lost or changed", f"{len(lost)} of {len(soak.created)}",
          "0", not lost)
-    refused = soak.log.count("database replacement refused")
+    refused = soak.log.count(REFUSED)
     line("corrupt database refused (log lines)", refused, ">= 1", refused >= 1)
     errors = server_errors(soak.log)
     line("server log lines at error level", sum(errors.values()))
