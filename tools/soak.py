@@ -299,16 +299,15 @@ class Tally:
         self.cities = collections.Counter()
 
 
-def malformed_http(port) -> int:
+def malformed_http(sock) -> int:
     """Send a request gunicorn must refuse (a header line without a colon); return its status."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"GET /api/?pid=x HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n")
-        head = b""
-        while b"\r\n" not in head:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed without an answer")
-            head += chunk
+    sock.sendall(b"GET /api/?pid=x HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n")
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed without an answer")
+        head += chunk
     return int(head.split()[1])
 
 
@@ -323,11 +322,14 @@ def run_client(index, port, pids, rate, stop, results):
         next_at += 1 / rate
         time.sleep(max(0.0, next_at - time.monotonic()))
         kind = rng.choices(kinds, weights)[0]
-        if kind == "malformed HTTP":
+        if kind == "malformed HTTP":  # a connection of its own, as gunicorn closes it
+            client_port = None
             try:
-                tally.answers[kind, malformed_http(port)] += 1
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                    client_port = sock.getsockname()[1]
+                    tally.answers[kind, malformed_http(sock)] += 1
             except OSError as exc:
-                tally.failures.append((time.monotonic(), kind, None, repr(exc), None))
+                tally.failures.append((time.monotonic(), kind, client_port, repr(exc), None))
             continue
         path, headers = plan_request(kind, rng, pids)
         for attempt in (1, 2):
