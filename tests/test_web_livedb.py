@@ -1,8 +1,13 @@
 """LiveDatabase: follows atomic replacements, refuses a corrupt one, keeps serving."""
+import gc
 import logging
 import os
 
+import pytest
+
+from server_helpers import FIXTURE_CSV, compile_fixture
 from visitorapi.web.livedb import LiveDatabase, open_checked
+from web_helpers import call, make_app
 
 
 class Clock:
@@ -83,3 +88,28 @@ def test_a_replacement_with_a_damaged_body_is_refused(tmp_path, caplog):
         assert live.current().lookup("192.0.2.1").city == "Berlin"   # the old one serves
     assert "checksum" in live.error
     assert [r for r in caplog.records if getattr(r, "event", None) == "db.refused"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")
+def test_a_replaced_file_is_unmapped_once_the_app_serves_the_new_one(tmp_path):
+    """The app's caches hold no Location of an old file, which would keep it mapped.
+
+    Each replacement brings a record the others lack (a new city), as real
+    updates do; a worker that kept every replaced file mapped would grow by
+    a file per update and never free their disk space.
+    """
+    live = tmp_path / "live.vdb"
+    pid = "p" * 20
+    app = make_app(tmp_path, None, {pid: ["https://shop.example"]})
+    app.database = LiveDatabase(live, open_checked, check_interval=0)
+    for number in range(4):
+        csv_text = FIXTURE_CSV.replace("Berlin,,52.52", f"Berlin {number},,52.52")  # the city
+        source = compile_fixture(tmp_path, csv_text, name=f"v{number}.vdb")
+        replace(live, source.read_bytes())
+        reply = call(app, query=f"pid={pid}", headers={"Origin": "https://shop.example"},
+                     remote_addr="192.0.2.7")
+        assert reply.status == 200 and f"Berlin {number}" in reply.json["data"]["city"]
+    gc.collect()
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[4] for line in maps if str(live) in line}
+    assert mapped == {str(os.stat(live).st_ino)}

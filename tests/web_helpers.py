@@ -117,6 +117,9 @@ class Place:
     def _key(self):
         return tuple(getattr(self, name) for name in self.__slots__)
 
+    def __iter__(self):
+        return iter(self._key())  # a Location iterates over its fields in this order
+
     def __eq__(self, other):
         return isinstance(other, Place) and self._key() == other._key()
 
