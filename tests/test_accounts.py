@@ -228,7 +228,7 @@ def test_account_backoff(failures, seconds):
 
 def test_throttle_counts_per_key_and_success_clears_the_account(conn):
     account_key = throttle.account_key("a@example.com")
-    client_key = throttle.client_key(conn, "192.0.2.1")
+    client_key = throttle.client_key(conn, "192.0.2.1", NOW)
     keys = (account_key, client_key)
     t = NOW
     for _ in range(10):
@@ -240,10 +240,12 @@ def test_throttle_counts_per_key_and_success_clears_the_account(conn):
     assert throttle.wait_seconds(conn, keys, t) == throttle.delay_after(10, throttle.CLIENT_POLICY)
 
 
-def test_client_key_is_an_hmac_not_the_ip(conn):
-    key = throttle.client_key(conn, "198.51.100.7")
-    assert "198.51.100.7" not in key and key == throttle.client_key(conn, "198.51.100.7")
-    assert key != throttle.client_key(conn, "198.51.100.8")
+def test_client_key_is_an_hmac_of_the_network_not_the_ip(conn):
+    key = throttle.client_key(conn, "198.51.100.7", NOW)
+    assert "198.51.100" not in key and key == throttle.client_key(conn, "198.51.100.7", NOW)
+    assert key == throttle.client_key(conn, "198.51.100.8", NOW)  # one /24, one counter
+    assert key == throttle.client_key(conn, "::ffff:198.51.100.9", NOW)
+    assert key != throttle.client_key(conn, "198.51.101.7", NOW)
     assert key.startswith("client:") and len(key) == len("client:") + 64
 
 
@@ -296,3 +298,56 @@ def test_grants_of_deleted_projects_are_pruned(conn, owner):
     projects.delete(conn, gone, actor=ACTOR)
     accounts.set_grant(conn, member.email, kept, True, ACTOR)
     assert accounts.granted_pids(conn, member) == {kept}
+
+
+def test_store_and_key_together_give_back_at_most_the_network(conn):
+    """Brute force with the store's own key: the /24 (or /48) is found, never the address."""
+    import hmac
+    import ipaddress
+    for ip in ("203.0.113.77", "2001:db8:aa:bb::1"):
+        throttle.record_failure(conn, (throttle.client_key(conn, ip, NOW),), NOW)
+    key_hex = conn.execute("SELECT value FROM dashboard_settings "
+                           "WHERE name = 'throttle_key'").fetchone()[0].split()[0]
+    stored = {row[0].removeprefix("client:") for row in
+              conn.execute("SELECT key FROM login_throttle WHERE key LIKE 'client:%'")}
+
+    def keyed(text):
+        return hmac.new(bytes.fromhex(key_hex), text.encode(), "sha256").hexdigest()
+
+    candidates = [str(address) for address in ipaddress.ip_network("203.0.113.0/24")]
+    candidates += ["2001:db8:aa:bb::1", "2001:db8:aa:bb:0:0:0:1", "203.0.113.77"]
+    assert not stored & {keyed(text) for text in candidates}
+    assert stored == {keyed("203.0.113.0/24"), keyed("2001:db8:aa::/48")}
+
+
+def test_the_client_key_and_client_rows_expire_within_a_day(conn):
+    first = throttle.client_key(conn, "203.0.113.77", NOW)
+    throttle.record_failure(conn, (first, throttle.account_key("a@example.com")), NOW)
+    assert throttle.client_key(conn, "203.0.113.77", NOW + throttle.KEY_LIFETIME - 1) == first
+    later = NOW + throttle.KEY_LIFETIME
+    second = throttle.client_key(conn, "203.0.113.77", later)
+    assert second != first
+    assert throttle.failures(conn, first) == 0 and throttle.failures(conn, second) == 0
+    assert throttle.failures(conn, throttle.account_key("a@example.com")) == 1  # not an address
+    assert throttle.client_key(conn, "203.0.113.77", later + 60) == second
+
+
+def test_rotate_key_drops_every_client_row_now(conn):
+    first = throttle.client_key(conn, "203.0.113.77", NOW)
+    throttle.record_failure(conn, (first,), NOW)
+    assert throttle.rotate_key(conn, NOW) == 1
+    assert throttle.client_key(conn, "203.0.113.77", NOW) != first
+
+
+def test_reserve_counts_before_the_check_and_refund_gives_it_back(conn):
+    keys = (throttle.account_key("a@example.com"),)
+    for _ in range(throttle.ACCOUNT_POLICY.free + 1):
+        assert throttle.reserve(conn, keys, NOW) == 0
+    assert throttle.reserve(conn, keys, NOW) == throttle.ACCOUNT_POLICY.base_seconds
+    assert throttle.failures(conn, keys[0]) == throttle.ACCOUNT_POLICY.free + 1  # refused: not counted
+    throttle.refund(conn, keys)
+    assert throttle.failures(conn, keys[0]) == throttle.ACCOUNT_POLICY.free
+    assert throttle.wait_seconds(conn, keys, NOW) == 0
+    for _ in range(throttle.ACCOUNT_POLICY.free):
+        throttle.refund(conn, keys)
+    assert conn.execute("SELECT count(*) FROM login_throttle").fetchone()[0] == 0
