@@ -351,3 +351,38 @@ def test_reserve_counts_before_the_check_and_refund_gives_it_back(conn):
     for _ in range(throttle.ACCOUNT_POLICY.free):
         throttle.refund(conn, keys)
     assert conn.execute("SELECT count(*) FROM login_throttle").fetchone()[0] == 0
+
+
+def _statements_cost(conn, action) -> int:
+    """SQLite virtual-machine steps ``action`` takes: a cost measure that is not wall-clock time."""
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(count, 1)
+    try:
+        action()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def test_starting_and_pruning_sessions_costs_the_same_at_the_cap(conn):
+    """At the 10,000-session cap a login page view costs what it costs with 100 sessions."""
+    def fill(count, start):  # all within one second: nothing expires, prune deletes nothing
+        for i in range(start, start + count):
+            sessions.create(conn, NOW + i / 100_000)
+
+    def cost_now(at):
+        return (_statements_cost(conn, lambda: sessions.create(conn, at)),
+                _statements_cost(conn, lambda: sessions.prune(conn, at)))
+
+    fill(100, 0)
+    small = cost_now(NOW + 1)
+    fill(sessions.MAX_ANONYMOUS + 10, 200)
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == sessions.MAX_ANONYMOUS
+    large = cost_now(NOW + 1)
+    assert large[0] < 2 * small[0], (small, large)
+    assert large[1] < 2 * small[1], (small, large)
