@@ -45,6 +45,10 @@ def test_create_stores_lowercased_email_and_a_scrypt_hash(conn, owner):
 @pytest.mark.parametrize("email, role, password, error", [
     pytest.param("not-an-email", "member", PASSWORD, "not an email", id="bad-email"),
     pytest.param("a b@example.com", "member", PASSWORD, "not an email", id="space-in-email"),
+    pytest.param("adm\u202enim@example.com", "member", PASSWORD, "U\\+202E", id="bidi-override"),
+    pytest.param("owner\u200b@example.com", "member", PASSWORD, "U\\+200B", id="zero-width-space"),
+    pytest.param("a\x85b@example.com", "member", PASSWORD, "U\\+0085", id="c1-control"),
+    pytest.param("a\x9bb@example.com", "member", PASSWORD, "U\\+009B", id="c1-csi"),
     pytest.param("m@example.com", "admin", PASSWORD, "unknown role", id="bad-role"),
     pytest.param("m@example.com", "member", "short", "at least 12", id="short-password"),
     pytest.param("owner@example.com", "member", PASSWORD, "already exists", id="duplicate"),

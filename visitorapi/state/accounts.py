@@ -20,11 +20,13 @@ from visitorapi import passwords, totp
 from visitorapi.errors import OperatorError
 from visitorapi.state import audit
 from visitorapi.state.db import transaction
+from visitorapi.state.text import check_text
 
 ROLES = ("owner", "member")
 RECOVERY_CODE_COUNT = 10
 ISSUER = "visitorapi"
 # RFC 5321 section 4.5.3.1 limits a path to 256 octets; one "@", no spaces or controls.
+MAX_EMAIL_LENGTH = 320  # 64 + "@" + 255 (RFC 5321 section 4.5.3.1)
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}$")
 
 
@@ -60,8 +62,17 @@ def _row_to_account(row) -> Account:
 
 
 def normalize_email(email: str) -> str:
-    """Lowercase and strip an email address; raise :class:`AccountError` if it is not one."""
+    """Lowercase and strip an email address; raise :class:`AccountError` if it is not one.
+
+    Like project names and notes (:func:`visitorapi.state.text.check_text`),
+    an email is one line of printable text: no bidi override, zero-width
+    space or C1 control can make it read as another account's.
+    """
     email = email.strip().lower()
+    try:
+        check_text(email, "the email address", MAX_EMAIL_LENGTH)
+    except OperatorError as error:
+        raise AccountError(str(error)) from None
     if not _EMAIL.match(email):
         raise AccountError(f"{email!r} is not an email address (expected name@example.com)")
     return email
