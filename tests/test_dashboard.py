@@ -466,6 +466,24 @@ def test_reauth_next_cannot_leave_the_dashboard(app, clock):
     assert result.location.startswith("/dashboard/?")
 
 
+@pytest.mark.parametrize("next_path", [
+    pytest.param("/dashboard/projects\u0100", id="non-latin-1"),
+    pytest.param("/dashboard/projects\u00e9", id="latin-1"),
+    pytest.param("/dashboard/projects\x7f", id="del"),
+])
+def test_reauth_with_a_next_that_cannot_be_a_location_goes_home_and_stays_logged_in(
+        app, clock, next_path):
+    """Under a real server, a non-ASCII Location was a 500 after the session had rotated."""
+    client = logged_in(app)
+    page = client.get("/dashboard/reauth?next=/dashboard/projects%C4%80")
+    result = client.post("/dashboard/reauth", {"password": PASSWORD, "csrf": page.csrf(),
+                                               "next": next_path})
+    assert result.status == 303
+    assert result.location == "/dashboard/?done=reauthenticated"
+    assert result.location.encode("latin-1")  # writable as a header at all
+    assert client.get("/dashboard/projects").status == 200
+
+
 def test_disable_mfa_needs_reauth_and_rotates(app, clock, conn):
     client = logged_in(app)
     secret, _ = enroll(client, clock)

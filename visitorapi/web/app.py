@@ -362,29 +362,38 @@ class VisitorAPI:
         if location is None:
             country, (place, zone) = "", _NOT_FOUND_DATA
         else:
-            country, place, zone = self._location_json(location)
+            # NOTE: the cache is keyed by the field values, never by the Location:
+            # a Location from a lookup keeps its database file mapped, so caching
+            # one would keep every replaced file mapped (and its disk space in
+            # use) for the worker's life (found by tools/soak.py).
+            country, place, zone = self._location_json(tuple(location))
         response.country = country
         browser, device = self._ua_json(user_agent)
         return ''.join(('{"status":200,"result":"ok","data":{"ipAddress":',
                         encode_basestring_ascii(ip), ',', place, ',', browser, ',', zone, ',',
                         device, '}}')).encode()
 
-    def _render_location(self, location):
-        """Return (country code, JSON members before the UA ones, members after)."""
-        code = location.country_code or ""
+    def _render_location(self, values):
+        """Return (country code, JSON members before the UA ones, members after).
+
+        Args:
+            values: a Location's fields, in the order it iterates over them.
+        """
+        code, region, _, city, _, latitude, longitude, timezone = values
+        code = code or ""
         facts = self.country_facts(code) if code else None
-        lat_long = (f"{location.latitude},{location.longitude}"
-                    if location.latitude is not None and location.longitude is not None else "")
+        lat_long = (f"{latitude},{longitude}"
+                    if latitude is not None and longitude is not None else "")
         place = {
             "countryCode": code,
             "countryName": facts.name if facts else "",
             "currencies": list(facts.currencies) if facts else [],
             "languages": list(facts.languages) if facts else [],
-            "region": location.region or "",
-            "city": location.city or "",
+            "region": region or "",
+            "city": city or "",
             "cityLatLong": lat_long,
         }
-        zone = {"timezone": location.timezone or "",
+        zone = {"timezone": timezone or "",
                 "continentCode": facts.continent_code if facts else ""}
         return code, _members(place), _members(zone)
 
