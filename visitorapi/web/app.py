@@ -19,19 +19,19 @@ import logging
 import re
 import time
 from json.encoder import encode_basestring_ascii
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from visitorapi.domains import is_allowed
 from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
 from visitorapi.web.errors import HTTPError, render_error
+from visitorapi.web.https import host_problem, https_location
 from visitorapi.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 _PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?|\[[0-9A-Fa-f:.]{2,45}\]")
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
 _READ_METHODS = ("GET", "HEAD")
 _UNSUPPORTED_PARAMETERS = {
@@ -129,8 +129,7 @@ class VisitorAPI:
             settings.client_rate, settings.client_burst, settings.project_rate,
             settings.project_burst, key_lifetime=settings.rate_key_lifetime)
         self.https_required = settings.https == "require"
-        self.hsts = (("Strict-Transport-Security", f"max-age={settings.hsts_max_age}"),
-                     ) if settings.hsts_max_age else ()
+        self.hsts = (("Strict-Transport-Security", settings.hsts),) if settings.hsts else ()
         self.pages = pages.Pages(settings)
         # PERF: the two halves of "data" that depend only on the database
         # record and only on the User-Agent are rendered once and cached.
@@ -153,11 +152,14 @@ class VisitorAPI:
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         path = environ.get("PATH_INFO") or "/"
-        for prefix, mounted in self.mounts.items():
-            if path.startswith(prefix) or path == prefix.rstrip("/"):
-                return mounted(environ, start_response)
+        problem = host_problem(environ)
+        if problem is None:
+            for prefix, mounted in self.mounts.items():
+                if path.startswith(prefix) or path == prefix.rstrip("/"):
+                    return mounted(environ, start_response)
         try:
-            response = self.handle(environ, path)
+            response = (self.handle(environ, path) if problem is None else
+                        error_response(HTTPError(400, problem), _route_name(path)))
         except Exception:  # NOTE: the traceback goes to the server log, never to the client
             log.exception("unhandled error in %s", _route_name(path),
                           extra={"event": "request.error"})
@@ -232,17 +234,11 @@ class VisitorAPI:
         """
         if path in ("/healthz", "/readyz") or self.is_https(environ):
             return None
-        host = environ.get("HTTP_HOST", "")
-        host_only = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if not _HOST.fullmatch(host_only):
-            raise HTTPError(400, "https is required and the Host header is missing or invalid")
-        target = "https://" + host_only + quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=~")
-        query = environ.get("QUERY_STRING")
-        if query:
-            target += "?" + quote(query, safe="=&;%+/:@!$'()*,~?")
-        message = "this service requires https; use " + "https://" + host_only
-        return Response(308, render_error(308, message), headers=[("Location", target)],
-                        route=_route_name(path))
+        target = https_location(path, environ.get("QUERY_STRING", ""),
+                                environ.get("HTTP_HOST", ""), self.settings.public_url)
+        origin = "/".join(target.split("/", 3)[:3])
+        return Response(308, render_error(308, "this service requires https; use " + origin),
+                        headers=[("Location", target)], route=_route_name(path))
 
     # -- /api ------------------------------------------------------------------
 
@@ -362,38 +358,29 @@ class VisitorAPI:
         if location is None:
             country, (place, zone) = "", _NOT_FOUND_DATA
         else:
-            # NOTE: the cache is keyed by the field values, never by the Location:
-            # a Location from a lookup keeps its database file mapped, so caching
-            # one would keep every replaced file mapped (and its disk space in
-            # use) for the worker's life (found by tools/soak.py).
-            country, place, zone = self._location_json(tuple(location))
+            country, place, zone = self._location_json(location)
         response.country = country
         browser, device = self._ua_json(user_agent)
         return ''.join(('{"status":200,"result":"ok","data":{"ipAddress":',
                         encode_basestring_ascii(ip), ',', place, ',', browser, ',', zone, ',',
                         device, '}}')).encode()
 
-    def _render_location(self, values):
-        """Return (country code, JSON members before the UA ones, members after).
-
-        Args:
-            values: a Location's fields, in the order it iterates over them.
-        """
-        code, region, _, city, _, latitude, longitude, timezone = values
-        code = code or ""
+    def _render_location(self, location):
+        """Return (country code, JSON members before the UA ones, members after)."""
+        code = location.country_code or ""
         facts = self.country_facts(code) if code else None
-        lat_long = (f"{latitude},{longitude}"
-                    if latitude is not None and longitude is not None else "")
+        lat_long = (f"{location.latitude},{location.longitude}"
+                    if location.latitude is not None and location.longitude is not None else "")
         place = {
             "countryCode": code,
             "countryName": facts.name if facts else "",
             "currencies": list(facts.currencies) if facts else [],
             "languages": list(facts.languages) if facts else [],
-            "region": region or "",
-            "city": city or "",
+            "region": location.region or "",
+            "city": location.city or "",
             "cityLatLong": lat_long,
         }
-        zone = {"timezone": timezone or "",
+        zone = {"timezone": location.timezone or "",
                 "continentCode": facts.continent_code if facts else ""}
         return code, _members(place), _members(zone)
 
