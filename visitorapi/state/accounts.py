@@ -179,6 +179,25 @@ def set_disabled(conn: sqlite3.Connection, email: str, disabled: bool, actor: st
     return get(conn, account.id)
 
 
+def revoke_sessions(conn: sqlite3.Connection, actor: str, email: str | None = None) -> int:
+    """End every dashboard session (or every session of ``email``'s account); return how many.
+
+    For incident response: whoever holds a stolen session cookie is out at
+    their next request. Anonymous (login form) sessions go too, so every
+    browser starts again from a fresh login page.
+    """
+    account = require(conn, email) if email is not None else None
+    with transaction(conn):
+        if account is None:
+            ended = conn.execute("DELETE FROM sessions").rowcount
+        else:
+            ended = conn.execute("DELETE FROM sessions WHERE account_id = ?",
+                                 (account.id,)).rowcount
+        audit.append(conn, actor=actor, action="sessions.revoked",
+                     after={"account": account.email if account else "*", "sessions": ended})
+    return ended
+
+
 def set_role(conn: sqlite3.Connection, email: str, role: str, actor: str) -> Account:
     """Change an account's role; its sessions end, since its privileges changed."""
     account = require(conn, email)
