@@ -63,6 +63,11 @@ def test_values_are_parsed(tmp_path):
                  id="url-port"),
     pytest.param("VISITORAPI_PUBLIC_URL", "https://", "https origin", id="url-no-host"),
     pytest.param("VISITORAPI_HSTS_PRELOAD", "1", "INCLUDE_SUBDOMAINS=1", id="preload-alone"),
+    pytest.param("VISITORAPI_SECURITY_POLICY", "http://x.test/p", "https:// URL", id="policy-http"),
+    pytest.param("VISITORAPI_SECURITY_ACKNOWLEDGMENTS", "https://x.test/a b", "https:// URL",
+                 id="acknowledgments-space"),
+    pytest.param("VISITORAPI_SECURITY_LANGUAGES", "english!", "language tags", id="languages"),
+    pytest.param("VISITORAPI_SECURITY_LANGUAGES", ",", "language tags", id="languages-empty"),
     pytest.param("VISITORAPI_HSTS_INCLUDE_SUBDOMAINS", "sure", "must be 1 or 0", id="subdomains"),
 ])
 def test_bad_values_name_the_variable(name, value, fragment):

@@ -21,6 +21,8 @@ PROXY_HEADERS = ("x-forwarded-for", "forwarded")
 METRICS_ALLOW_DEFAULT = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 _PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTACT = re.compile(r"(mailto:[^\s@]+@[^\s@]+|https://\S+|tel:\+?[0-9-]+)")
+_HTTPS_URL = re.compile(r"https://[!-~]+")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")  # RFC 5646, simplified
 
 
 class ConfigError(OperatorError):
@@ -50,6 +52,9 @@ class Settings:
     db_check_interval: float = 2.0
     security_contact: str = ""
     security_expires: datetime.datetime = field(default=None)
+    security_policy: str = ""  # RFC 9116 Policy: (https URL)
+    security_acknowledgments: str = ""  # RFC 9116 Acknowledgments: (https URL)
+    security_languages: tuple = ("en",)  # RFC 9116 Preferred-Languages: (RFC 5646 tags)
     demo_pid: str = ""
     # operations (issue 5): usage, metrics, logs, database age
     usage_flush_seconds: float = 5.0
@@ -194,6 +199,29 @@ def _public_url(reader):
     return f"https://{host}" + (f":{port}" if port not in (None, 443) else "")
 
 
+def _security_txt(reader) -> dict:
+    """The optional RFC 9116 fields: Policy, Acknowledgments (https URLs), Preferred-Languages."""
+    fields = {}
+    for name, key, section in (("VISITORAPI_SECURITY_POLICY", "security_policy", "2.5.7"),
+                               ("VISITORAPI_SECURITY_ACKNOWLEDGMENTS", "security_acknowledgments",
+                                "2.5.1")):
+        value = reader.text(name)
+        if value and not _HTTPS_URL.fullmatch(value):
+            reader.problems.append(f"{name}={value!r} must be an https:// URL "
+                                   f"(RFC 9116 section {section})")
+            value = ""
+        fields[key] = value
+    name = "VISITORAPI_SECURITY_LANGUAGES"
+    tags = tuple(tag for tag in re.split(r"[,\s]+", reader.text(name, "en")) if tag)
+    bad = [tag for tag in tags if not _LANGUAGE_TAG.fullmatch(tag)]
+    if bad or not tags:
+        reader.problems.append(f"{name}={reader.text(name)!r} must be language tags separated by "
+                               "commas, e.g. 'en, de' (RFC 9116 section 2.5.8)")
+        tags = ("en",)
+    fields["security_languages"] = tags
+    return fields
+
+
 def _expires(reader, name, now):
     raw = reader.text(name)
     if not raw:
@@ -255,6 +283,7 @@ def load_settings(environ=None, *, now=None) -> Settings:
     if contact and not _CONTACT.fullmatch(contact):
         reader.problems.append(f"VISITORAPI_SECURITY_CONTACT={contact!r} must be a "
                                "mailto:, https: or tel: URI (RFC 9116 section 2.5.3)")
+    security_txt = _security_txt(reader)
     demo_pid = reader.text("VISITORAPI_DEMO_PID")
     if demo_pid and not _PID.fullmatch(demo_pid):
         reader.problems.append("VISITORAPI_DEMO_PID is not a project id "
@@ -286,6 +315,7 @@ def load_settings(environ=None, *, now=None) -> Settings:
         rate_key_lifetime=reader.number("VISITORAPI_RATE_KEY_LIFETIME", 3600.0, minimum=1),
         db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL", 2.0, minimum=0.05),
         security_contact=contact,
+        **security_txt,
         security_expires=_expires(reader, "VISITORAPI_SECURITY_EXPIRES", now),
         demo_pid=demo_pid,
         **_operations(reader),
