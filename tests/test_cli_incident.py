@@ -73,3 +73,40 @@ def test_keys_rotate_replaces_the_throttle_key_and_lists_the_rest(state_path, st
     assert throttle.failures(store, before) == 0
     actions = [row[0] for row in store.execute("SELECT action FROM audit_log ORDER BY id")]
     assert actions[-1] == "keys.rotated"
+
+
+def test_backup_while_running_then_restore_ends_sessions_and_reloads_domains(state_path, store,
+                                                                            tmp_path):
+    from visitorapi.state import projects
+    from visitorapi.state.authorized_domains import AuthorizedDomains
+    pid = projects.create(store, "shop", ["shop.example"], actor="test").pid
+    backup = tmp_path / "backups" / "state-1.sqlite3"
+    backup.parent.mkdir()
+    result = run_cli("state", "backup", backup)
+    assert result.returncode == 0, result.stderr
+    assert backup.stat().st_mode & 0o777 == 0o600
+    assert run_cli("state", "backup", backup).returncode == 1  # never overwrites
+    # after the backup: an attacker adds a domain and holds a session
+    live_view = AuthorizedDomains(state_path, check_interval=0)
+    projects.add_domain(store, pid, "evil.example", actor="dashboard:attacker")
+    attacker = logged_in(state_path, "o@example.com")
+    assert "evil.example" in " ".join(map(str, live_view.patterns_for(pid)))
+    result = run_cli("state", "restore", backup)
+    assert result.returncode == 0, result.stderr
+    assert projects.get(store, pid).domains == ("shop.example",)
+    assert attacker.get("/dashboard/projects").location == "/dashboard/login"
+    assert "evil.example" not in " ".join(map(str, live_view.patterns_for(pid)))  # reloaded
+    actions = [row[0] for row in store.execute("SELECT action FROM audit_log ORDER BY id")]
+    assert actions[-1] == "state.restored"
+
+
+@pytest.mark.parametrize("content, message", [
+    pytest.param(b"not a database at all" * 100, "not a visitorapi store backup", id="garbage"),
+    pytest.param(None, "no such file", id="missing"),
+])
+def test_restore_refuses_what_is_not_a_backup(state_path, store, tmp_path, content, message):
+    path = tmp_path / "backup.sqlite3"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_cli("state", "restore", path)
+    assert result.returncode == 1 and message in result.stderr
