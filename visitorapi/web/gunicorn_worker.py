@@ -13,7 +13,9 @@ waits for the first byte, and a thread that is reading a request head has no
 deadline at all: ``threads`` trickling clients stall a worker for as long as
 they trickle.
 
-:class:`ThreadWorker` closes both gaps and changes nothing else:
+:class:`ThreadWorker` closes both gaps, and answers the requests gunicorn
+itself refuses in the application's JSON shape, with its security headers
+(:mod:`visitorapi.web.gunicorn_errors`); it changes nothing else:
 
 - **idle connections cost no thread**: a new connection waits in the poller,
   like an idle kept-alive one, until it is readable (closed after
@@ -42,6 +44,8 @@ import time
 from functools import partial
 
 from gunicorn.workers import gthread
+
+from visitorapi.web import gunicorn_errors
 
 HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
 MIN_IDLE_SECONDS = 2.0  # a new connection's wait for its first byte, even with keepalive 0
@@ -97,6 +101,10 @@ class ThreadWorker(gthread.ThreadWorker):
         """An HTTP/2 connection (only if an operator enables h2) lives on: no deadline."""
         self.reading.pop(conn, None)
         return super().handle_http2(conn)
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's own error answers (400, 414, 431, 501, 500) with the app's JSON and headers."""
+        gunicorn_errors.answer(self, req, client, addr, exc)
 
     def murder_keepalived(self, force=False):
         """gunicorn's sweep of expired idle connections (main thread, at least once a second),
