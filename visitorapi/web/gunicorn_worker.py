@@ -72,6 +72,7 @@ MAX_BUFFERED_BODY = MAX_FORM_BYTES  # the largest body any route reads: read in 
 LINGER_SECONDS = 2.0      # a closing connection's wait for the client's FIN (RFC 9112 9.6)
 LINGER_BYTES = 64 * 1024  # ... and the most bytes read from it meanwhile
 RECV_BYTES = 65536
+SWEEP_SECONDS = 0.25      # how often deadlines are checked
 CHUNK_BYTES = 8192        # what the parser gets per read, as from gunicorn's SocketUnreader
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")  # RFC 9112 2.2: gunicorn refuses it at once (400)
@@ -116,7 +117,6 @@ class Connection(gthread.TConn):
         self.scanned = 0         # buffer bytes already searched for the end of the head
         self.expected = None     # bytes the request needs once its head is complete
         self.whole_body = True   # False: the declared body was not read; close after
-        self.continued = False   # this worker sent "100 Continue"
         self.parser = http.RequestParser(cfg, (), client)
         self.parser.unreader = BufferedUnreader()
         self.initialized = True  # TConn.init() must not wrap the socket again
@@ -144,10 +144,15 @@ class ThreadWorker(gthread.ThreadWorker):
         self.request_timeout = settings.request_timeout
         self.ipv6_prefix = settings.client_ipv6_prefix
         self.max_pending_per_client = settings.max_pending_per_client
-        # NOTE: gunicorn stops accepting at worker_connections; waiting
-        # connections must stay below it (threads and closing ones come on top).
-        self.max_pending = min(settings.max_pending,
-                               max(1, self.cfg.worker_connections - 2 * self.cfg.threads))
+        # NOTE: gunicorn stops accepting at worker_connections: waiting, running
+        # and closing connections together must stay below it.
+        room = self.cfg.worker_connections - 2 * self.cfg.threads
+        self.max_pending = max(1, min(settings.max_pending, room - 1))
+        self.max_closing = max(1, room - self.max_pending)
+        # PERF: one TLS context per worker, not one per connection (gunicorn's way),
+        # which would load the certificate chain on the main loop for every client.
+        self.ssl_context = gsock.ssl_context(self.cfg) if self.cfg.is_ssl else None
+        self.next_sweep = 0.0
         self.trusted = TrustedProxies(settings.trusted_proxies, unix=settings.trust_unix_socket,
                                       header=settings.proxy_header)
         self.idle_seconds = max(self.cfg.keepalive, MIN_IDLE_SECONDS)
@@ -178,7 +183,7 @@ class ThreadWorker(gthread.ThreadWorker):
         conn = Connection(self.cfg, sock, client, listener.getsockname(), self._client_key(client))
         if self.cfg.is_ssl:
             try:
-                conn.sock = gsock.ssl_context(self.cfg).wrap_socket(
+                conn.sock = self.ssl_context.wrap_socket(
                     sock, server_side=True, do_handshake_on_connect=False,
                     suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
             except (OSError, ValueError):
@@ -341,10 +346,10 @@ class ThreadWorker(gthread.ThreadWorker):
             conn.whole_body = False
             return head_length
         conn.whole_body = True
-        if body and expect and len(buffer) == head_length:
+        if body and expect and len(buffer) == head_length and \
+                buffer.find(b" HTTP/1.1\r\n", 0, end + 2) >= 0:
             try:
                 conn.sock.send(CONTINUE)  # 25 bytes on an idle socket: never blocks
-                conn.continued = True
             except (BlockingIOError, ssl.SSLWantWriteError):
                 pass  # the client sends the body after its own timeout (RFC 9110 10.1.1)
             except OSError:
@@ -360,9 +365,9 @@ class ThreadWorker(gthread.ThreadWorker):
             # NOTE: bounds the response writes; the parser never reads the socket.
             conn.sock.settimeout(self.request_timeout)
             req = next(conn.parser)
-            if conn.continued:
-                req._expected_100_continue = False
-                conn.continued = False
+            # NOTE: the poller answered "Expect: 100-continue" if it waited for the
+            # body; a body it did not wait for is not invited (the connection closes).
+            req._expected_100_continue = False
             if not conn.whole_body:
                 req.force_close()  # its body is still on the socket: no next request
             keepalive = self.handle_request(req, conn)
@@ -422,7 +427,7 @@ class ThreadWorker(gthread.ThreadWorker):
         conn.deadline = time.monotonic() + LINGER_SECONDS
         conn.expected = LINGER_BYTES
         self.closing[conn] = None
-        if len(self.closing) > self.max_pending:
+        if len(self.closing) > self.max_closing:
             self._end_closing(next(iter(self.closing)))  # a flood of closes: no linger for it
 
     def on_closing_readable(self, conn, _sock):
@@ -451,6 +456,9 @@ class ThreadWorker(gthread.ThreadWorker):
         """Close waiting connections past their deadline, and lingering closes past theirs."""
         super().murder_keepalived(force)
         now = time.monotonic()
+        if now < self.next_sweep and not force:
+            return  # PERF: gunicorn calls this after every poller wake-up; sweep 4 times a second
+        self.next_sweep = now + SWEEP_SECONDS
         for conn in list(self.closing):
             if force or conn.deadline <= now:
                 self._end_closing(conn)
