@@ -61,11 +61,15 @@ def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Con
         # NOTE: the store holds password hashes, TOTP secrets and the client
         # HMAC key: a new file is the owner's alone (SQLite gives its -wal
         # and -shm files the same mode), whatever the umask or the folder.
-        handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+        # NOTE: an existing store is never opened here, only stat'ed: closing any
+        # descriptor of the file drops every POSIX lock this process holds on it,
+        # the locks of its other SQLite connections included (sqlite.org/howtocorrupt
+        # 2.2), and another process could then commit over theirs.
         try:
-            mode = stat.S_IMODE(os.fstat(handle).st_mode)
-        finally:
-            os.close(handle)
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        mode = stat.S_IMODE(os.stat(path).st_mode)
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
                                check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
