@@ -191,3 +191,22 @@ def test_keepalive_pipelining_and_forms_are_served(tmp_path):
         assert status not in (100, 408, 500), answer[:200]
         assert 400 <= status < 500 or status in (200, 303), answer[:200]
         sock.close()
+
+
+@pytest.mark.parametrize("head, status", [
+    pytest.param(b"GET /api/?q=" + b"x" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414",
+                 id="request-line-too-long"),
+    pytest.param(b"GET /api/?q=" + b"x" * 3000, b"414", id="request-line-too-long-unfinished"),
+    pytest.param(b"GET /api/ HTTP/1.1\r\nHost: x\r\n"
+                 + b"".join(b"X-H%d: y\r\n" % i for i in range(60)) + b"\r\n", b"431",
+                 id="too-many-headers"),
+    pytest.param(b"GET /api/ HTTP/1.1\nHost: x\n\n", b"400", id="bare-lf"),
+    pytest.param(b"GET /api/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n"
+                 b"\r\n", b"400", id="two-content-lengths"),
+])
+def test_heads_gunicorn_refuses_are_answered_at_once(server, head, status):
+    """Heads read in the poller reach gunicorn's parser whole: its 4xx come at once."""
+    server, _ = server
+    with _connect(server.port) as sock:
+        sock.sendall(head)
+        assert sock.recv(4096).split(b" ", 2)[1] == status  # not the deadline's silent close

@@ -321,7 +321,7 @@ class ThreadWorker(gthread.ThreadWorker):
         end = buffer.find(b"\r\n\r\n", max(0, conn.scanned - 3))
         if end < 0:
             if (_BARE_LF.search(buffer, conn.scanned)
-                    or (len(buffer) > self.line_limit + 4 and b"\r\n" not in buffer[2:])
+                    or (len(buffer) > self.line_limit + 4 and buffer.find(b"\r\n", 2) < 0)
                     or len(buffer) > self.head_limit):
                 return len(buffer)
             conn.scanned = len(buffer)
