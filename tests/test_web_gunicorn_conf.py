@@ -106,3 +106,19 @@ def test_gunicorn_messages_that_name_the_client_are_rewritten(logger, method, me
     text = "\n".join(logging.Formatter().format(record) for record in records)
     assert records and "withheld" in text
     assert "CANARY" not in text and "198.51.100.99" not in text
+
+
+def test_gunicorn_wsgi_module_log_is_filtered_too(logger):
+    """gunicorn.http.wsgi logs through its own module logger, not the error log."""
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    wsgi_log = logging.getLogger("gunicorn.http.wsgi")
+    wsgi_log.addHandler(handler)
+    try:
+        wsgi_log.warning("WSGI app sent body bytes on a no-body response (method=%s status=%s)",
+                         NoMoreData(b"X-Forwarded-For: 198.51.100.99"), 204)
+    finally:
+        wsgi_log.removeHandler(handler)
+    text = "\n".join(logging.Formatter().format(record) for record in records)
+    assert records and "198.51.100.99" not in text and "204" in text

@@ -70,6 +70,15 @@ def test_tls_serves_the_api_with_hsts_and_refuses_old_protocols(tmp_path, fixtur
         assert json.loads(body)["status"] == 200
         assert headers["Strict-Transport-Security"].startswith("max-age=")
         assert headers["Access-Control-Allow-Origin"] == ORIGIN
+        # kept alive: the handshake and both requests are read in the worker's poller
+        connection = server.connection()
+        try:
+            for _ in range(2):
+                connection.request("GET", f"/api/?pid={pid}", headers={"Origin": ORIGIN})
+                response = connection.getresponse()
+                assert response.status == 200 and json.loads(response.read())["status"] == 200
+        finally:
+            connection.close()
 
         for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
             client = tls_client_context(cert)
