@@ -63,8 +63,9 @@ from gunicorn.http.errors import NoMoreData
 from gunicorn.http.unreader import Unreader
 from gunicorn.workers import gthread
 
+from visitorapi.config import load_settings
 from visitorapi.dashboard.http import MAX_FORM_BYTES
-from visitorapi.web.clientip import parse_ip
+from visitorapi.web.clientip import TrustedProxies, parse_ip
 from visitorapi.web.ratelimit import client_network
 
 MIN_IDLE_SECONDS = 2.0    # a new connection's wait for its first byte, even with keepalive 0
@@ -138,8 +139,6 @@ class ThreadWorker(gthread.ThreadWorker):
 
     def init_process(self):
         """Read the limits (after fork, like the app) and start gunicorn's loop."""
-        from visitorapi.config import load_settings
-        from visitorapi.web.clientip import TrustedProxies
         settings = load_settings()
         self.request_timeout = settings.request_timeout
         self.ipv6_prefix = settings.client_ipv6_prefix
@@ -160,7 +159,7 @@ class ThreadWorker(gthread.ThreadWorker):
         self.head_limit = self._head_limit()
         self.waiting = {}    # conn -> None; insertion order: longest waiting first
         self.by_client = {}  # client key -> {conn: None}, same order
-        self.closing = {}    # conn -> linger deadline (same timeout for all: ordered)
+        self.closing = {}    # conn -> None, lingering after FIN; oldest first
         super().init_process()
 
     def _head_limit(self) -> int:
@@ -220,8 +219,7 @@ class ThreadWorker(gthread.ThreadWorker):
                 self._evict(next(iter(mine)), "per-client")
         if len(self.waiting) > self.max_pending:
             self._evict(next(iter(self.waiting)), "total")
-        if conn not in self.waiting:
-            return  # evicted itself (a cap of 1)
+        # NOTE: ``conn`` is the newest, so never the one evicted (both caps are >= 1).
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
         if data:
             self._received(conn, data)
@@ -239,7 +237,7 @@ class ThreadWorker(gthread.ThreadWorker):
         try:
             self.poller.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
-            pass  # not registered yet (evicted while being parked)
+            pass  # NOTE: closing must go on whatever the poller says
 
     def _evict(self, conn, cap):
         self.log.debug("waiting-connection cap (%s) reached: closed the longest-waiting one", cap)
