@@ -89,7 +89,8 @@ def test_every_setting_is_documented_in_the_configuration_table():
     from pathlib import Path
     root = Path(__file__).resolve().parent.parent
     source = (root / "visitorapi" / "config.py").read_text(encoding="utf-8")
-    table = (root / "docs" / "configuration.md").read_text(encoding="utf-8")
+    table = "".join(line for line in (root / "docs" / "configuration.md").read_text(
+        encoding="utf-8").splitlines(True) if line.startswith("| `VISITORAPI_"))
     names = set(re.findall(r'"(VISITORAPI_[A-Z_]+)"', source))
     assert len(names) > 10
     assert not {name for name in names if f"`{name}`" not in table}

@@ -49,6 +49,11 @@ class Settings:
     project_rate: float = 1000.0
     project_burst: float = 2000.0
     rate_key_lifetime: float = 3600.0
+    client_ipv6_prefix: int = 64
+    # slow clients (issue 13): the worker's poller, per worker process
+    request_timeout: float = 10.0
+    max_pending_per_client: int = 64
+    max_pending: int = 512
     db_check_interval: float = 2.0
     security_contact: str = ""
     security_expires: datetime.datetime = field(default=None)
@@ -220,6 +225,14 @@ def _security_txt(reader) -> dict:
         tags = ("en",)
     fields["security_languages"] = tags
     return fields
+def _ipv6_prefix(reader, name):
+    """How many leading bits of an IPv6 address name one client (one /64 site by default)."""
+    prefix = reader.number(name, 64, minimum=1, integer=True)
+    if prefix > 128:
+        reader.problems.append(f"{name}={prefix} must be an IPv6 prefix length from 1 to 128 "
+                               "(64 keys a client by its /64, as ISPs assign them)")
+        return 64
+    return prefix
 
 
 def _expires(reader, name, now):
@@ -313,6 +326,11 @@ def load_settings(environ=None, *, now=None) -> Settings:
         project_rate=reader.number("VISITORAPI_PROJECT_RATE", 1000.0),
         project_burst=reader.number("VISITORAPI_PROJECT_BURST", 2000.0, minimum=1),
         rate_key_lifetime=reader.number("VISITORAPI_RATE_KEY_LIFETIME", 3600.0, minimum=1),
+        client_ipv6_prefix=_ipv6_prefix(reader, "VISITORAPI_CLIENT_IPV6_PREFIX"),
+        request_timeout=reader.number("VISITORAPI_REQUEST_TIMEOUT", 10.0, minimum=1),
+        max_pending_per_client=reader.number("VISITORAPI_MAX_PENDING_PER_CLIENT", 64,
+                                             minimum=1, integer=True),
+        max_pending=reader.number("VISITORAPI_MAX_PENDING", 512, minimum=1, integer=True),
         db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL", 2.0, minimum=0.05),
         security_contact=contact,
         **security_txt,

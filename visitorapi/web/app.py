@@ -132,7 +132,8 @@ class VisitorAPI:
                                       header=settings.proxy_header)
         self.limiter = rate_limiter or RateLimiter(
             settings.client_rate, settings.client_burst, settings.project_rate,
-            settings.project_burst, key_lifetime=settings.rate_key_lifetime)
+            settings.project_burst, key_lifetime=settings.rate_key_lifetime,
+            ipv6_prefix=settings.client_ipv6_prefix)
         self.https_required = settings.https == "require"
         self.hsts = (("Strict-Transport-Security", settings.hsts),) if settings.hsts else ()
         self.pages = pages.Pages(settings)

@@ -26,7 +26,7 @@ import ipaddress
 import os
 import ssl
 
-from visitorapi.web import accounting
+from visitorapi.web import accounting, ratelimit
 
 wsgi_app = "visitorapi.wsgi:app"
 bind = ["127.0.0.1:8000"]
@@ -104,13 +104,15 @@ def is_loopback_bind(addresses) -> bool:
 
 
 def on_starting(server):
-    """Resolve VISITORAPI_HTTPS=auto, make the service's metrics directory, and
-    build the default database on a first start.
+    """Resolve VISITORAPI_HTTPS=auto, make the metrics directory and the rate-limit table,
+    and build the default database on a first start.
 
-    Runs in the arbiter before workers fork, so every worker inherits both
-    (see :mod:`visitorapi.web.metrics_share` for why the directory exists).
+    Runs in the arbiter before workers fork, so every worker inherits them
+    (see :mod:`visitorapi.web.metrics_share` for why the directory exists,
+    :mod:`visitorapi.web.ratelimit` for the shared buckets).
     """
     accounting.on_starting(server)
+    ratelimit.create_shared()  # one set of rate-limit buckets for all workers of this node
     if os.environ.get("VISITORAPI_HTTPS", "auto").strip().lower() in ("", "auto"):
         loopback = is_loopback_bind(server.cfg.address)
         os.environ["VISITORAPI_HTTPS"] = "off" if loopback else "require"
