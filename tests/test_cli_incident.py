@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("fast_scrypt")
 
 @pytest.fixture
 def store(state_path):
-    conn = db.connect(state_path)
+    conn = db.connect(state_path, create=True)
     for email, role in (("o@example.com", "owner"), ("m@example.com", "member")):
         accounts.create(conn, email, PASSWORD, role, "test:setup")
     yield conn

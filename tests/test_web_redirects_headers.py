@@ -103,6 +103,8 @@ def test_two_referer_headers_are_refused_like_two_origins(tmp_path):
 
 def test_dashboard_forms_with_two_referers_are_refused(tmp_path):
     from visitorapi.dashboard import DashboardApp
+    from visitorapi.state import db
+    db.connect(tmp_path / "state.sqlite3", create=True).close()
     app = DashboardApp(tmp_path / "state.sqlite3")
     client = Client(app)
     token = client.get("/dashboard/login").csrf()
