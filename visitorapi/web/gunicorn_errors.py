@@ -15,6 +15,7 @@ from ssl import SSLError
 
 from gunicorn import util
 from gunicorn.http import errors
+from gunicorn.http.message import Request
 from gunicorn.http.wsgi import Response, default_environ
 
 from visitorapi.web import cors
@@ -80,7 +81,9 @@ def answer(worker, req, client, addr, exc) -> None:
         worker.log.exception("error handling a request (%s)", type(exc).__name__)
     else:
         worker.log.warning("invalid request refused with %d (%s)", status, type(exc).__name__)
-    if req is None and hasattr(exc, "req"):
+    if req is None and isinstance(getattr(exc, "req", None), Request):
+        # NOTE: some of gunicorn's errors keep the request there; InvalidRequestLine
+        # keeps the offending line's text under the same name.
         req = exc.req
     if req is not None:
         addr = addr or ("", -1)  # a Unix socket has no peer address

@@ -34,7 +34,6 @@ import struct
 import tempfile
 import threading
 import time
-from socket import AF_INET, inet_ntop
 
 from visitorapi.web.clientip import parse_ip
 
@@ -64,11 +63,11 @@ def client_network(ip: str, ipv6_prefix: int = 64) -> str:
     """
     if ":" not in ip:
         return ip
-    address = parse_ip(ip)
+    address = parse_ip(ip)   # NOTE: an IPv4-mapped address parses as its IPv4 client
     if address is None:
         return ip
-    if address.value >> 32 == 0xFFFF:
-        return inet_ntop(AF_INET, (address.value & 0xFFFFFFFF).to_bytes(4, "big"))
+    if address.version == 4:
+        return address.text
     return f"{address.value >> (128 - ipv6_prefix):x}/{ipv6_prefix}"
 
 
