@@ -172,3 +172,24 @@ def test_tls12_offers_only_ecdhe_aead_and_hsts_carries_the_settings(tmp_path, fi
         assert status == 400
         assert headers["strict-transport-security"] == \
             "max-age=63072000; includeSubDomains; preload"
+
+
+def test_https_redirects_on_a_real_server(tmp_path, fixture_db):  # noqa: F811
+    """CR/LF/NUL in a redirected path: a 400, not gunicorn's 500 with a traceback; the 308
+    goes to VISITORAPI_PUBLIC_URL whatever Host says."""
+    env = base_env(tmp_path, VISITORAPI_HTTPS="require",
+                   VISITORAPI_PUBLIC_URL="https://api.example.com")
+    with Server(tmp_path, "--db", fixture_db, "--workers", 1, env=env) as server:
+        for path in (b"/dashboard/%0d%0aSet-Cookie:%20x=1", b"/dashboard/%00", b"/api/%0a"):
+            status, headers, body = parse(raw_exchange(
+                server.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            assert status == 400 and b"control characters" in body  # dashboard: HTML; API: JSON
+            assert "location" not in headers and "set-cookie" not in headers
+            assert headers["cache-control"] == "no-store"
+        for path in (b"/dashboard/login", b"/api/?pid=abc"):
+            status, headers, _ = parse(raw_exchange(
+                server.port,
+                b"GET " + path + b" HTTP/1.1\r\nHost: evil.test:8000\r\nConnection: close\r\n\r\n"))
+            assert status == 308
+            assert headers["location"] == "https://api.example.com" + path.decode()
+    assert "Traceback" not in server.output()

@@ -122,3 +122,14 @@ def test_an_ipv4_mapped_forwarded_client_is_the_ipv4_visitor(tmp_path):
                  headers={**ORIGIN, "X-Forwarded-For": "::ffff:8.8.8.8"})
     assert reply.status == 200
     assert json.loads(reply.body)["data"]["ipAddress"] == "8.8.8.8"
+
+
+def test_a_public_trusted_proxy_network_is_warned_about_at_start(tmp_path, caplog):
+    from visitorapi.wsgi import create_app
+    create_app({"VISITORAPI_STATE": str(tmp_path / "state.sqlite3"),
+                "VISITORAPI_DB": str(tmp_path / "missing.vdb"), "VISITORAPI_HTTPS": "off",
+                "VISITORAPI_RUN_DIR": str(tmp_path / "run"),
+                "VISITORAPI_TRUSTED_PROXIES": "10.0.0.0/8 8.8.8.0/24"})
+    warnings = [record for record in caplog.records
+                if getattr(record, "event", "") == "config.warning"]
+    assert len(warnings) == 1 and "8.8.8.0/24 is a public network" in warnings[0].getMessage()
