@@ -23,7 +23,6 @@ serving. Refreshes are serialized by a lock that request threads never wait
 on once a snapshot exists.
 """
 import logging
-import sqlite3
 import threading
 import time
 
@@ -124,7 +123,7 @@ class AuthorizedDomains:
                 revision, rows = enabled_domains(self._conn)
                 self._snapshot = self._build(rows)
                 self._revision = revision
-        except (sqlite3.Error, OperatorError, OSError) as exc:
+        except (db.StoreError, OperatorError, OSError) as exc:
             self._drop_connection()
             self._healthy = False
             if not self._warned:
@@ -140,10 +139,7 @@ class AuthorizedDomains:
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+            conn.close()
 
     def _build(self, rows) -> dict:
         """Turn ``{pid: (text, ...)}`` into ``{pid: (DomainPattern, ...)}``, reusing parsed patterns."""

@@ -31,7 +31,6 @@ deleted by the flush itself, at most once an hour.
 import atexit
 import collections
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -229,7 +228,7 @@ class UsageRecorder:
                 return True
             try:
                 self._write(batch, now, prune)
-            except (sqlite3.Error, OperatorError, OSError) as exc:
+            except (db.StoreError, OperatorError, OSError) as exc:
                 self._pending = batch  # NOTE: only the writer touches _pending
                 self.flush_failures += 1
                 self._close_connection()
@@ -275,10 +274,7 @@ class UsageRecorder:
 
     def _close_connection(self):
         if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
+            self._conn.close()
             self._conn = None
 
     def _after_fork(self):
@@ -293,7 +289,7 @@ class UsageRecorder:
         self._stop = threading.Event()
 
 
-def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
+def _upsert(conn: db.Connection, batch: _Batch, now: float):
     """Add a batch's counts to the store (inside the caller's transaction)."""
     daily, hourly = {}, {}
     oldest_hour = int(now // 3600) - HOURLY_KEEP_HOURS + 1
@@ -325,13 +321,15 @@ def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
         "INSERT INTO usage_denied_origins (pid, origin, requests, first_seen, last_seen) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pid, origin) DO UPDATE SET "
         "requests = requests + excluded.requests, "
-        "first_seen = min(first_seen, excluded.first_seen), "
-        "last_seen = max(last_seen, excluded.last_seen)",
+        "first_seen = CASE WHEN excluded.first_seen < first_seen"
+        " THEN excluded.first_seen ELSE first_seen END, "
+        "last_seen = CASE WHEN excluded.last_seen > last_seen"
+        " THEN excluded.last_seen ELSE last_seen END",
         [(pid, origin, n, _timestamp(first), _timestamp(last))
          for (pid, origin), (n, first, last) in batch.origins.items()])
 
 
-def _prune(conn: sqlite3.Connection, now: float, retention_days: int):
+def _prune(conn: db.Connection, now: float, retention_days: int):
     """Delete aggregates past their retention (inside the caller's transaction)."""
     today = int(now // 86400)
     oldest_day = _day((today - retention_days + 1) * 24)
@@ -347,7 +345,7 @@ def _prune(conn: sqlite3.Connection, now: float, retention_days: int):
         " SELECT pid, origin FROM ("
         "  SELECT pid, origin, row_number() OVER ("
         "   PARTITION BY pid ORDER BY last_seen DESC, requests DESC) AS rank"
-        "  FROM usage_denied_origins) WHERE rank > ?)",
+        "  FROM usage_denied_origins) AS ranked WHERE rank > ?)",
         (MAX_STORED_ORIGINS_PER_PROJECT,))
 
 
@@ -391,11 +389,11 @@ class DeniedOrigin:
 def _pid_filter(pid):
     """SQL condition and parameters: ``None`` sums every pid; otherwise one pid."""
     if pid is None:
-        return "1", ()
+        return "TRUE", ()
     return "pid = ?", (pid,)
 
 
-def daily(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
+def daily(conn: db.Connection, pid=None, days: int = 30, now=None) -> list:
     """Per-day counts for the last ``days`` UTC days, today last, zero-filled.
 
     Args:
@@ -413,7 +411,7 @@ def daily(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
     return _series(conn, "usage_daily", "day", periods, pid)
 
 
-def hourly(conn: sqlite3.Connection, pid=None, hours: int = HOURLY_KEEP_HOURS, now=None) -> list:
+def hourly(conn: db.Connection, pid=None, hours: int = HOURLY_KEEP_HOURS, now=None) -> list:
     """Per-hour counts for the last ``hours`` UTC hours (at most 48 are kept), zero-filled.
 
     Same arguments as :func:`daily`; periods are ``YYYY-MM-DDTHH``.
@@ -435,7 +433,7 @@ def _series(conn, table, key_column, periods, pid):
     return [UsageCounts(period, *found.get(period, (0,) * len(OUTCOMES))) for period in periods]
 
 
-def totals_by_project(conn: sqlite3.Connection, days: int = 30, now=None) -> dict:
+def totals_by_project(conn: db.Connection, days: int = 30, now=None) -> dict:
     """``{pid: UsageCounts}`` summed over the last ``days`` days (period = first day)."""
     today = int((time.time() if now is None else now) // 86400)
     first = _day((today - days + 1) * 24)
@@ -444,7 +442,7 @@ def totals_by_project(conn: sqlite3.Connection, days: int = 30, now=None) -> dic
         f"SELECT pid, {sums} FROM usage_daily WHERE day >= ? GROUP BY pid ORDER BY pid", (first,))}
 
 
-def countries(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
+def countries(conn: db.Connection, pid=None, days: int = 30, now=None) -> list:
     """``[(country_code, requests)]`` served in the last ``days`` days, most first."""
     today = int((time.time() if now is None else now) // 86400)
     condition, params = _pid_filter(pid)
@@ -454,7 +452,7 @@ def countries(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> l
         (_day((today - days + 1) * 24), *params))]
 
 
-def top_denied_origins(conn: sqlite3.Connection, pid=None, limit: int = 20) -> list:
+def top_denied_origins(conn: db.Connection, pid=None, limit: int = 20) -> list:
     """The most-refused origins (for one project, or all), as :class:`DeniedOrigin`, most first."""
     condition, params = _pid_filter(pid)
     return [DeniedOrigin(*row) for row in conn.execute(
