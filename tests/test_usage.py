@@ -6,7 +6,6 @@ writing to one store at once must add up exactly.
 """
 import multiprocessing
 import os
-import sqlite3
 import time
 
 import pytest
@@ -28,8 +27,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return tmp_path / "state.sqlite3"
+def store(store_location):
+    return store_location
 
 
 def make(store, clock, **kwargs):
@@ -102,7 +101,7 @@ def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store, monkeyp
     assert recorder.flush()
     recorder.record("served", "p1", country="FR")
     recorder.record("denied", "p1", origin="https://a.test")
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     assert recorder.flush() is False
     assert recorder.flush_failures == 1
@@ -123,6 +122,14 @@ def test_an_unopenable_store_is_retried_not_raised(tmp_path):
     recorder.record("served", "p1")
     assert recorder.flush() is False
     assert recorder._pending.counts  # still pending, not dropped
+
+
+def test_an_unreachable_postgresql_is_retried_not_raised():
+    pytest.importorskip("psycopg")
+    recorder = make("postgresql://visitorapi@127.0.0.1:1/nothing", FakeClock())
+    recorder.record("served", "p1")
+    assert recorder.flush() is False
+    assert recorder._pending.counts
 
 
 def test_retention_prunes_old_days_hours_and_origins(store):

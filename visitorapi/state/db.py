@@ -50,7 +50,7 @@ def default_state_path():
     return Path(base) / "visitorapi" / "state.sqlite3"
 
 
-def connect(location=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Connection:
+def connect(location=None, *, busy_timeout_ms: int | None = None) -> Connection:
     """Open the store (creating a SQLite file and its folder if needed) and bring its schema
     up to date.
 
@@ -58,6 +58,7 @@ def connect(location=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Connect
         location: a SQLite file or a ``postgresql://`` URL; defaults to
             :func:`default_state_path`.
         busy_timeout_ms: how long a statement waits for another writer's lock
+            (default :data:`BUSY_TIMEOUT_MS`)
             (the serving path passes a short one: it would rather serve stale
             settings than hold a request).
 
@@ -74,7 +75,7 @@ def connect(location=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Connect
     elif not is_url(location):
         location = Path(location)
     engine = engine_for(location)
-    conn = engine.open(location, busy_timeout_ms=busy_timeout_ms)
+    conn = engine.open(location, busy_timeout_ms=busy_timeout_ms or BUSY_TIMEOUT_MS)
     try:
         migrate(conn)
     except StoreError as exc:

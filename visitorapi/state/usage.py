@@ -302,9 +302,9 @@ def _upsert(conn: db.Connection, batch: _Batch, now: float):
             row[column] += n
     columns = ", ".join(OUTCOMES)
     marks = ", ".join("?" * len(OUTCOMES))
-    additions = ", ".join(f"{c} = {c} + excluded.{c}" for c in OUTCOMES)
     for table, key_column, rows in (("usage_daily", "day", daily),
                                     ("usage_hourly", "hour", hourly)):
+        additions = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in OUTCOMES)
         conn.executemany(
             f"INSERT INTO {table} ({key_column}, pid, {columns}) VALUES (?, ?, {marks}) "
             f"ON CONFLICT ({key_column}, pid) DO UPDATE SET {additions}",
@@ -315,16 +315,16 @@ def _upsert(conn: db.Connection, batch: _Batch, now: float):
         countries[key] = countries.get(key, 0) + n
     conn.executemany(
         "INSERT INTO usage_countries (day, pid, country_code, requests) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (day, pid, country_code) DO UPDATE SET requests = requests + excluded.requests",
+        "ON CONFLICT (day, pid, country_code) DO UPDATE SET requests = usage_countries.requests + excluded.requests",
         [(*key, n) for key, n in countries.items()])
     conn.executemany(
         "INSERT INTO usage_denied_origins (pid, origin, requests, first_seen, last_seen) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pid, origin) DO UPDATE SET "
-        "requests = requests + excluded.requests, "
-        "first_seen = CASE WHEN excluded.first_seen < first_seen"
-        " THEN excluded.first_seen ELSE first_seen END, "
-        "last_seen = CASE WHEN excluded.last_seen > last_seen"
-        " THEN excluded.last_seen ELSE last_seen END",
+        "requests = usage_denied_origins.requests + excluded.requests, "
+        "first_seen = CASE WHEN excluded.first_seen < usage_denied_origins.first_seen"
+        " THEN excluded.first_seen ELSE usage_denied_origins.first_seen END, "
+        "last_seen = CASE WHEN excluded.last_seen > usage_denied_origins.last_seen"
+        " THEN excluded.last_seen ELSE usage_denied_origins.last_seen END",
         [(pid, origin, n, _timestamp(first), _timestamp(last))
          for (pid, origin), (n, first, last) in batch.origins.items()])
 
