@@ -279,3 +279,20 @@ def test_concurrent_processes_add_up_exactly(store):
     assert sum(c.served for c in usage.daily(conn, days=2)) == 4 * 3000
     assert sum(n for _, n in usage.countries(conn, days=2)) == 4 * 3000
     assert sum(o.requests for o in usage.top_denied_origins(conn)) == 4 * len(range(0, 3000, 7))
+
+
+def test_a_full_buffer_drops_new_keys_and_counts_them(store, monkeypatch):
+    pytest.importorskip("psycopg")
+    monkeypatch.setattr(usage, "MAX_PENDING_KEYS", 3)
+    clock = FakeClock()
+    recorder = make("postgresql://visitorapi@127.0.0.1:1/unreachable", clock)
+    for hour in range(5):       # one new (hour, pid, outcome) key an hour, the store down
+        clock.now = T0 + hour * 3600
+        recorder.record("served", "p1")
+        recorder.record("served", "p1")
+        assert recorder.flush() is False
+    assert len(recorder._pending.counts) == 3
+    assert recorder.dropped == 4            # hours 4 and 5, two requests each
+    recorder.path = store                   # the store is back
+    assert recorder.flush()
+    assert sum(d.served for d in usage.daily(db.connect(store), "p1", days=2, now=clock.now)) == 6

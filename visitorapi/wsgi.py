@@ -21,6 +21,7 @@ def create_app(environ=None):
     from visitorapi.countries import country_facts
     from visitorapi.dashboard.mount import mount_dashboard
     from visitorapi.state.authorized_domains import AuthorizedDomains
+    from visitorapi.state.db import describe
     from visitorapi.useragent import parse
     from visitorapi.web import accounting
     from visitorapi.web.app import VisitorAPI
@@ -43,7 +44,11 @@ def create_app(environ=None):
         """None when the projects store answers now (for /readyz), else the problem."""
         if domains.refresh():
             return None
-        return f"the state database {settings.state_path} is unreachable"
+        return (f"the state database {describe(settings.state_path)} is unreachable "
+                f"({domains.problem}); /api serves the projects held in memory"
+                if domains.revision is not None else
+                f"the state database {describe(settings.state_path)} is unreachable "
+                f"({domains.problem}) and no projects were ever loaded")
 
     # One Accounting per worker process; gunicorn's worker_exit hook closes it
     # (writes pending usage, retires this worker's metrics).

@@ -21,11 +21,16 @@ from visitorapi.dashboard import layout
 from visitorapi.dashboard.http import (STATUS_LINES, Request, Response, redirect,
                                        session_cookie_header)
 from visitorapi.dashboard.markup import render
+from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
 from visitorapi.web.errors import HTTPError
 
 log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(Exception):
+    """The state database cannot be opened or reached: pages answer 503 until it is back."""
 
 PREFIX = "/dashboard"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -167,11 +172,24 @@ class DashboardApp:
                         if path.suffix == ".css"}
 
     def connection(self):
-        """This thread's store connection (opened once; migrations run then)."""
+        """This thread's store connection (opened once; migrations run then).
+
+        Raises:
+            StoreUnavailable: the store cannot be opened or reached now.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = db.connect(self.state_path)
+            try:
+                conn = self._local.conn = db.connect(self.state_path)
+            except OperatorError as exc:
+                raise StoreUnavailable(str(exc)) from exc
         return conn
+
+    def _drop_connection(self) -> None:
+        """Forget this thread's connection after a store error; the next request reconnects."""
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None:
+            conn.close()
 
     def __call__(self, environ, start_response):
         request = Request(environ, self.is_https(environ))
@@ -180,6 +198,18 @@ class DashboardApp:
         except HTTPError as error:
             response = self.error_page(request, error.status, error.message)
             response.headers.extend(error.headers)
+        except (StoreUnavailable, db.StoreError) as exc:
+            # NOTE: the API keeps serving from memory meanwhile; only the pages that
+            # read or change settings need the store.
+            self._drop_connection()
+            log.warning("dashboard: state database unavailable: %s", exc,
+                        extra={"event": "dashboard.store_unavailable"})
+            response = self.error_page(
+                request, 503, "The state database cannot be reached right now, so settings "
+                "can be neither shown nor changed. The API keeps serving visitors with the "
+                "settings it holds. Try again in a minute; if this lasts, check the database "
+                "server and /readyz.")
+            response.headers.append(("Retry-After", "30"))
         except Exception:  # noqa: BLE001 - a bug: generic page, traceback only in the log
             log.exception("dashboard page failed", extra={"event": "dashboard.error"})
             response = self.error_page(request, 500, "Something went wrong on the server; "

@@ -42,7 +42,7 @@ class AuthorizedDomains:
     """Live, read-only map from pid to its authorized domain patterns.
 
     Args:
-        state_path: the SQLite store; defaults to ``$VISITORAPI_STATE``.
+        state_path: the store (SQLite file or PostgreSQL URL); defaults to ``$VISITORAPI_STATE``.
         check_interval: seconds between checks for changes.
         clock: a monotonic clock (tests pass a fake one).
     """
@@ -57,6 +57,7 @@ class AuthorizedDomains:
         self._revision = None
         self._next_check = float("-inf")
         self._healthy = False
+        self._problem = "not read yet"
         self._warned = False        # one warning per outage, not one per check
         self._conn = None
         self._lock = threading.Lock()
@@ -86,6 +87,11 @@ class AuthorizedDomains:
     def healthy(self) -> bool:
         """True when the last check read the store (``/readyz`` reports it)."""
         return self._healthy
+
+    @property
+    def problem(self) -> str:
+        """Why the last check could not read the store ("" when it could)."""
+        return self._problem
 
     @property
     def revision(self):
@@ -126,12 +132,14 @@ class AuthorizedDomains:
         except (db.StoreError, OperatorError, OSError) as exc:
             self._drop_connection()
             self._healthy = False
+            self._problem = str(exc)
             if not self._warned:
                 self._warned = True
                 log.warning("state store unreadable, serving the last good project snapshot: %s",
                             exc, extra={"event": "projects.store_unavailable"})
             return
         self._healthy = True
+        self._problem = ""
         if self._warned:
             self._warned = False
             log.warning("state store readable again", extra={"event": "projects.store_recovered"})

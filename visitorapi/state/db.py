@@ -29,7 +29,7 @@ from visitorapi.state.engines import (Connection, IntegrityError, StoreError, de
                                       engine_for, is_url)
 
 __all__ = ["Connection", "IntegrityError", "StoreError", "connect", "default_state_path",
-           "describe", "is_url", "migrate", "transaction"]
+           "describe", "is_url", "migrate", "state_location", "transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,14 @@ def default_state_path():
     """
     configured = os.environ.get("VISITORAPI_STATE")
     if configured:
-        return configured if is_url(configured) else Path(configured)
+        return state_location(configured)
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "visitorapi" / "state.sqlite3"
+
+
+def state_location(value):
+    """``VISITORAPI_STATE``'s value as a store location: a URL as given, else a Path."""
+    return value if is_url(value) else Path(value)
 
 
 def connect(location=None, *, busy_timeout_ms: int | None = None) -> Connection:
@@ -70,10 +75,7 @@ def connect(location=None, *, busy_timeout_ms: int | None = None) -> Connection:
         OperatorError: the store cannot be opened or reached, is not a
             store, or was written by a newer visitorapi.
     """
-    if location is None:
-        location = default_state_path()
-    elif not is_url(location):
-        location = Path(location)
+    location = default_state_path() if location is None else state_location(location)
     engine = engine_for(location)
     conn = engine.open(location, busy_timeout_ms=busy_timeout_ms or BUSY_TIMEOUT_MS)
     try:

@@ -14,9 +14,11 @@ Why buffered: a request must never wait for, or fail because of, the store.
 well under a microsecond); a daemon thread per process aggregates the
 events and writes the sums with one
 ``BEGIN IMMEDIATE`` transaction of upserts every ``flush_interval`` seconds.
-A failed write (the store locked past its busy timeout, the disk full) puts
-the batch back and is retried at the next interval, so nothing is lost and
-no "database is locked" error can reach a response.
+A failed write (the store locked past its busy timeout, the disk full, a
+PostgreSQL server down or restarting) puts the batch back and is retried at
+the next interval, so nothing is lost and no store error can reach a
+response. The buffer is bounded (:data:`MAX_PENDING_KEYS`); what an outage
+of days would push past it is dropped and counted in :attr:`UsageRecorder.dropped`.
 
 Crash window: a graceful stop (gunicorn's ``worker_exit`` hook, which runs on
 SIGTERM, SIGINT, SIGQUIT and HUP-driven worker replacement, or ``atexit``)
@@ -56,6 +58,11 @@ PRUNE_EVERY_SECONDS = 3600
 MAX_ORIGIN_LENGTH = 300
 MAX_PENDING_ORIGINS = 1000          # distinct origins held in memory between flushes
 MAX_STORED_ORIGINS_PER_PROJECT = 1000
+# While the store is unreachable, counts wait in memory, aggregated per
+# (hour, pid, outcome) and (hour, pid, country): a few hundred keys an hour
+# for a busy service. Past this many keys (days of outage), new keys are
+# dropped and counted in ``dropped`` (visitorapi_usage_dropped_total).
+MAX_PENDING_KEYS = 200_000
 OTHER_ORIGINS = "(other origins)"   # where origins past those caps are counted
 
 
@@ -119,6 +126,7 @@ class UsageRecorder:
         self._stop = threading.Event()
         self._last_prune = None
         self.flush_failures = 0
+        self.dropped = 0                     # requests not counted: the buffer was full
         self._atexit_registered = False
         forks.reset_in_children(self)
 
@@ -160,13 +168,23 @@ class UsageRecorder:
         pending = self._pending
         counts, countries = pending.counts, pending.countries
         self._events.append(_END)
+        room = MAX_PENDING_KEYS - len(counts) - len(countries)
         for (hour, outcome, pid, country), n in collections.Counter(
                 iter(self._events.popleft, _END)).items():
             hour = int(hour)
             key = (hour, pid, outcome)
+            if key not in counts:
+                if room <= 0:
+                    self.dropped += n
+                    continue
+                room -= 1
             counts[key] = counts.get(key, 0) + n
             if country is not None and pid != SERVICE:
                 key = (hour, pid, country)
+                if key not in countries:
+                    if room <= 0:
+                        continue    # NOTE: counted as served above; only its country is lost
+                    room -= 1
                 countries[key] = countries.get(key, 0) + n
         self._origins.append(_END)
         for now, pid, origin in iter(self._origins.popleft, _END):
