@@ -22,6 +22,7 @@ COMMAND_GROUPS = (
     "update",
     "serve",
     "users",
+    "state",
 )
 
 
