@@ -2,12 +2,15 @@
 
 Every API request asks ``patterns_for(pid)``; that must cost a dictionary
 lookup, not a database query. :class:`AuthorizedDomains` keeps a snapshot
-``{pid: (DomainPattern, ...)}`` of the enabled projects and, at most every
+``{pid: (DomainPattern, ...)}`` of the enabled projects and, every
 ``check_interval`` seconds (0.25 s by default), reads the store's revision
 counter (one row, bumped by schema triggers on every project or domain
-change); only when it moved is the snapshot rebuilt. A change made with the
-CLI or the dashboard therefore reaches every running gunicorn worker within
-``check_interval`` of its next request, with no restart.
+change); only when it moved is the snapshot rebuilt. The checks run in a
+background thread of each serving process, so an idle worker is as current
+as a busy one and no request waits for the store (on PostgreSQL, for the
+network): a change made with the CLI or the dashboard on any node reaches
+every worker of every node within ``check_interval`` plus one read, with no
+restart.
 
 Failure never fails a request: if the store is locked, missing or broken,
 the last good snapshot keeps serving and one warning is logged (and one
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHECK_INTERVAL = 0.25   # seconds between revision checks
 READ_BUSY_TIMEOUT_MS = 200      # a request waits at most this long for a locked store
+CHECK_WAIT = 0.2                # ... and at most this long for another thread's check
 
 
 class AuthorizedDomains:
@@ -61,6 +65,8 @@ class AuthorizedDomains:
         self._warned = False        # one warning per outage, not one per check
         self._conn = None
         self._lock = threading.Lock()
+        self._watcher = None
+        self._stop = threading.Event()
         forks.reset_in_children(self)
 
     def patterns_for(self, pid: str):
@@ -75,6 +81,8 @@ class AuthorizedDomains:
         # arrive together; the loader moves _next_check before it reads the store).
         if self._clock() >= self._next_check or self._revision is None:
             self._refresh()
+            if self._watcher is None:
+                self._watch()
         return self._snapshot.get(pid)
 
     def refresh(self) -> bool:
@@ -99,13 +107,33 @@ class AuthorizedDomains:
         return self._revision
 
     def close(self) -> None:
-        """Close this process's connection (the snapshot stays usable)."""
+        """Stop checking and close this process's connection (the snapshot stays usable)."""
+        self._stop.set()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(5)
         self._drop_connection()
+
+    def _watch(self) -> None:
+        """Start this process's background checker (once; again in a forked child)."""
+        with self._lock:
+            if self._watcher is not None or self._stop.is_set():
+                return
+            self._watcher = threading.Thread(target=self._run, name="visitorapi-projects",
+                                             daemon=True)
+            self._watcher.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self._interval, 0.01)):
+            self._refresh()
 
     def _refresh(self) -> None:
         # Before the first load, wait for whoever is loading: an empty snapshot
-        # would refuse every pid. After that, never make a request wait.
-        if not self._lock.acquire(blocking=self._revision is None):
+        # would refuse every pid. After that, a request that finds a check under
+        # way waits for it (a read: about a millisecond), so no answer given
+        # after a check began is older than it; at most CHECK_WAIT, so a store
+        # that hangs (a network partition) never holds requests long.
+        if not self._lock.acquire(timeout=-1 if self._revision is None else CHECK_WAIT):
             return
         try:
             if self._clock() < self._next_check:
@@ -119,6 +147,8 @@ class AuthorizedDomains:
         """In a forked child: forget the parent's connection and lock (never use or close them)."""
         self._conn = None
         self._lock = threading.Lock()
+        self._watcher = None          # the parent's thread does not exist here
+        self._stop = threading.Event()
         self._next_check = float("-inf")
 
     def _check(self) -> None:
