@@ -243,6 +243,7 @@ class Load:
         self.statuses = {}
         self.failures = []
         self.upstreams = {}
+        self.unexpected = []     # (monotonic time, status, node) of answers other than 200
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -289,5 +290,7 @@ class Load:
             with self._lock:
                 self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
                 self.upstreams[upstream] = self.upstreams.get(upstream, 0) + 1
+                if response.status != 200 and len(self.unexpected) < 50:
+                    self.unexpected.append((time.monotonic(), response.status, upstream))
         if conn is not None:
             conn.close()

@@ -185,8 +185,8 @@ def test_a_dashboard_session_works_whichever_node_answers(cluster):
         "Content-Type": "application/x-www-form-urlencoded",
         "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
     answer = conn.getresponse()
-    answer.read()
-    assert answer.status == 303 and answer.getheader("Location") == "/dashboard/projects"
+    body = answer.read()[:500]
+    assert (answer.status, answer.getheader("Location")) == (303, "/dashboard/projects"), body
     cookies.update(_cookie(answer.getheaders()))
     conn.close()
 
@@ -206,9 +206,12 @@ def test_postgresql_restarted_under_load_fails_no_request_and_loses_no_usage(clu
     time.sleep(PROMISED_SECONDS)
     with Load(cluster.nginx, f"/api/?pid={pid}", {"Origin": ORIGIN}) as load:
         load.wait_for(100)
+        restart_began = time.monotonic()
         cluster.server.restart()
+        restarted = time.monotonic()
         load.wait_for(200)       # served while the nodes reconnect and retry their writes
-    assert load.failures == [] and set(load.statuses) == {200}, (load.statuses, load.failures[:3])
+    assert load.failures == [] and set(load.statuses) == {200}, (
+        load.statuses, load.failures[:3], restart_began, restarted, load.unexpected[:20])
     cluster.wait_for_usage(pid, (load.statuses[200], 0))
 
 

@@ -66,6 +66,7 @@ class AuthorizedDomains:
         self._conn = None
         self._lock = threading.Lock()
         self._watcher = None
+        self._watch_lock = threading.Lock()
         self._stop = threading.Event()
         forks.reset_in_children(self)
 
@@ -81,8 +82,6 @@ class AuthorizedDomains:
         # arrive together; the loader moves _next_check before it reads the store).
         if self._clock() >= self._next_check or self._revision is None:
             self._refresh()
-            if self._watcher is None:
-                self._watch()
         return self._snapshot.get(pid)
 
     def refresh(self) -> bool:
@@ -116,7 +115,7 @@ class AuthorizedDomains:
 
     def _watch(self) -> None:
         """Start this process's background checker (once; again in a forked child)."""
-        with self._lock:
+        with self._watch_lock:
             if self._watcher is not None or self._stop.is_set():
                 return
             self._watcher = threading.Thread(target=self._run, name="visitorapi-projects",
@@ -142,12 +141,15 @@ class AuthorizedDomains:
             self._check()
         finally:
             self._lock.release()
+        if self._watcher is None and self._revision is not None:
+            self._watch()   # NOTE: from the first load on, whichever path made it
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's connection and lock (never use or close them)."""
         self._conn = None
         self._lock = threading.Lock()
         self._watcher = None          # the parent's thread does not exist here
+        self._watch_lock = threading.Lock()
         self._stop = threading.Event()
         self._next_check = float("-inf")
 
