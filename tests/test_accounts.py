@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("fast_scrypt")
 
 @pytest.fixture
 def conn(store_location):
-    connection = db.connect(store_location)
+    connection = db.connect(store_location, create=True)
     yield connection
     connection.close()
 

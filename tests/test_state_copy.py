@@ -59,7 +59,7 @@ def snapshot(conn):
 
 def test_sqlite_to_postgresql_and_back_reads_the_same(tmp_path, postgres_server):
     source = tmp_path / "state.sqlite3"
-    conn = db.connect(source)
+    conn = db.connect(source, create=True)
     cookie = fill(conn)
     before = snapshot(conn)
     conn.close()
@@ -88,10 +88,10 @@ def test_sqlite_to_postgresql_and_back_reads_the_same(tmp_path, postgres_server)
 
 def test_a_destination_with_data_is_refused_and_left_alone(tmp_path, store_location):
     source = tmp_path / "source.sqlite3"
-    conn = db.connect(source)
+    conn = db.connect(source, create=True)
     fill(conn)
     conn.close()
-    dest = db.connect(store_location)
+    dest = db.connect(store_location, create=True)
     projects.create(dest, "Already here", [], actor=ACTOR)
     before = snapshot(dest)
     result = run_cli("state", "copy", source, store_location)

@@ -16,7 +16,7 @@ ACTOR = "cli:tester"
 
 @pytest.fixture
 def conn(store_location):
-    connection = db.connect(store_location)
+    connection = db.connect(store_location, create=True)
     yield connection
     connection.close()
 
@@ -205,7 +205,7 @@ def _naive_note_ok(text: str) -> bool:
 
 @pytest.fixture(scope="module")
 def noted_project(tmp_path_factory):
-    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3")
+    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3", create=True)
     pid = store.create(connection, "Shop", ["example.com"], actor=ACTOR).pid
     yield connection, pid
     connection.close()
@@ -231,7 +231,7 @@ def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(store_location
     available = db.available_migrations
     monkeypatch.setattr(db, "available_migrations", lambda engine=None: [
         m for m in available(engine) if m[0] < "0004_domain_notes"])
-    old = db.connect(path)
+    old = db.connect(path, create=True)
     old.execute("INSERT INTO projects (pid, name, enabled, created_at, domains_reviewed_at)"
                 " VALUES ('oldpid', 'Old shop', 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
     old.executemany("INSERT INTO project_domains (pid, pattern, added_at)"
@@ -242,7 +242,7 @@ def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(store_location
     old.close()
     monkeypatch.undo()
 
-    conn = db.connect(path)
+    conn = db.connect(path, create=True)
     try:
         assert "0004_domain_notes" in {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         project = store.require(conn, "oldpid")

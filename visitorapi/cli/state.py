@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 def run_copy(args) -> int:
     with contextlib.closing(db.connect(args.source)) as source, \
-            contextlib.closing(db.connect(args.destination)) as destination:
+            contextlib.closing(db.connect(args.destination, create=True)) as destination:
         copied = copy_store(source, destination)
         if count_rows(destination) != count_rows(source):
             raise OperatorError("the copy does not match its source; nothing should have "

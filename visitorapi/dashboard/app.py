@@ -28,10 +28,6 @@ from visitorapi.web.errors import HTTPError
 
 log = logging.getLogger(__name__)
 
-
-class StoreUnavailable(Exception):
-    """The state database cannot be opened or reached: pages answer 503 until it is back."""
-
 PREFIX = "/dashboard"
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -172,24 +168,28 @@ class DashboardApp:
                         if path.suffix == ".css"}
 
     def connection(self):
-        """This thread's store connection (opened once; migrations run then).
+        """This thread's store connection (reopened if the file was replaced).
 
         Raises:
-            StoreUnavailable: the store cannot be opened or reached now.
+            HTTPError: 503 when the store is missing or unusable (logged with
+                the reason; the page does not name server files).
         """
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = self._local.conn = db.connect(self.state_path)
-            except OperatorError as exc:
-                raise StoreUnavailable(str(exc)) from exc
-        return conn
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = db.Connection(self.state_path)
+        try:
+            return store.get()
+        except OperatorError as exc:
+            raise self.store_unavailable(exc) from None
 
-    def _drop_connection(self) -> None:
-        """Forget this thread's connection after a store error; the next request reconnects."""
-        conn, self._local.conn = getattr(self._local, "conn", None), None
-        if conn is not None:
-            conn.close()
+    def store_unavailable(self, exc) -> HTTPError:
+        """The 503 for a store that cannot be opened or failed mid-page (logged with the reason;
+        the page does not name server files). This thread reconnects on its next request."""
+        self._local.store.close()
+        log.error("dashboard unavailable: %s", exc, extra={"event": "dashboard.store_unavailable"})
+        return HTTPError(503, "The service's state database is unavailable; the reason is in "
+                              "the server log. The API keeps serving visitors meanwhile; try "
+                              "again in a minute.", headers=[("Retry-After", "30")])
 
     def __call__(self, environ, start_response):
         request = Request(environ, self.is_https(environ))
@@ -198,18 +198,10 @@ class DashboardApp:
         except HTTPError as error:
             response = self.error_page(request, error.status, error.message)
             response.headers.extend(error.headers)
-        except (StoreUnavailable, db.StoreError) as exc:
-            # NOTE: the API keeps serving from memory meanwhile; only the pages that
-            # read or change settings need the store.
-            self._drop_connection()
-            log.warning("dashboard: state database unavailable: %s", exc,
-                        extra={"event": "dashboard.store_unavailable"})
-            response = self.error_page(
-                request, 503, "The state database cannot be reached right now, so settings "
-                "can be neither shown nor changed. The API keeps serving visitors with the "
-                "settings it holds. Try again in a minute; if this lasts, check the database "
-                "server and /readyz.")
-            response.headers.append(("Retry-After", "30"))
+        except db.StoreError as exc:
+            error = self.store_unavailable(exc)
+            response = self.error_page(request, error.status, error.message)
+            response.headers.extend(error.headers)
         except Exception:  # noqa: BLE001 - a bug: generic page, traceback only in the log
             log.exception("dashboard page failed", extra={"event": "dashboard.error"})
             response = self.error_page(request, 500, "Something went wrong on the server; "

@@ -5,17 +5,19 @@ lookup, not a database query. :class:`AuthorizedDomains` keeps a snapshot
 ``{pid: (DomainPattern, ...)}`` of the enabled projects and, every
 ``check_interval`` seconds (0.25 s by default), reads the store's revision
 counter (one row, bumped by schema triggers on every project or domain
-change); only when it moved is the snapshot rebuilt. The checks run in a
-background thread of each serving process, so an idle worker is as current
-as a busy one and no request waits for the store (on PostgreSQL, for the
-network): a change made with the CLI or the dashboard on any node reaches
-every worker of every node within ``check_interval`` plus one read, with no
-restart.
+change); only when it moved is the snapshot rebuilt. From the first load on,
+the checks run in a background thread of each serving process, so an idle
+worker is as current as a busy one and requests do not wait for the store
+(on PostgreSQL, for the network): a change made with the CLI or the
+dashboard on any node reaches every worker of every node within
+``check_interval`` plus one read, with no restart.
 
 Failure never fails a request: if the store is locked, missing or broken,
-the last good snapshot keeps serving and one warning is logged (and one
-"recovered" line when it works again). Before the first successful load the
-snapshot is empty, so every pid is refused - the safe default.
+the last good snapshot keeps serving, :attr:`problem` says why (``/readyz``
+reports it) and one warning naming the file is logged (and one "recovered"
+line when it works again). Before the first successful load there is no
+snapshot (:attr:`revision` is None), and the API answers 503. The store is
+never created here: a serving process that finds none reports it.
 
 Processes and threads: a SQLite connection must not cross ``fork()``
 (gunicorn ``--preload`` forks workers from a master that may have used this
@@ -42,11 +44,15 @@ READ_BUSY_TIMEOUT_MS = 200      # a request waits at most this long for a locked
 CHECK_WAIT = 0.2                # ... and at most this long for another thread's check
 
 
+class ProjectsUnavailable(Exception):
+    """No project list has been read from the store yet (the API answers 503, not 403)."""
+
+
 class AuthorizedDomains:
     """Live, read-only map from pid to its authorized domain patterns.
 
     Args:
-        state_path: the store (SQLite file or PostgreSQL URL); defaults to ``$VISITORAPI_STATE``.
+        state_path: the SQLite store; defaults to ``$VISITORAPI_STATE``.
         check_interval: seconds between checks for changes.
         clock: a monotonic clock (tests pass a fake one).
     """
@@ -61,9 +67,9 @@ class AuthorizedDomains:
         self._revision = None
         self._next_check = float("-inf")
         self._healthy = False
-        self._problem = "not read yet"
+        self._problem = "the state database has not been read yet"
         self._warned = False        # one warning per outage, not one per check
-        self._conn = None
+        self._store = db.Connection(state_path, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
         self._lock = threading.Lock()
         self._watcher = None
         self._watch_lock = threading.Lock()
@@ -72,6 +78,10 @@ class AuthorizedDomains:
 
     def patterns_for(self, pid: str):
         """Return the patterns of an enabled project, or None (unknown or disabled pid).
+
+        Raises:
+            ProjectsUnavailable: the store has never been read in this
+                process, so no answer about any pid would be true.
 
         PERF: this runs on every request. In the common case it is one clock
         read, two comparisons and one dict lookup; the store is consulted at
@@ -82,6 +92,8 @@ class AuthorizedDomains:
         # arrive together; the loader moves _next_check before it reads the store).
         if self._clock() >= self._next_check or self._revision is None:
             self._refresh()
+            if self._revision is None:
+                raise ProjectsUnavailable(self._problem)
         return self._snapshot.get(pid)
 
     def refresh(self) -> bool:
@@ -96,9 +108,9 @@ class AuthorizedDomains:
         return self._healthy
 
     @property
-    def problem(self) -> str:
-        """Why the last check could not read the store ("" when it could)."""
-        return self._problem
+    def problem(self):
+        """Why the last check could not read the store (None when it could)."""
+        return None if self._healthy else self._problem
 
     @property
     def revision(self):
@@ -111,7 +123,25 @@ class AuthorizedDomains:
         watcher, self._watcher = self._watcher, None
         if watcher is not None and watcher is not threading.current_thread():
             watcher.join(5)
-        self._drop_connection()
+        self._store.close()
+
+    def _refresh(self) -> None:
+        # Before the first load, wait for whoever is loading: an empty snapshot
+        # would refuse every pid. After that, a request that finds a check under way waits for it (a read:
+        # about a millisecond), so no answer given after a check began is older
+        # than it; at most CHECK_WAIT, so a store that hangs (a network
+        # partition) never holds requests long.
+        if not self._lock.acquire(timeout=-1 if self._revision is None else CHECK_WAIT):
+            return
+        try:
+            if self._clock() < self._next_check:
+                return
+            self._next_check = self._clock() + self._interval
+            self._check()
+        finally:
+            self._lock.release()
+        if self._watcher is None and self._revision is not None:
+            self._watch()   # NOTE: from the first load on, whichever path made it
 
     def _watch(self) -> None:
         """Start this process's background checker (once; again in a forked child)."""
@@ -126,27 +156,9 @@ class AuthorizedDomains:
         while not self._stop.wait(max(self._interval, 0.01)):
             self._refresh()
 
-    def _refresh(self) -> None:
-        # Before the first load, wait for whoever is loading: an empty snapshot
-        # would refuse every pid. After that, a request that finds a check under
-        # way waits for it (a read: about a millisecond), so no answer given
-        # after a check began is older than it; at most CHECK_WAIT, so a store
-        # that hangs (a network partition) never holds requests long.
-        if not self._lock.acquire(timeout=-1 if self._revision is None else CHECK_WAIT):
-            return
-        try:
-            if self._clock() < self._next_check:
-                return
-            self._next_check = self._clock() + self._interval
-            self._check()
-        finally:
-            self._lock.release()
-        if self._watcher is None and self._revision is not None:
-            self._watch()   # NOTE: from the first load on, whichever path made it
-
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's connection and lock (never use or close them)."""
-        self._conn = None
+        self._store = db.Connection(self._path, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
         self._lock = threading.Lock()
         self._watcher = None          # the parent's thread does not exist here
         self._watch_lock = threading.Lock()
@@ -155,31 +167,28 @@ class AuthorizedDomains:
 
     def _check(self) -> None:
         try:
-            if self._conn is None:
-                self._conn = db.connect(self._path, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
-            if read_revision(self._conn) != self._revision:
-                revision, rows = enabled_domains(self._conn)
+            conn = self._store.get()
+            if read_revision(conn) != self._revision:
+                revision, rows = enabled_domains(conn)
                 self._snapshot = self._build(rows)
                 self._revision = revision
         except (db.StoreError, OperatorError, OSError) as exc:
-            self._drop_connection()
+            self._store.close()
             self._healthy = False
-            self._problem = str(exc)
+            self._problem = (str(exc) if isinstance(exc, OperatorError)
+                             else f"state database {db.describe(self._store.path)} cannot be read: {exc}")
             if not self._warned:
                 self._warned = True
-                log.warning("state store unreadable, serving the last good project snapshot: %s",
-                            exc, extra={"event": "projects.store_unavailable"})
+                log.warning("%s; %s", self._problem,
+                            "serving the last good project snapshot" if self._revision is not None
+                            else "the API answers 503 until it can be read",
+                            extra={"event": "projects.store_unavailable"})
             return
         self._healthy = True
-        self._problem = ""
         if self._warned:
             self._warned = False
-            log.warning("state store readable again", extra={"event": "projects.store_recovered"})
-
-    def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+            log.warning("state database %s readable again", db.describe(self._store.path),
+                        extra={"event": "projects.store_recovered"})
 
     def _build(self, rows) -> dict:
         """Turn ``{pid: (text, ...)}`` into ``{pid: (DomainPattern, ...)}``, reusing parsed patterns."""

@@ -17,6 +17,11 @@ SQLite connections use WAL so gunicorn workers read while the CLI or a flush
 writes, and a busy timeout so concurrent writers wait instead of failing with
 "database is locked"; PostgreSQL connections use a lock timeout of the same
 length.
+
+Only the command line and ``visitorapi serve`` create a store
+(``create=True``): a serving process that finds none says so (``/readyz``,
+the log), never starts an empty one in its place, which would refuse every
+visitor and every login while looking healthy.
 """
 import contextlib
 import logging
@@ -24,12 +29,14 @@ import os
 from pathlib import Path
 
 from visitorapi.errors import OperatorError
+from visitorapi.state import engines
 from visitorapi.state.audit import utc_now
-from visitorapi.state.engines import (Connection, IntegrityError, StoreError, describe,
-                                      engine_for, is_url)
+from visitorapi.state.engines import (IntegrityError, StoreError, describe, engine_for, is_url,
+                                      missing_message)
 
 __all__ = ["Connection", "IntegrityError", "StoreError", "connect", "default_state_path",
-           "describe", "is_url", "migrate", "state_location", "transaction"]
+           "describe", "is_url", "migrate", "missing_message", "state_location", "transaction",
+           "write_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -55,54 +62,100 @@ def state_location(value):
     return value if is_url(value) else Path(value)
 
 
-def connect(location=None, *, busy_timeout_ms: int | None = None) -> Connection:
-    """Open the store (creating a SQLite file and its folder if needed) and bring its schema
-    up to date.
+def connect(location=None, *, create: bool = False,
+            busy_timeout_ms: int | None = None) -> engines.Connection:
+    """Open the store, check it, and bring its schema up to date.
 
     Args:
         location: a SQLite file or a ``postgresql://`` URL; defaults to
             :func:`default_state_path`.
+        create: make the SQLite file (and its folder), or PostgreSQL's tables,
+            when they do not exist; only the command line and ``serve`` pass it.
         busy_timeout_ms: how long a statement waits for another writer's lock
-            (default :data:`BUSY_TIMEOUT_MS`)
-            (the serving path passes a short one: it would rather serve stale
-            settings than hold a request).
+            (default :data:`BUSY_TIMEOUT_MS`; the serving path passes a short
+            one: it would rather serve stale settings than hold a request).
 
     Returns:
-        A :class:`Connection` in autocommit mode: callers open transactions
-        explicitly with ``BEGIN`` / ``BEGIN IMMEDIATE``.
+        An :class:`engines.Connection` in autocommit mode: callers open
+        transactions explicitly with ``BEGIN`` / ``BEGIN IMMEDIATE``.
 
     Raises:
-        OperatorError: the store cannot be opened or reached, is not a
-            store, or was written by a newer visitorapi.
+        OperatorError: the store is missing (and ``create`` is false), cannot
+            be opened or reached, is damaged, or was written by a newer
+            visitorapi. The message names it and what to do.
     """
     location = default_state_path() if location is None else state_location(location)
     engine = engine_for(location)
-    conn = engine.open(location, busy_timeout_ms=busy_timeout_ms or BUSY_TIMEOUT_MS)
+    conn = engine.open(location, create=create, busy_timeout_ms=busy_timeout_ms or BUSY_TIMEOUT_MS)
     try:
         migrate(conn)
     except StoreError as exc:
         conn.close()
-        raise OperatorError(f"state database {describe(location)} is unusable: {exc}; "
-                            "restore it from a backup or point VISITORAPI_STATE elsewhere") from exc
+        raise OperatorError(engine.explain(location, exc)) from exc
     except BaseException:
         conn.close()
         raise
-    if not is_url(location):
-        _warn_if_shared(location, engine.file_mode(location))
-    return conn
-
-
-def _warn_if_shared(path: Path, mode) -> None:
-    """Log once per open when a SQLite store is readable by other users."""
-    if mode is not None and mode & 0o077:
+    if conn.file_mode is not None and conn.file_mode & 0o077:
         # NOTE: a warning, not a chmod: the operator may share it on purpose (a backup group).
         log.warning("state database %s is open to other users (mode %03o); it holds password "
                     "hashes and TOTP secrets: chmod 600 it unless that is intended",
-                    path, mode, extra={"event": "state.permissions"})
+                    location, conn.file_mode, extra={"event": "state.permissions"})
+    return conn
+
+
+def write_problem(location=None):
+    """Why the store cannot be written, or None; for ``/readyz``."""
+    location = default_state_path() if location is None else state_location(location)
+    return engine_for(location).write_problem(location)
+
+
+class Connection:
+    """A serving process's long-lived connection that follows the store.
+
+    A connection kept for hours would go on reading and writing a SQLite
+    file that was deleted or replaced (a restore), silently losing what it
+    writes. :meth:`get` stats the path before each use (never opening it)
+    and reopens when the file changed; a missing file raises, so the caller
+    reports it. A PostgreSQL connection is kept until it fails (the caller
+    then closes it and the next :meth:`get` reconnects).
+
+    Args:
+        path: the store; None means :func:`default_state_path`.
+        busy_timeout_ms: passed to :func:`connect`.
+    """
+
+    def __init__(self, path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
+        self.path = state_location(path) if path is not None else default_state_path()
+        self.busy_timeout_ms = busy_timeout_ms
+        self._engine = engine_for(self.path)
+        self._conn = None
+        self._identity = None
+
+    def get(self) -> engines.Connection:
+        """The open connection, reopened when the file was replaced.
+
+        Raises:
+            OperatorError: the store is missing or cannot be opened or reached.
+        """
+        identity = self._engine.identity(self.path)
+        if self._conn is not None and identity != self._identity:
+            self.close()
+        if self._conn is None:
+            if identity is None:
+                raise OperatorError(missing_message(self.path))
+            self._conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
+            self._identity = identity
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (the next :meth:`get` reopens)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 @contextlib.contextmanager
-def transaction(conn: Connection):
+def transaction(conn: engines.Connection):
     """Run the ``with`` block in one write transaction (``BEGIN IMMEDIATE``).
 
     Commits when the block ends, rolls back if it raises. IMMEDIATE takes the
@@ -123,27 +176,34 @@ def transaction(conn: Connection):
 
 def available_migrations(engine=None):
     """Return ``[(name, sql)]`` for every migration file of an engine (default SQLite), in order."""
-    folder = (engine or engine_for(None)).migrations_dir
+    folder = (engine or engines.SQLite).migrations_dir
     return [(path.stem, path.read_text(encoding="utf-8"))
             for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql"))]
 
 
-def migrate(conn: Connection) -> list:
+def migrate(conn: engines.Connection) -> list:
     """Apply every migration not yet recorded; return the names applied.
 
-    Runs as one writer (``BEGIN IMMEDIATE``) so two processes starting at
-    once do not both migrate.
+    A store that is up to date is only read: opening it takes no write lock,
+    so a worker can open a store on a read-only disk and serve from it, and
+    no open waits behind a long write. Otherwise it runs as one writer
+    (``BEGIN IMMEDIATE``), so two processes starting at once do not both
+    migrate.
 
     Raises:
         OperatorError: the store records a migration this code does not have,
             i.e. it was written by a newer visitorapi.
     """
     known = available_migrations(conn.engine)
+    names = {name for name, _ in known}
+    if conn.engine.has_table(conn, "schema_migrations"):
+        if {row[0] for row in conn.execute("SELECT name FROM schema_migrations")} == names:
+            return []
     applied = []
     with transaction(conn):
         conn.execute(conn.engine.schema_migrations_ddl)
         done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
-        unknown = done - {name for name, _ in known}
+        unknown = done - names
         if unknown:
             raise OperatorError(
                 f"the state database has schema migrations this visitorapi does not know "
@@ -156,5 +216,3 @@ def migrate(conn: Connection) -> list:
                          (name, utc_now()))
             applied.append(name)
     return applied
-
-

@@ -19,14 +19,18 @@ Each engine has its own migration files with the same names (the schema is
 the same; the DDL is not): ``migrations/NNNN_*.sql`` for SQLite and
 ``migrations/postgresql/NNNN_*.sql`` for PostgreSQL.
 """
+import logging
 import os
 import re
 import sqlite3
 import stat
+import urllib.parse
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from visitorapi.errors import OperatorError
+
+log = logging.getLogger("visitorapi.state.db")   # NOTE: one logger for the store, whichever engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -34,6 +38,25 @@ URL_SCHEMES = ("postgresql://", "postgres://")
 # takes this advisory lock, so BEGIN IMMEDIATE means the same on both engines.
 WRITE_LOCK_KEY = 0x76697369   # "visi"
 PG_CONNECT_TIMEOUT = 3        # seconds; a down server must not hold a worker long
+
+
+def missing_message(location) -> str:
+    """What a process that must not create the store says when it is missing."""
+    if is_url(location):
+        return (f"state database {describe(location)} has no visitorapi tables; a serving "
+                "process never creates them: run any `visitorapi` command against it once "
+                "(e.g. `visitorapi projects list`), or copy a store into it with "
+                "`visitorapi state copy`, and check VISITORAPI_STATE")
+    return (f"state database {location} does not exist; a serving process never creates one: "
+            "restore it from a backup (docs/operations.md), or create it with `visitorapi "
+            "serve` or a `visitorapi` command (e.g. `visitorapi projects list`), and check "
+            "VISITORAPI_STATE")
+
+
+def damaged_message(path, detail: str) -> str:
+    return (f"state database {path} is damaged ({detail}); stop the service and restore it "
+            "from your latest backup as docs/operations.md (\"Backing up the state "
+            "database\") describes, or point VISITORAPI_STATE elsewhere")
 
 
 class StoreError(Exception):
@@ -68,6 +91,8 @@ class Connection:
         raw: the driver's connection, in autocommit mode.
         engine: :class:`SQLite` or :class:`PostgreSQL`.
     """
+
+    file_mode = None    # a SQLite file's permission bits, read when it was opened
 
     def __init__(self, raw, engine):
         self.raw = raw
@@ -123,48 +148,125 @@ class SQLite:
     schema_migrations_ddl = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
                              " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
 
-    @staticmethod
-    def open(path: Path, *, busy_timeout_ms: int) -> Connection:
-        """Open (creating) the SQLite file ``path`` in WAL mode.
+    @classmethod
+    def open(cls, path: Path, *, create: bool, busy_timeout_ms: int) -> Connection:
+        """Open the SQLite file ``path`` in WAL mode and check it (``PRAGMA quick_check``).
 
         Raises:
-            OperatorError: it cannot be opened or is not a SQLite database.
+            OperatorError: it is missing (and ``create`` is false), cannot be
+                opened, is damaged or is not a SQLite database; the message
+                names the file and what to do.
         """
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # NOTE: the store holds password hashes, TOTP secrets and the client HMAC
-            # key: a new file (and its -wal and -shm) is the owner's alone. Only
-            # SQLite opens the file: closing another descriptor on it would drop
-            # this process's POSIX locks on it.
-            previous = os.umask(0o077) if not path.exists() else None
-            try:
-                raw = sqlite3.connect(path, timeout=busy_timeout_ms / 1000,
-                                      isolation_level=None, check_same_thread=False)
-            finally:
-                if previous is not None:
-                    os.umask(previous)
-        except (OSError, sqlite3.Error) as exc:
-            raise OperatorError(f"cannot open state database {path}: {exc}; "
-                                "check VISITORAPI_STATE and the folder's permissions") from exc
+        raw, mode = cls._open_file(path, create, busy_timeout_ms)
         try:
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             raw.execute("PRAGMA foreign_keys = ON")
             if raw.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise OperatorError(f"state database {path}: cannot switch to WAL mode")
             raw.execute("PRAGMA synchronous = NORMAL")
+            problems = [row[0] for row in raw.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise OperatorError(damaged_message(path, "; ".join(problems[:3])))
         except sqlite3.DatabaseError as exc:
             raw.close()
-            raise OperatorError(f"state database {path} is unusable: {exc}; restore it from "
-                                "a backup or point VISITORAPI_STATE elsewhere") from exc
-        return Connection(raw, SQLite)
+            raise OperatorError(cls.explain(path, exc)) from exc
+        except BaseException:
+            raw.close()
+            raise
+        conn = Connection(raw, cls)
+        conn.file_mode = mode
+        return conn
+
+    @classmethod
+    def _open_file(cls, path: Path, create: bool, busy_timeout_ms: int):
+        """Open ``path`` with SQLite's own code only; return ``(connection, file mode)``.
+
+        NOTE: never ``open()``/``os.open()`` a store file here or anywhere else in a
+        process that may hold a connection to it. POSIX record locks belong to the
+        process and the file, so closing *any* descriptor of the file drops every
+        lock SQLite holds on it; another process then believes it is the last user,
+        checkpoints and deletes ``-wal`` and ``-shm`` under live connections (SQLite,
+        "How To Corrupt An SQLite Database File", section 2.2). ``os.stat`` reads
+        the mode without a descriptor; a new file is created by SQLite itself.
+
+        The URI ``mode=rw`` makes SQLite refuse a missing file, so a file deleted
+        between the ``stat`` and the open is reported, not silently recreated.
+        """
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            if not create:
+                raise OperatorError(missing_message(path)) from None
+            mode = None
+        except OSError as exc:
+            raise OperatorError(f"cannot open state database {path}: {exc.strerror or exc}; "
+                                "check VISITORAPI_STATE and the folder's permissions") from exc
+        try:
+            if mode is not None:
+                return cls._connect(path, "rw", busy_timeout_ms), mode
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # NOTE: the store holds password hashes, TOTP secrets and the client
+            # HMAC key, so a new file is the owner's alone whatever the umask
+            # (SQLite gives -wal and -shm the main file's mode). os.umask is
+            # process-wide: only the command line and `serve` create a store, both
+            # single-threaded at that point; serving processes never get here.
+            previous = os.umask(0o077)
+            try:
+                raw = cls._connect(path, "rwc", busy_timeout_ms)
+            finally:
+                os.umask(previous)
+            log.info("created a new state database %s", path, extra={"event": "state.created"})
+            return raw, 0o600
+        except (OSError, sqlite3.Error) as exc:
+            raise OperatorError(f"cannot open state database {path}: {exc}; "
+                                "check VISITORAPI_STATE and the folder's permissions") from exc
 
     @staticmethod
-    def file_mode(path: Path):
-        """The permission bits of the store file (None when it cannot be read)."""
+    def _connect(path: Path, mode: str, busy_timeout_ms: int) -> sqlite3.Connection:
+        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode={mode}"
+        return sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000,
+                               isolation_level=None, check_same_thread=False)
+
+    @staticmethod
+    def explain(path, exc) -> str:
+        """Turn a SQLite error met while opening into the operator's next step."""
+        cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+        name = getattr(cause, "sqlite_errorname", "")
+        if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or type(cause) is sqlite3.DatabaseError:
+            return damaged_message(path, str(exc))
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return (f"state database {path} is locked by another process: {exc}; "
+                    "retry, or look for a stuck visitorapi or sqlite3 process")
+        problem = SQLite.write_problem(path)
+        return f"state database {path} is unusable: {exc}" + (f"; {problem}" if problem else "")
+
+    @staticmethod
+    def write_problem(path):
+        """Why the file cannot be written, or None (``os.access``: a permission check, no
+        descriptor; it also reports a read-only file system to root)."""
+        if not os.path.exists(path):
+            return missing_message(path)
+        for target, what in ((path, "file"), (path.parent, "folder")):
+            if not os.access(target, os.W_OK):
+                return (f"state database {path} is read-only (its {what} is not writable, or "
+                        "the file system is mounted read-only); changes and usage counts "
+                        "cannot be saved")
+        return None
+
+    @staticmethod
+    def identity(path):
+        """``(device, inode)`` of the file, or None when it is missing (a ``stat``, no
+        descriptor): a serving connection reopens when the file was replaced (a restore)."""
         try:
-            return stat.S_IMODE(path.stat().st_mode)
-        except OSError:
+            info = os.stat(path)
+        except FileNotFoundError:
             return None
+        return info.st_dev, info.st_ino
+
+    @staticmethod
+    def has_table(conn: Connection, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                            (name,)).fetchone() is not None
 
     @staticmethod
     def translate(sql: str) -> tuple:
@@ -231,7 +333,7 @@ class PostgreSQL:
     _placeholder = re.compile(r"'[^']*'|\?|%")
 
     @classmethod
-    def open(cls, url: str, *, busy_timeout_ms: int) -> Connection:
+    def open(cls, url: str, *, create: bool, busy_timeout_ms: int) -> Connection:
         """Connect to ``url`` (a libpq URL; the password may come from PGPASSWORD or PGPASSFILE).
 
         Raises:
@@ -252,7 +354,31 @@ class PostgreSQL:
                                 f"{str(exc).strip()}; check VISITORAPI_STATE, that the server "
                                 "is up, and the password (PGPASSWORD or PGPASSFILE)") from exc
         cls._register_loaders(raw, psycopg)
-        return Connection(raw, cls)
+        conn = Connection(raw, cls)
+        conn.file_mode = None
+        if not create and not cls.has_table(conn, "schema_migrations"):
+            conn.close()
+            raise OperatorError(missing_message(url))
+        return conn
+
+    @staticmethod
+    def has_table(conn: Connection, name: str) -> bool:
+        return conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
+
+    @staticmethod
+    def explain(url, exc) -> str:
+        return (f"state database {describe(url)} is unusable: {exc}; check the server's log, "
+                "or restore it from a backup (docs/deploy.md)")
+
+    @staticmethod
+    def write_problem(url):
+        """None: whether the server takes writes shows when one is made (and in /readyz's read)."""
+        return None
+
+    @staticmethod
+    def identity(url):
+        """A database server has no file to be replaced under a connection."""
+        return url
 
     @classmethod
     def _bind_errors(cls, psycopg):

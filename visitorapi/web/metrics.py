@@ -260,8 +260,8 @@ def render(total: dict, *, database_loaded=False, database_built=None, service_s
                "Usage-store writes that failed and were retried.")
     out.sample("visitorapi_usage_flush_failures_total", total["usage_flush_failures"])
     out.family("visitorapi_usage_dropped_total", "counter",
-               "Requests not counted in the usage store: the store was unreachable so long "
-               "that the bounded in-memory buffer filled.")
+               "Requests not counted in usage: the store could not be written and the "
+               "sums kept in memory reached their bound.")
     out.sample("visitorapi_usage_dropped_total", total["usage_dropped"])
 
     out.family("visitorapi_workers", "gauge", "Live worker processes that have counted requests.")
