@@ -118,6 +118,7 @@ def measure(label, nodes, nginx, pid, seconds, clients, server=None, url=None):
                                        args=(nginx.port, str(nginx.cert), path, seconds, results))
                for _ in range(clients)]
     started = time.monotonic()
+    children = os.times()
     for process in workers:
         process.start()
     ok = failed = 0
@@ -128,6 +129,10 @@ def measure(label, nodes, nginx, pid, seconds, clients, server=None, url=None):
     for process in workers:
         process.join()
     after = {name: _cpu_seconds(pids()) for name, pids in groups.items()}
+    done = os.times()
+    before["clients"] = children.children_user + children.children_system
+    after["clients"] = done.children_user + done.children_system
+    groups["clients"] = None
     row = {"label": label, "rps": ok / elapsed, "ok": ok, "failed": failed,
            "cpu": {name: (after[name] - before[name]) * 1000 / max(ok, 1) for name in groups}}
     if server is not None:
@@ -194,11 +199,11 @@ def main(argv=None) -> int:
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, {args.clients} clients, "
           f"{args.workers} worker(s) per node, {args.seconds:g} s per setup")
     print("| setup | requests/s | vs 1 node | failed | CPU ms per 1,000 requests "
-          "(nginx / nodes / PostgreSQL) | DB statements per 1,000 | DB rows written per 1,000 |")
+          "(clients / nginx / nodes / PostgreSQL) | DB statements per 1,000 | DB rows written per 1,000 |")
     print("|---|---:|---:|---:|---|---:|---:|")
     for row in rows:
         cpu = row["cpu"]
-        parts = " / ".join(f"{cpu[name] * 1000:.0f}" for name in ("nginx", "nodes", "postgresql")
+        parts = " / ".join(f"{cpu[name] * 1000:.0f}" for name in ("clients", "nginx", "nodes", "postgresql")
                            if name in cpu)
         print(f"| {row['label']} | {row['rps']:.0f} | {row['rps'] / base:.2f} | {row['failed']} | "
               f"{parts} | {row.get('statements', float('nan')):.1f} | "

@@ -19,6 +19,7 @@ Each engine has its own migration files with the same names (the schema is
 the same; the DDL is not): ``migrations/NNNN_*.sql`` for SQLite and
 ``migrations/postgresql/NNNN_*.sql`` for PostgreSQL.
 """
+import functools
 import logging
 import os
 import re
@@ -330,7 +331,6 @@ class PostgreSQL:
     migrations_dir = MIGRATIONS_DIR / "postgresql"
     schema_migrations_ddl = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
                              " name TEXT COLLATE \"C\" PRIMARY KEY, applied_at TEXT NOT NULL)")
-    _placeholder = re.compile(r"'[^']*'|\?|%")
 
     @classmethod
     def open(cls, url: str, *, create: bool, busy_timeout_ms: int) -> Connection:
@@ -399,29 +399,30 @@ class PostgreSQL:
 
         raw.adapters.register_loader("numeric", IntegralNumericLoader)
 
-    @classmethod
-    def translate(cls, sql: str) -> tuple:
-        """SQLite-flavoured SQL to PostgreSQL: placeholders and the two kinds of BEGIN."""
+    @staticmethod
+    def translate(sql: str) -> tuple:
+        """The two kinds of BEGIN (see the module docstring); other SQL is kept as written."""
         stripped = sql.strip().upper()
         if stripped == "BEGIN IMMEDIATE":
             return ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
         if stripped == "BEGIN":
             return ("BEGIN ISOLATION LEVEL REPEATABLE READ",)
-        # '?' becomes '%s' and a literal '%' becomes '%%', except inside quoted strings.
-        return (cls._placeholder.sub(
-            lambda m: "%s" if m.group() == "?" else "%%" if m.group() == "%" else m.group(),
-            sql),)
+        return (sql,)
 
     @staticmethod
     def execute(raw, sql, params):
-        return raw.execute(sql, tuple(params) if params else None, prepare=False)
+        # NOTE: without parameters psycopg sends the text as it is (a migration's
+        # '%' stays '%'); with them, '?' becomes '%s' and '%' becomes '%%'.
+        if not params:
+            return raw.execute(sql, prepare=False)
+        return raw.execute(_pyformat(sql), tuple(params), prepare=False)
 
     @staticmethod
     def executemany(raw, sql, rows):
         cursor = raw.cursor()
         rows = list(rows)
         if rows:
-            cursor.executemany(sql, rows)
+            cursor.executemany(_pyformat(sql), rows)
         return cursor
 
     @staticmethod
@@ -444,6 +445,17 @@ class PostgreSQL:
             conn.execute(f"SELECT setval(pg_get_serial_sequence(?, ?),"
                          f" (SELECT coalesce(max({column}), 0) + 1 FROM {table}), false)",
                          (table, column))
+
+
+_PLACEHOLDER = re.compile(r"'[^']*'|\?|%")
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    """``?`` placeholders to psycopg's ``%s``; every literal ``%`` doubled, and a ``?``
+    inside a quoted string left alone."""
+    return _PLACEHOLDER.sub(lambda m: "%s" if m.group() == "?" else "%%" if m.group() == "%"
+                            else m.group().replace("%", "%%"), sql)
 
 
 def engine_for(location):
