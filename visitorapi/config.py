@@ -1,6 +1,6 @@
 """VISITORAPI_* settings: read once at start, validated, with errors that say what to fix.
 
-Every variable is documented in README's Configuration table. A bad value
+Every variable is documented in docs/configuration.md. A bad value
 stops the service before it answers anything, with a message naming the
 variable, what it holds and what it should hold; all problems are reported
 at once so the operator fixes them in one pass.
@@ -28,7 +28,7 @@ class ConfigError(OperatorError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated settings; see README's Configuration table for each field's variable."""
+    """Validated settings; see docs/configuration.md for each field's variable."""
 
     state_path: Path | str      # a SQLite file, or a postgresql:// URL
     db_path: Path

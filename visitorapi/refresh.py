@@ -32,6 +32,7 @@ from pathlib import Path
 
 from visitorapi import __version__
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb.licenses import notice_for
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,11 @@ def refresh(source: str, target, *, format=None, attribution=None,
         fd, compiled = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".new", dir=folder)
         os.close(fd)
         compiled = Path(compiled)
+        if attribution is None and downloaded is not None:
+            # NOTE: the download's temporary name says nothing; the URL's
+            # file name (dbip-city-lite-2026-06.csv.gz) tells the source.
+            attribution = notice_for([(urllib.parse.urlsplit(source).path,
+                                       format or "")])
         kwargs = {"format": format}
         if attribution is not None:
             kwargs["attribution"] = attribution

@@ -4,14 +4,13 @@ Downloads (or takes) a CSV release, compiles it next to the configured
 database, verifies it and swaps it in atomically; running servers pick the
 new file up within seconds. On any failure the current database stays in
 place and keeps serving, and the command exits 1 with the reason. See
-:mod:`visitorapi.refresh` and README "Keeping the database fresh".
+:mod:`visitorapi.refresh` and docs/operations.md, "Keeping the database fresh".
 """
 import os
 
 from visitorapi import refresh
 from visitorapi.errors import OperatorError
 
-DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
 
 
 def register(subparsers):
@@ -27,7 +26,8 @@ def register(subparsers):
     parser.add_argument("--db", metavar="PATH", default=None,
                         help="the database to replace (default: $VISITORAPI_DB)")
     parser.add_argument("--attribution", metavar="TEXT", default=None,
-                        help=f"attribution stored in the file (DB-IP: {DBIP_ATTRIBUTION!r})")
+                        help="attribution stored in the file (default: the source's own "
+                             "notice for DB-IP, GeoLite2 and IP2Location files)")
     parser.add_argument("--max-bytes", type=int, metavar="N", default=None,
                         help=f"download size limit (default $VISITORAPI_UPDATE_MAX_BYTES "
                              f"or {refresh.DEFAULT_MAX_BYTES})")

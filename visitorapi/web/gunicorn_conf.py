@@ -36,7 +36,7 @@ proc_name = "visitorapi"
 # 27's stock gthread) and passes with this worker. gthread also answers a
 # browser's next request on the same connection (keepalive; with TLS, no new
 # handshake) and serves others while a client is idle or slow.
-# What it costs, measured with tools/bench_service.py (README, "Performance";
+# What it costs, measured with tools/bench_service.py (docs/performance.md;
 # 2 workers, wrk on loopback, shared 2-core machine): requests/s within the
 # noise of sync's for every app (visitorapi / hello-world medians 0.67x-0.78x
 # vs sync's 0.74x-0.78x); 20-40 µs more worker CPU per request for thread
@@ -86,7 +86,8 @@ def is_loopback_bind(addresses) -> bool:
 
 
 def on_starting(server):
-    """Resolve VISITORAPI_HTTPS=auto, and make the service's metrics directory.
+    """Resolve VISITORAPI_HTTPS=auto, make the service's metrics directory, and
+    build the default database on a first start.
 
     Runs in the arbiter before workers fork, so every worker inherits both
     (see :mod:`visitorapi.web.metrics_share` for why the directory exists).
@@ -98,6 +99,27 @@ def on_starting(server):
         server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)",
                         os.environ["VISITORAPI_HTTPS"],
                         "loopback" if loopback else "non-loopback")
+    _prepare_default_database()
+
+
+def _prepare_default_database():
+    """On the embedded default data, build the database here, once, before workers fork.
+
+    Workers would build it too (under a lock, see visitorapi.ipdb.default),
+    but inside gunicorn's worker boot timeout, which a first compile on a
+    busy machine can exceed; the master has no such timeout, and the
+    compiler's memory stays out of the workers.
+    """
+    from visitorapi import logs
+    from visitorapi.config import ConfigError, load_settings
+    from visitorapi.wsgi import prepare_default_database
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return  # each worker reports it, with every other bad setting, when it boots
+    if settings.db_is_default:
+        logs.configure(settings.log_format, settings.log_level)
+        prepare_default_database(settings.db_path)
 
 
 def worker_exit(server, worker):

@@ -28,7 +28,7 @@ _ERROR_STATUSES = {
     "404": "unknown path",
     "405": "wrong method",
     "429": "rate limited; see Retry-After",
-    "503": "not ready: no IP database is loaded",
+    "503": "not ready: no IP database is loaded, or the project list cannot be read",
 }
 
 
@@ -36,6 +36,17 @@ def _error(description):
     return {"description": description,
             "headers": {"Vary": {"schema": {"type": "string", "const": "Origin"}}},
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _alias(operations: dict, suffix: str) -> dict:
+    """The same operations under another path, with their operationIds suffixed.
+
+    OpenAPI 3.1 requires every operationId to be unique in the document
+    (code generators name methods after them), so ``/api`` cannot reuse
+    ``/api/``'s operations as they are.
+    """
+    return {method: {**operation, "operationId": operation["operationId"] + suffix}
+            for method, operation in operations.items()}
 
 
 def document() -> dict:
@@ -100,7 +111,7 @@ def document() -> dict:
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "paths": {
             "/api/": api,
-            "/api": api,
+            "/api": _alias(api, "WithoutSlash"),
             "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz",
                                  "responses": {"200": {"description": "the process answers",
                                                        "content": {"application/json": {
