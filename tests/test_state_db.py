@@ -202,3 +202,12 @@ def test_a_long_lived_connection_follows_the_file(tmp_path):
     (tmp_path / "new.sqlite3").rename(path)     # a restore puts another file in place
     assert [p.name for p in projects.list_projects(store.get())] == ["new"]
     store.close()
+
+
+def test_a_serving_process_never_creates_the_postgresql_tables(postgres_server):
+    url = postgres_server.new_database()
+    with pytest.raises(OperatorError, match="has no visitorapi tables; a serving process never"):
+        db.connect(url)
+    assert postgres_server.query(url, "SELECT to_regclass('projects')") == [(None,)]
+    db.connect(url, create=True).close()
+    db.connect(url).close()
