@@ -211,3 +211,19 @@ def test_a_serving_process_never_creates_the_postgresql_tables(postgres_server):
     assert postgres_server.query(url, "SELECT to_regclass('projects')") == [(None,)]
     db.connect(url, create=True).close()
     db.connect(url).close()
+
+
+def test_both_engines_have_the_same_tables_and_columns(tmp_path, postgres_server):
+    """The migrations are written twice (one folder per engine); this keeps them twins."""
+    from visitorapi.state.copy import TABLES
+
+    def columns(conn):
+        return {table: [c[0] for c in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+                for table in [t for t, _ in TABLES] + ["projects_revision", "schema_migrations"]}
+    sqlite = db.connect(tmp_path / "state.sqlite3", create=True)
+    postgresql = db.connect(postgres_server.new_database(), create=True)
+    expected = columns(sqlite)
+    expected["projects"].append("rowid")   # SQLite's is implicit; PostgreSQL's is a column
+    assert columns(postgresql) == expected
+    sqlite.close()
+    postgresql.close()
