@@ -24,8 +24,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "state.sqlite3"
+def path(store_location):
+    return store_location
 
 
 @pytest.fixture
@@ -96,7 +96,9 @@ def test_stored_pattern_that_no_longer_parses_is_skipped_not_fatal(path, conn, c
     view.close()
 
 
-def test_locked_store_serves_the_last_snapshot_and_warns_once(path, conn, caplog):
+def test_locked_store_serves_the_last_snapshot_and_warns_once(tmp_path, caplog):
+    path = tmp_path / "state.sqlite3"
+    conn = db.connect(path, create=True)
     clock = FakeClock()
     pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
     view = AuthorizedDomains(path, clock=clock)
@@ -115,6 +117,35 @@ def test_locked_store_serves_the_last_snapshot_and_warns_once(path, conn, caplog
         assert [r.event for r in caplog.records] == ["projects.store_unavailable"]
         locker.execute("ROLLBACK")
         locker.close()
+        clock.now += 1
+        assert _hosts(view.patterns_for(pid)) == ["example.com"]
+        assert view.healthy
+    assert [r.event for r in caplog.records] == ["projects.store_unavailable",
+                                                 "projects.store_recovered"]
+    view.close()
+
+
+def test_unreachable_postgresql_serves_the_last_snapshot_and_recovers(postgres_server, caplog):
+    url = postgres_server.new_database()
+    name = url.rsplit("/", 1)[1]
+    conn = db.connect(url, create=True)
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    conn.close()
+    clock = FakeClock()
+    view = AuthorizedDomains(url, clock=clock)
+    assert _hosts(view.patterns_for(pid)) == ["example.com"]
+    admin = postgres_server.url()
+    # The database goes away under the view: its connection is ended and it cannot reconnect.
+    postgres_server.query(admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    postgres_server.query(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                 " WHERE datname = %s", (name,))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            clock.now += 1
+            assert _hosts(view.patterns_for(pid)) == ["example.com"]
+        assert not view.healthy
+        assert [r.event for r in caplog.records] == ["projects.store_unavailable"]
+        postgres_server.query(admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         clock.now += 1
         assert _hosts(view.patterns_for(pid)) == ["example.com"]
         assert view.healthy

@@ -6,7 +6,6 @@ writing to one store at once must add up exactly.
 """
 import multiprocessing
 import os
-import sqlite3
 import time
 
 import pytest
@@ -28,11 +27,9 @@ class FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path):
-    """A created store: the recorder, like every serving component, never creates one."""
-    path = tmp_path / "state.sqlite3"
-    db.connect(path, create=True).close()
-    return path
+def store(store_location):
+    db.connect(store_location, create=True).close()   # as `visitorapi serve` does
+    return store_location
 
 
 def make(store, clock, **kwargs):
@@ -104,7 +101,7 @@ def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store):
     assert recorder.flush()
     recorder.record("served", "p1", country="FR")
     recorder.record("denied", "p1", origin="https://a.test")
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     assert recorder.flush() is False
     assert recorder.flush_failures == 1
@@ -125,6 +122,14 @@ def test_an_unopenable_store_is_retried_not_raised(tmp_path):
     recorder.record("served", "p1")
     assert recorder.flush() is False
     assert recorder._pending.counts  # still pending, not dropped
+
+
+def test_an_unreachable_postgresql_is_retried_not_raised():
+    pytest.importorskip("psycopg")
+    recorder = make("postgresql://visitorapi@127.0.0.1:1/nothing", FakeClock())
+    recorder.record("served", "p1")
+    assert recorder.flush() is False
+    assert recorder._pending.counts
 
 
 def test_retention_prunes_old_days_hours_and_origins(store):
@@ -279,7 +284,7 @@ def test_concurrent_processes_add_up_exactly(store):
 
 def test_failed_writes_are_logged_once_per_streak_and_retried_until_written(store, caplog):
     recorder = make(store, FakeClock(), busy_timeout_ms=50)
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")  # a real writer holds the store's lock
     with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
         for _ in range(3):
@@ -302,7 +307,7 @@ def test_failed_writes_are_logged_once_per_streak_and_retried_until_written(stor
 def test_pending_sums_are_bounded_and_what_does_not_fit_is_counted_as_dropped(store, caplog):
     clock = FakeClock()
     recorder = make(store, clock, busy_timeout_ms=50, max_pending=4)
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")
     with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
         recorder.record("served", "p1", country="DE")   # two sums: served, and DE

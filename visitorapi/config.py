@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visitorapi.errors import OperatorError
-from visitorapi.state.db import default_state_path
+from visitorapi.state.db import default_state_path, state_location
 from visitorapi.web.clientip import ipv4_equivalent
 
 HTTPS_MODES = ("auto", "require", "off")
@@ -33,7 +33,7 @@ class ConfigError(OperatorError):
 class Settings:
     """Validated settings; see docs/configuration.md for each field's variable."""
 
-    state_path: Path
+    state_path: Path | str      # a SQLite file, or a postgresql:// URL
     db_path: Path
     db_is_default: bool
     trusted_proxies: tuple = ()
@@ -309,7 +309,7 @@ def load_settings(environ=None, *, now=None) -> Settings:
         reader.problems.append("VISITORAPI_HSTS_PRELOAD=1 needs VISITORAPI_HSTS_INCLUDE_SUBDOMAINS=1 "
                                "and VISITORAPI_HSTS_MAX_AGE of at least 31536000 (one year)")
     settings = Settings(
-        state_path=(Path(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
+        state_path=(state_location(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
                     else default_state_path()),
         db_path=Path(db_raw) if db_raw else default_database_path(environ),
         db_is_default=not db_raw,

@@ -186,15 +186,26 @@ class DashboardApp:
         try:
             return store.get()
         except OperatorError as exc:
-            log.error("dashboard unavailable: %s", exc, extra={"event": "dashboard.store_unavailable"})
-            raise HTTPError(503, "The service's state database is unavailable; the reason is "
-                                 "in the server log.") from None
+            raise self.store_unavailable(exc) from None
+
+    def store_unavailable(self, exc) -> HTTPError:
+        """The 503 for a store that cannot be opened or failed mid-page (logged with the reason;
+        the page does not name server files). This thread reconnects on its next request."""
+        self._local.store.close()
+        log.error("dashboard unavailable: %s", exc, extra={"event": "dashboard.store_unavailable"})
+        return HTTPError(503, "The service's state database is unavailable; the reason is in "
+                              "the server log. The API keeps serving visitors meanwhile; try "
+                              "again in a minute.", headers=[("Retry-After", "30")])
 
     def __call__(self, environ, start_response):
         request = Request(environ, self.is_https(environ))
         try:
             response = self.handle(request)
         except HTTPError as error:
+            response = self.error_page(request, error.status, error.message)
+            response.headers.extend(error.headers)
+        except db.StoreError as exc:
+            error = self.store_unavailable(exc)
             response = self.error_page(request, error.status, error.message)
             response.headers.extend(error.headers)
         except Exception:  # noqa: BLE001 - a bug: generic page, traceback only in the log

@@ -14,10 +14,9 @@ the same session a new id and a new CSRF token.
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
-from visitorapi.state.db import transaction
+from visitorapi.state.db import Connection, transaction
 
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 12 * 60 * 60
@@ -62,36 +61,36 @@ def _new_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _fetch(conn: sqlite3.Connection, id_hash: str):
+def _fetch(conn: Connection, id_hash: str):
     row = conn.execute("SELECT id_hash, account_id, stage, csrf_token, created_at, last_seen_at, "
                        "reauth_at, label FROM sessions WHERE id_hash = ?", (id_hash,)).fetchone()
     return Session(*row) if row else None
 
 
-def create(conn: sqlite3.Connection, now: float, account_id=None, stage="anonymous",
+def create(conn: Connection, now: float, account_id=None, stage="anonymous",
            label="", reauth_at=None):
     """Start a session; return ``(cookie_value, Session)``."""
     session_id = _new_id()
     with transaction(conn):
-        cursor = conn.execute(
+        (rowid,) = conn.execute(
             "INSERT INTO sessions (id_hash, account_id, stage, csrf_token, created_at, "
-            "last_seen_at, reauth_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "last_seen_at, reauth_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid",
             (_digest(session_id), account_id, stage, secrets.token_urlsafe(32), now, now,
-             reauth_at, label[:100]))
+             reauth_at, label[:100])).fetchone()
         if stage == "anonymous":
             # PERF: the cap is a ring of MAX_ANONYMOUS slots. Rowids only grow
-            # while their rows exist, so the session already in this slot is one
-            # at least MAX_ANONYMOUS sessions older; replacing it is two index
+            # while their rows exist (SQLite's implicit one; an identity column on
+            # PostgreSQL, migration 0005), so the session already in this slot is
+            # one at least MAX_ANONYMOUS sessions older; replacing it is two index
             # lookups, where ordering every anonymous session by age was a sort
             # of the whole table under the write lock on every login page view.
-            slot = cursor.lastrowid % MAX_ANONYMOUS
+            slot = rowid % MAX_ANONYMOUS
             conn.execute("DELETE FROM sessions WHERE anonymous_slot = ?", (slot,))
-            conn.execute("UPDATE sessions SET anonymous_slot = ? WHERE rowid = ?",
-                         (slot, cursor.lastrowid))
+            conn.execute("UPDATE sessions SET anonymous_slot = ? WHERE rowid = ?", (slot, rowid))
     return session_id, _fetch(conn, _digest(session_id))
 
 
-def load(conn: sqlite3.Connection, session_id: str, now: float):
+def load(conn: Connection, session_id: str, now: float):
     """The live session for a cookie value, else ``None``; an expired one is deleted."""
     if not session_id or len(session_id) > 100:
         return None
@@ -108,7 +107,7 @@ def load(conn: sqlite3.Connection, session_id: str, now: float):
     return session
 
 
-def rotate(conn: sqlite3.Connection, session: Session, now: float, **changes):
+def rotate(conn: Connection, session: Session, now: float, **changes):
     """Give ``session`` a new id and CSRF token, applying ``changes``; return ``(cookie_value, Session)``.
 
     Used at every change of privilege (MFA passed, re-authentication, MFA
@@ -123,7 +122,7 @@ def rotate(conn: sqlite3.Connection, session: Session, now: float, **changes):
     return session_id, _fetch(conn, fields["id_hash"])
 
 
-def delete(conn: sqlite3.Connection, id_hash: str, account_id=None) -> bool:
+def delete(conn: Connection, id_hash: str, account_id=None) -> bool:
     """End one session (only ``account_id``'s when given); True if it existed."""
     if account_id is None:
         return conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,)).rowcount > 0
@@ -131,7 +130,7 @@ def delete(conn: sqlite3.Connection, id_hash: str, account_id=None) -> bool:
                         (id_hash, account_id)).rowcount > 0
 
 
-def for_account(conn: sqlite3.Connection, account_id: int, now: float) -> list:
+def for_account(conn: Connection, account_id: int, now: float) -> list:
     """The account's live, fully logged-in sessions, most recent first."""
     rows = conn.execute("SELECT id_hash, account_id, stage, csrf_token, created_at, last_seen_at, "
                         "reauth_at, label FROM sessions WHERE account_id = ? AND stage = 'full' "
@@ -139,7 +138,7 @@ def for_account(conn: sqlite3.Connection, account_id: int, now: float) -> list:
     return [session for session in map(lambda row: Session(*row), rows) if not session.expired(now)]
 
 
-def prune(conn: sqlite3.Connection, now: float) -> int:
+def prune(conn: Connection, now: float) -> int:
     """Delete every expired session; return how many.
 
     PERF: one indexed range per rule (idle; each stage's lifetime), so the

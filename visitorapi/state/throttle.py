@@ -27,10 +27,9 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
-from visitorapi.state.db import transaction
+from visitorapi.state.db import Connection, transaction
 
 FORGET_AFTER = 24 * 60 * 60  # a key quiet this long starts from zero again
 KEY_LIFETIME = 24 * 60 * 60  # the client HMAC key (and every client row) lives this long
@@ -86,13 +85,13 @@ def client_network(ip: str) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def client_key(conn: sqlite3.Connection, ip: str, now: float) -> str:
+def client_key(conn: Connection, ip: str, now: float) -> str:
     """The counter key for a client: HMAC-SHA-256 of its network under today's throttle key."""
     return "client:" + hmac.new(_hmac_key(conn, now), client_network(ip).encode("ascii"),
                                 "sha256").hexdigest()
 
 
-def _hmac_key(conn: sqlite3.Connection, now: float) -> bytes:
+def _hmac_key(conn: Connection, now: float) -> bytes:
     """Today's client key; an older one is replaced and every client row dropped with it.
 
     The key's birth is stored beside it as ``"<hex key> <unix time>"``.
@@ -115,7 +114,7 @@ def _hmac_key(conn: sqlite3.Connection, now: float) -> bytes:
     return bytes.fromhex(value.partition(" ")[0])
 
 
-def rotate_key(conn: sqlite3.Connection, now: float) -> int:
+def rotate_key(conn: Connection, now: float) -> int:
     """Replace the client key now and drop every client row (incident response); return how many."""
     with transaction(conn):
         conn.execute("INSERT INTO dashboard_settings (name, value) VALUES ('throttle_key', ?) "
@@ -128,7 +127,7 @@ def _policy(key: str) -> Policy:
     return ACCOUNT_POLICY if key.startswith("account:") else CLIENT_POLICY
 
 
-def wait_seconds(conn: sqlite3.Connection, keys, now: float) -> float:
+def wait_seconds(conn: Connection, keys, now: float) -> float:
     """Seconds until an attempt under all ``keys`` may be made (0 when it may be made now)."""
     waits = [0.0]
     for key in keys:
@@ -139,7 +138,7 @@ def wait_seconds(conn: sqlite3.Connection, keys, now: float) -> float:
     return max(waits)
 
 
-def record_failure(conn: sqlite3.Connection, keys, now: float) -> None:
+def record_failure(conn: Connection, keys, now: float) -> None:
     """Count one failed attempt under each key and set its next allowed time."""
     for key in keys:
         row = conn.execute("SELECT failures, last_failure_at FROM login_throttle WHERE key = ?",
@@ -152,7 +151,7 @@ def record_failure(conn: sqlite3.Connection, keys, now: float) -> None:
                      (key, failures, now, now + delay_after(failures, _policy(key))))
 
 
-def reserve(conn: sqlite3.Connection, keys, now: float) -> float:
+def reserve(conn: Connection, keys, now: float) -> float:
     """Check and count one attempt under ``keys`` in one write transaction.
 
     Returns:
@@ -167,7 +166,7 @@ def reserve(conn: sqlite3.Connection, keys, now: float) -> float:
     return wait
 
 
-def refund(conn: sqlite3.Connection, keys) -> None:
+def refund(conn: Connection, keys) -> None:
     """Take back one reserved failure under each key (the password or code was right).
 
     The wait is recomputed from the remaining count, measured from the
@@ -188,17 +187,17 @@ def refund(conn: sqlite3.Connection, keys) -> None:
                              (failures, row[1] + delay_after(failures, _policy(key)), key))
 
 
-def failures(conn: sqlite3.Connection, key: str) -> int:
+def failures(conn: Connection, key: str) -> int:
     row = conn.execute("SELECT failures FROM login_throttle WHERE key = ?", (key,)).fetchone()
     return row[0] if row else 0
 
 
-def record_success(conn: sqlite3.Connection, key: str) -> None:
+def record_success(conn: Connection, key: str) -> None:
     """Clear one key's counter (the account's, after a complete login)."""
     conn.execute("DELETE FROM login_throttle WHERE key = ?", (key,))
 
 
-def prune(conn: sqlite3.Connection, now: float) -> int:
+def prune(conn: Connection, now: float) -> int:
     """Forget keys that have been quiet for :data:`FORGET_AFTER`."""
     return conn.execute("DELETE FROM login_throttle WHERE last_failure_at <= ? "
                         "AND blocked_until <= ?", (now - FORGET_AFTER, now)).rowcount

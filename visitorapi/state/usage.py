@@ -40,7 +40,6 @@ deleted by the flush itself, at most once an hour.
 import atexit
 import collections
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -48,6 +47,7 @@ from dataclasses import dataclass, fields
 from visitorapi import forks
 from visitorapi.errors import OperatorError
 from visitorapi.state import db
+from visitorapi.state.engines import Connection
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class UsageRecorder:
                 self._dropping = True
                 log.error("usage counts are being dropped: %d sums wait for the state database "
                           "%s (the most kept in memory); counting resumes when it can be "
-                          "written", self.max_pending, self._store.path,
+                          "written", self.max_pending, db.describe(self._store.path),
                           extra={"event": "usage.dropping"})
             self.dropped += dropped
         self._origins.append(_END)
@@ -266,14 +266,14 @@ class UsageRecorder:
                 return True
             try:
                 self._write(batch, now, prune)
-            except (sqlite3.Error, OperatorError, OSError) as exc:
+            except (db.StoreError, OperatorError, OSError) as exc:
                 self._pending = batch  # NOTE: only the writer touches _pending
                 self._store.close()
                 if self._streak is None:
                     self._streak = (self.flush_failures, self.dropped)
                     log.error("usage counts cannot be written to the state database %s: %s; "
                               "they are kept in memory (up to %d sums) and retried every %g s",
-                              self._store.path, exc, self.max_pending, self.flush_interval,
+                              db.describe(self._store.path), exc, self.max_pending, self.flush_interval,
                               extra={"event": "usage.flush_failed"})
                 self.flush_failures += 1
                 return False
@@ -285,7 +285,7 @@ class UsageRecorder:
                 self._streak = None
                 log.warning("usage counts written to the state database %s again after %d "
                             "failed attempts; %d requests were not counted (memory bound)",
-                            self._store.path, self.flush_failures - failures,
+                            db.describe(self._store.path), self.flush_failures - failures,
                             self.dropped - dropped, extra={"event": "usage.flush_recovered"})
             return True
 
@@ -320,7 +320,7 @@ class UsageRecorder:
         self._store.close()
         if not written:
             log.error("usage counts lost at exit: %d sums could not be written to the state "
-                      "database %s", len(self._pending.counts), self._store.path,
+                      "database %s", len(self._pending.counts), db.describe(self._store.path),
                       extra={"event": "usage.lost_at_exit"})
         return written
 
@@ -340,7 +340,7 @@ class UsageRecorder:
         self.dropped = 0
 
 
-def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
+def _upsert(conn: Connection, batch: _Batch, now: float):
     """Add a batch's counts to the store (inside the caller's transaction)."""
     daily, hourly = {}, {}
     oldest_hour = int(now // 3600) - HOURLY_KEEP_HOURS + 1
@@ -353,9 +353,9 @@ def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
             row[column] += n
     columns = ", ".join(OUTCOMES)
     marks = ", ".join("?" * len(OUTCOMES))
-    additions = ", ".join(f"{c} = {c} + excluded.{c}" for c in OUTCOMES)
     for table, key_column, rows in (("usage_daily", "day", daily),
                                     ("usage_hourly", "hour", hourly)):
+        additions = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in OUTCOMES)
         conn.executemany(
             f"INSERT INTO {table} ({key_column}, pid, {columns}) VALUES (?, ?, {marks}) "
             f"ON CONFLICT ({key_column}, pid) DO UPDATE SET {additions}",
@@ -366,19 +366,21 @@ def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
         countries[key] = countries.get(key, 0) + n
     conn.executemany(
         "INSERT INTO usage_countries (day, pid, country_code, requests) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (day, pid, country_code) DO UPDATE SET requests = requests + excluded.requests",
+        "ON CONFLICT (day, pid, country_code) DO UPDATE SET requests = usage_countries.requests + excluded.requests",
         [(*key, n) for key, n in countries.items()])
     conn.executemany(
         "INSERT INTO usage_denied_origins (pid, origin, requests, first_seen, last_seen) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pid, origin) DO UPDATE SET "
-        "requests = requests + excluded.requests, "
-        "first_seen = min(first_seen, excluded.first_seen), "
-        "last_seen = max(last_seen, excluded.last_seen)",
+        "requests = usage_denied_origins.requests + excluded.requests, "
+        "first_seen = CASE WHEN excluded.first_seen < usage_denied_origins.first_seen"
+        " THEN excluded.first_seen ELSE usage_denied_origins.first_seen END, "
+        "last_seen = CASE WHEN excluded.last_seen > usage_denied_origins.last_seen"
+        " THEN excluded.last_seen ELSE usage_denied_origins.last_seen END",
         [(pid, origin, n, _timestamp(first), _timestamp(last))
          for (pid, origin), (n, first, last) in batch.origins.items()])
 
 
-def _prune(conn: sqlite3.Connection, now: float, retention_days: int):
+def _prune(conn: Connection, now: float, retention_days: int):
     """Delete aggregates past their retention (inside the caller's transaction)."""
     today = int(now // 86400)
     oldest_day = _day((today - retention_days + 1) * 24)
@@ -394,7 +396,7 @@ def _prune(conn: sqlite3.Connection, now: float, retention_days: int):
         " SELECT pid, origin FROM ("
         "  SELECT pid, origin, row_number() OVER ("
         "   PARTITION BY pid ORDER BY last_seen DESC, requests DESC) AS rank"
-        "  FROM usage_denied_origins) WHERE rank > ?)",
+        "  FROM usage_denied_origins) AS ranked WHERE rank > ?)",
         (MAX_STORED_ORIGINS_PER_PROJECT,))
 
 
@@ -438,11 +440,11 @@ class DeniedOrigin:
 def _pid_filter(pid):
     """SQL condition and parameters: ``None`` sums every pid; otherwise one pid."""
     if pid is None:
-        return "1", ()
+        return "TRUE", ()
     return "pid = ?", (pid,)
 
 
-def daily(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
+def daily(conn: Connection, pid=None, days: int = 30, now=None) -> list:
     """Per-day counts for the last ``days`` UTC days, today last, zero-filled.
 
     Args:
@@ -460,7 +462,7 @@ def daily(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
     return _series(conn, "usage_daily", "day", periods, pid)
 
 
-def hourly(conn: sqlite3.Connection, pid=None, hours: int = HOURLY_KEEP_HOURS, now=None) -> list:
+def hourly(conn: Connection, pid=None, hours: int = HOURLY_KEEP_HOURS, now=None) -> list:
     """Per-hour counts for the last ``hours`` UTC hours (at most 48 are kept), zero-filled.
 
     Same arguments as :func:`daily`; periods are ``YYYY-MM-DDTHH``.
@@ -482,7 +484,7 @@ def _series(conn, table, key_column, periods, pid):
     return [UsageCounts(period, *found.get(period, (0,) * len(OUTCOMES))) for period in periods]
 
 
-def totals_by_project(conn: sqlite3.Connection, days: int = 30, now=None) -> dict:
+def totals_by_project(conn: Connection, days: int = 30, now=None) -> dict:
     """``{pid: UsageCounts}`` summed over the last ``days`` days (period = first day)."""
     today = int((time.time() if now is None else now) // 86400)
     first = _day((today - days + 1) * 24)
@@ -491,7 +493,7 @@ def totals_by_project(conn: sqlite3.Connection, days: int = 30, now=None) -> dic
         f"SELECT pid, {sums} FROM usage_daily WHERE day >= ? GROUP BY pid ORDER BY pid", (first,))}
 
 
-def countries(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
+def countries(conn: Connection, pid=None, days: int = 30, now=None) -> list:
     """``[(country_code, requests)]`` served in the last ``days`` days, most first."""
     today = int((time.time() if now is None else now) // 86400)
     condition, params = _pid_filter(pid)
@@ -501,7 +503,7 @@ def countries(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> l
         (_day((today - days + 1) * 24), *params))]
 
 
-def top_denied_origins(conn: sqlite3.Connection, pid=None, limit: int = 20) -> list:
+def top_denied_origins(conn: Connection, pid=None, limit: int = 20) -> list:
     """The most-refused origins (for one project, or all), as :class:`DeniedOrigin`, most first."""
     condition, params = _pid_filter(pid)
     return [DeniedOrigin(*row) for row in conn.execute(

@@ -54,6 +54,18 @@ _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
 
 
+
+class Degraded(str):
+    """A store problem a node serves through, for ``store_ready`` to return.
+
+    A shared PostgreSQL server that is down or restarting is down for every
+    node at once: were ``/readyz`` to answer 503, a load balancer or
+    Kubernetes would take every node out of rotation and turn a database
+    outage into a full one, while each node can go on answering ``/api``
+    from the projects it holds in memory. ``/readyz`` then answers 200 with
+    ``"result": "degraded"`` and the problem, for monitoring.
+    """
+
 class Response:
     """A response under construction, plus the outcome facts observers count.
 
@@ -437,16 +449,20 @@ class VisitorAPI:
         """Readiness: a sound database is loaded and the store is reachable.
 
         A missing, refused or damaged database is 503 with the reason (it
-        names the file: this answer is for the operator's probes).
+        names the file: this answer is for the operator's probes). When the
+        store is a shared server this node serves through without it, the
+        answer is 200 "degraded" with the problem (see Degraded).
         """
         _read_only(environ)
         database = self.database.current()
         if database is None:
             raise HTTPError(503, f"not ready: {self.database.error or 'no IP database loaded'}")
         problem = self.store_ready()
-        if problem:
+        if problem and not isinstance(problem, Degraded):
             raise HTTPError(503, f"not ready: {problem}")
-        body = {"status": 200, "result": "ready"}
+        body = {"status": 200, "result": "degraded" if problem else "ready"}
+        if problem:
+            body["problem"] = str(problem)
         built = (getattr(database, "metadata", None) or {}).get("build_time")
         if built:
             body["databaseBuilt"] = str(built)
