@@ -109,6 +109,7 @@ def test_locked_store_serves_the_last_snapshot_and_warns_once(tmp_path, caplog):
     locker.execute("PRAGMA locking_mode = EXCLUSIVE")
     locker.execute("BEGIN EXCLUSIVE")
     locker.execute("UPDATE projects SET name = 'locked'")
+    caplog.clear()  # NOTE: creating the store logs at INFO when an earlier test set the root level
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             clock.now += 1
