@@ -245,7 +245,7 @@ def test_the_dashboard_answers_503_with_a_clear_page_while_postgresql_is_down(cl
         node = cluster.live_nodes()[0]
         ready = node_readyz(node)
         # Degraded, not unready: a balancer keeps every node in rotation (all see the outage).
-        assert ready[0] == 200 and json.loads(ready[1])["result"] == "degraded"
+        assert ready[0] == 200 and json.loads(ready[1])["result"] == "degraded", ready
         assert "cannot connect to the state database" in ready[1]
         assert "/api serves the projects it holds in memory" in ready[1]
     finally:

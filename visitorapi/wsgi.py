@@ -43,6 +43,12 @@ def create_app(environ=None):
         log.error("no IP database: %s; /api answers 503 until one is in place",
                   database.error, extra={"event": "db.missing"})
     domains = AuthorizedDomains(settings.state_path)
+    # NOTE: each worker reads the project list as it starts, not at its first
+    # /api request: a worker that balancers or keep-alive happened to spare
+    # would otherwise hold nothing when a PostgreSQL store goes down, and
+    # answer 503 where the others serve from memory. A failure here is the
+    # same warning and 503 the first request would have met.
+    domains.refresh()
 
     def store_ready():
         """None when the store can be read and written now (for /readyz), else the problem.
