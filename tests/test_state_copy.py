@@ -23,6 +23,7 @@ def fill(conn):
     secret = accounts.begin_enrollment(conn, owner)
     accounts.confirm_enrollment(conn, owner, totp.totp(totp.decode_secret(secret), NOW), NOW, ACTOR)
     cookie, _ = sessions.create(conn, NOW, account_id=owner.id, stage="full", label="Firefox")
+    sessions.create(conn, NOW)      # an anonymous one, in a slot of the ring
     throttle.record_failure(conn, [throttle.account_key("x@example.com"),
                                    throttle.client_key(conn, "192.0.2.1", NOW)], NOW)
     with db.transaction(conn):
@@ -76,6 +77,11 @@ def test_sqlite_to_postgresql_and_back_reads_the_same(tmp_path, postgres_server)
     newer = accounts.create(moved, "new@example.com", PASSWORD, "member", ACTOR)
     assert newer.id > max(a.id for a in before["accounts"])
     assert audit.entries(moved)[-1].id > before["audit"][-1].id
+    # The anonymous-session ring goes on in the copy: a new one takes a free slot.
+    anonymous = "SELECT count(*) FROM sessions WHERE anonymous_slot IS NOT NULL"
+    assert moved.execute(anonymous).fetchone()[0] == 1
+    sessions.create(moved, NOW + 1)
+    assert moved.execute(anonymous).fetchone()[0] == 2
     moved.close()
 
     back = tmp_path / "back" / "state.sqlite3"
