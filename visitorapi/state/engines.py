@@ -11,6 +11,9 @@ instead of the scalar ``min``/``max``) and talks to a :class:`Connection`:
   write lock; a transaction-level advisory lock on PostgreSQL), and a plain
   ``BEGIN`` is a consistent snapshot (SQLite's read transaction; REPEATABLE
   READ on PostgreSQL);
+- ``rowid`` is a row's insertion number on both, where a table needs one
+  (``projects``, ``sessions``): SQLite's implicit column, an identity column
+  on PostgreSQL, so ``RETURNING rowid`` and ``WHERE rowid = ?`` read the same;
 - driver errors come out as :class:`StoreError` (the store cannot be used
   now: locked, down, restarting, broken) or :class:`IntegrityError` (a
   constraint refused a row), so no caller imports a driver.
