@@ -88,6 +88,22 @@ def test_readyz_names_a_damaged_replacement_and_the_api_serves_from_memory(tmp_p
     assert call(app, "/readyz").status == 200
 
 
+def test_a_worker_reads_the_projects_as_it_starts_not_at_its_first_request(tmp_path):
+    """A worker no request reached before the store broke still serves /api from memory."""
+    database = compile_fixture(tmp_path)
+    environ = _environ(tmp_path, database, VISITORAPI_USAGE_FLUSH_SECONDS="3600")
+    state = Path(environ["VISITORAPI_STATE"])
+    pid = create_project(state, [ORIGIN])
+    app = create_app(environ)
+    broken = tmp_path / "broken.sqlite3"
+    damage(broken)
+    broken.rename(state)                        # before this worker's first request
+    assert call(app, query=f"pid={pid}", headers={"Origin": ORIGIN}).status == 200
+    assert call(app, "/readyz").status == 503
+    state.unlink()
+    db.connect(state, create=True).close()      # "restored": the pending usage count lands
+
+
 def test_a_worker_never_creates_the_store(tmp_path, caplog):
     database = compile_fixture(tmp_path)
     environ = _environ(tmp_path, database)
