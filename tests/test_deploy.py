@@ -138,3 +138,10 @@ def test_the_shipped_nginx_configuration_passes_nginx_t(tmp_path):
     log_format = re.search(r"log_format visitorapi_private(.*?);", shipped, re.S).group(1)
     assert not re.search(r"remote_addr|http_user_agent|http_referer|request_uri|\$args|"
                          r"\$request\b|forwarded", log_format)
+
+
+def test_nginx_offers_the_same_aead_only_tls12_suites_as_the_nodes():
+    """The review's finding (CBC suites under TLS 1.2) holds at the balancer too."""
+    from visitorapi.web.gunicorn_conf import TLS12_CIPHERS
+    conf = (DEPLOY / "nginx.conf").read_text()
+    assert re.findall(r"^\s*ssl_ciphers (\S+);$", conf, flags=re.MULTILINE) == [TLS12_CIPHERS]
