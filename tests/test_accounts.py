@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("fast_scrypt")
 
 @pytest.fixture
 def conn(tmp_path):
-    connection = db.connect(tmp_path / "state.sqlite3")
+    connection = db.connect(tmp_path / "state.sqlite3", create=True)
     yield connection
     connection.close()
 

@@ -28,7 +28,7 @@ class Clock:
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "state.sqlite3"
-    conn = db.connect(path)
+    conn = db.connect(path, create=True)
     accounts.create(conn, "owner@example.com", PASSWORD, "owner", "test:setup")
     yield path, conn
     conn.close()

@@ -21,6 +21,7 @@ from visitorapi.dashboard import layout
 from visitorapi.dashboard.http import (STATUS_LINES, Request, Response, redirect,
                                        session_cookie_header)
 from visitorapi.dashboard.markup import render
+from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
 from visitorapi.web.errors import HTTPError
@@ -167,11 +168,21 @@ class DashboardApp:
                         if path.suffix == ".css"}
 
     def connection(self):
-        """This thread's store connection (opened once; migrations run then)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = db.connect(self.state_path)
-        return conn
+        """This thread's store connection (reopened if the file was replaced).
+
+        Raises:
+            HTTPError: 503 when the store is missing or unusable (logged with
+                the reason; the page does not name server files).
+        """
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = db.Connection(self.state_path)
+        try:
+            return store.get()
+        except OperatorError as exc:
+            log.error("dashboard unavailable: %s", exc, extra={"event": "dashboard.store_unavailable"})
+            raise HTTPError(503, "The service's state database is unavailable; the reason is "
+                                 "in the server log.") from None
 
     def __call__(self, environ, start_response):
         request = Request(environ, self.is_https(environ))

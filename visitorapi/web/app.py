@@ -22,6 +22,7 @@ from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl, quote
 
 from visitorapi.domains import is_allowed
+from visitorapi.state.authorized_domains import ProjectsUnavailable
 from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
@@ -259,7 +260,11 @@ class VisitorAPI:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
             pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
-            patterns = self.domains.patterns_for(pid)
+            try:
+                patterns = self.domains.patterns_for(pid)
+            except ProjectsUnavailable:
+                # NOTE: the reason (it names files) is in /readyz and the log, not here.
+                raise HTTPError(503, "not ready: the project list cannot be read") from None
             if patterns is not None:
                 response.pid = pid
             else:
