@@ -60,8 +60,13 @@ _NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*", re.ASCII)
 _SCHEME_LIKE_RE = re.compile(r"[A-Za-z][A-Za-z0-9+-]*:(?![0-9])", re.ASCII)
 
 
-class PatternError(OperatorError, ValueError):
-    """A domain pattern that cannot be authorized; the message says what to write instead."""
+class PatternError(OperatorError):
+    """A domain pattern that cannot be authorized; the message says what to write instead.
+
+    Not a ``ValueError``: a stored pattern that no longer parses is a
+    configuration problem, and must not be caught by code that treats
+    ``ValueError`` as a visitor's malformed input.
+    """
 
 
 @dataclass(frozen=True, slots=True)

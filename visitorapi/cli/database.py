@@ -5,7 +5,6 @@ import sys
 import threading
 import time
 
-from visitorapi.errors import OperatorError
 from visitorapi.ipdb.licenses import unattributed_sources
 
 _LOCATION_KEYS = ("country_code", "region", "district", "city", "postcode",
@@ -146,9 +145,7 @@ def run_lookup(args) -> int:
         for ip in args.ips:
             try:
                 location, prefix_len = database.lookup_with_prefix(ip)
-            except ValueError as exc:
-                if isinstance(exc, OperatorError):
-                    raise
+            except ValueError as exc:  # a malformed address; a damaged file is no ValueError
                 print(json.dumps({"ip": ip, "error": str(exc)}))
                 status = 1
                 continue

@@ -22,6 +22,7 @@ from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl, quote
 
 from visitorapi.domains import is_allowed
+from visitorapi.ipdb import InvalidDatabaseError
 from visitorapi.state.authorized_domains import ProjectsUnavailable
 from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
@@ -45,6 +46,9 @@ _NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages
 _UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
               "deviceFamily")
 _UA_EXTRAS = ("deviceType", "isBot")
+# The visitor's answer when no sound database is served (missing or damaged);
+# the reason is for the operator: /readyz and the log.
+_NO_DATABASE = "not ready: no IP database is loaded"
 _LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
@@ -296,13 +300,18 @@ class VisitorAPI:
                                 headers=[("Retry-After", str(retry_after))])
             database = self.database.current()
             if database is None:
-                raise HTTPError(503, "not ready: no IP database is loaded")
+                raise HTTPError(503, _NO_DATABASE)
             try:
                 location = database.lookup(ip)
             except ValueError:
                 raise HTTPError(400, "the client address is not an IP address") from None
-            response.body = self.render_data(ip, location, environ.get("HTTP_USER_AGENT", ""),
-                                             response)
+            except InvalidDatabaseError as error:
+                raise self.damaged(database, error) from None
+            try:
+                response.body = self.render_data(ip, location,
+                                                 environ.get("HTTP_USER_AGENT", ""), response)
+            except InvalidDatabaseError as error:  # a lazy Location decodes its record here
+                raise self.damaged(database, error) from None
             return response
         except HTTPError as error:
             if origin_header and not cors_headers:
@@ -311,6 +320,15 @@ class VisitorAPI:
                 if origin is not None or problem.startswith("origin null"):
                     cors_headers.append(("Access-Control-Allow-Origin", origin_header))
             return _as_error(response, error)
+
+    def damaged(self, database, error) -> HTTPError:
+        """The 503 for a lookup that found ``database`` damaged, which stops being served.
+
+        The visitor is told nothing about the file; the operator gets one
+        log line naming it, and /readyz the reason (``LiveDatabase.report_damage``).
+        """
+        self.database.report_damage(database, error)
+        return HTTPError(503, _NO_DATABASE)
 
     @staticmethod
     def authorize(environ, patterns):
@@ -419,7 +437,11 @@ class VisitorAPI:
         return Response(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
     def readyz(self, environ) -> Response:
-        """Readiness: a database is loaded and the store is reachable."""
+        """Readiness: a sound database is loaded and the store is reachable.
+
+        A missing, refused or damaged database is 503 with the reason (it
+        names the file: this answer is for the operator's probes).
+        """
         _read_only(environ)
         database = self.database.current()
         if database is None:
