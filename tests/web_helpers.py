@@ -36,8 +36,11 @@ class Reply:
 
 
 def call(app, path="/api/", query="", *, method="GET", headers=None, remote_addr="192.0.2.10",
-         scheme="http", host="api.test"):
-    """Send one request to ``app`` under wsgiref.validate; return a :class:`Reply`."""
+         scheme="http", host="api.test", environ_changes=None):
+    """Send one request to ``app`` under wsgiref.validate; return a :class:`Reply`.
+
+    ``environ_changes`` is applied last ({key: None} removes a key).
+    """
     environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path,
                "QUERY_STRING": query,
                "REMOTE_ADDR": remote_addr, "HTTP_HOST": host, "SERVER_NAME": host,
@@ -47,6 +50,11 @@ def call(app, path="/api/", query="", *, method="GET", headers=None, remote_addr
         key = name.upper().replace("-", "_")
         environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
     setup_testing_defaults(environ)
+    for key, value in (environ_changes or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     captured = {}
 
     def start_response(status, response_headers, exc_info=None):

@@ -29,6 +29,8 @@ def create_app(environ=None):
 
     settings = load_settings(environ)
     logs.configure(settings.log_format, settings.log_level)
+    for warning in settings.warnings:
+        log.warning("%s", warning, extra={"event": "config.warning"})
     if settings.https == "auto":
         log.warning("VISITORAPI_HTTPS=auto was not resolved (gunicorn was started without "
                     "visitorapi.web.gunicorn_conf); plain HTTP is served: set "

@@ -24,6 +24,8 @@ COMMAND_GROUPS = (
     "update",
     "serve",
     "users",
+    "keys",
+    "state",
 )
 
 

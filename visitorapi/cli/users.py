@@ -40,6 +40,16 @@ def register(subparsers) -> None:
         command.add_argument("email")
         command.set_defaults(run=handler)
 
+    revoke = commands.add_parser(
+        "revoke-sessions", help="log out every browser (or one account's) now",
+        description="End dashboard sessions at once (incident response): every session with "
+                    "--all, or those of one account. The next request of each browser goes to "
+                    "the login page.")
+    who = revoke.add_mutually_exclusive_group(required=True)
+    who.add_argument("email", nargs="?", help="end only this account's sessions")
+    who.add_argument("--all", action="store_true", help="end every session of every account")
+    revoke.set_defaults(run=run_revoke_sessions)
+
     require = commands.add_parser(
         "require-mfa", help="require two-factor authentication for every account (or stop)",
         description="yes: accounts without MFA must enroll at their next page view; no: optional.")
@@ -118,6 +128,17 @@ def run_reset_mfa(args) -> int:
                                                                    action="mfa.reset",
                                                                    end_sessions=True),
                    "MFA is off and its recovery codes are void; it enrolls again at next login")
+
+
+def run_revoke_sessions(args) -> int:
+    conn = db.connect()
+    try:
+        ended = accounts.revoke_sessions(conn, cli_actor(), None if args.all else args.email)
+    finally:
+        conn.close()
+    print(f"ended {ended} session{'s' if ended != 1 else ''} "
+          f"({'every account' if args.all else accounts.normalize_email(args.email)})")
+    return 0
 
 
 def run_require_mfa(args) -> int:

@@ -25,6 +25,7 @@ from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
 from visitorapi.web.errors import HTTPError
+from visitorapi.web.https import https_location
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ SECURITY_HEADERS = (
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
 )
-HSTS = ("Strict-Transport-Security", "max-age=31536000")
 _UNSAFE_HEADER_CHARS = re.compile(r"[\r\n\x00]")
 
 # Access levels a route can ask for.
@@ -147,12 +147,16 @@ class DashboardApp:
         is_https: ``f(environ) -> bool``, whether the browser connected over TLS.
         https_required: answer plain-HTTP requests with a 308 to https (as the API
             does under ``VISITORAPI_HTTPS=require``).
+        public_url: ``VISITORAPI_PUBLIC_URL``, the origin that 308 points at ("":
+            the Host header's name, without its port).
+        hsts: the Strict-Transport-Security value for https answers ("": none).
         attribution: ``f() -> str``, the IP database's attribution text.
         clock: ``f() -> float``, the current Unix time (tests move it).
     """
 
     def __init__(self, state_path=None, *, prefix=PREFIX, client_ip=None, is_https=None,
-                 https_required=False, attribution=None, clock=time.time):
+                 https_required=False, public_url="", hsts="max-age=31536000", attribution=None,
+                 clock=time.time):
         from visitorapi.dashboard import routes  # NOTE: the pages import this module's names
         self.state_path = state_path
         self.prefix = prefix
@@ -160,6 +164,8 @@ class DashboardApp:
         self.is_https = is_https or _default_is_https
         self.attribution = attribution or (lambda: "")
         self.https_required = https_required
+        self.public_url = public_url
+        self.hsts = hsts
         self.clock = clock
         self.routes = [(method, re.compile(re.escape(prefix) + pattern), handler, access)
                        for method, pattern, handler, access in routes.ROUTES]
@@ -201,8 +207,9 @@ class DashboardApp:
         path = request.path
         method = "GET" if request.method == "HEAD" else request.method
         if self.https_required and not request.https:
-            query = request.environ.get("QUERY_STRING")
-            return redirect(f"https://{request.host}{path}{'?' + query if query else ''}", 308)
+            return redirect(https_location(path, request.environ.get("QUERY_STRING", ""),
+                                           request.environ.get("HTTP_HOST", ""), self.public_url),
+                            308)
         if path == self.prefix or path == self.prefix + "/":
             return redirect(f"{self.prefix}/projects", 302)
         if path.startswith(self.prefix + "/static/"):
@@ -305,8 +312,8 @@ class DashboardApp:
         headers.extend(header for header in SECURITY_HEADERS
                        if not (header[0] == "Cache-Control" and any(
                            name == "Cache-Control" for name, _ in response.headers)))
-        if request.https:
-            headers.append(HSTS)
+        if request.https and self.hsts:
+            headers.append(("Strict-Transport-Security", self.hsts))
         headers.extend(response.headers)
         headers.append(("Content-Length", str(len(response.body))))
         for name, value in headers:

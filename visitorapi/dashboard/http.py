@@ -6,17 +6,17 @@ only place that calls ``start_response``.
 import http
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from visitorapi.dashboard.markup import Html
+from visitorapi.domains import referer_origin
 from visitorapi.web.errors import HTTPError
+from visitorapi.web.https import HOST_HEADER
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
 SESSION_COOKIE = "__Host-visitorapi-session"
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?(?::[0-9]{1,5})?"
-                   r"|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
 
 
@@ -61,7 +61,7 @@ class Request:
     @property
     def host(self) -> str:
         host = self.environ.get("HTTP_HOST") or ""
-        if not _HOST.fullmatch(host):
+        if not HOST_HEADER.fullmatch(host):
             raise HTTPError(400, "the Host header is missing or malformed")
         return host.lower()
 
@@ -78,11 +78,8 @@ class Request:
         origin = self.environ.get("HTTP_ORIGIN")
         if origin is not None:
             return origin.strip()
-        referer = self.environ.get("HTTP_REFERER", "")
-        parts = urlsplit(referer)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return f"{parts.scheme}://{parts.netloc}".lower()
-        return ""
+        referer = referer_origin(self.environ.get("HTTP_REFERER"))
+        return referer.serialized.lower() if referer is not None else ""
 
     def form(self) -> dict:
         """The posted ``application/x-www-form-urlencoded`` form as ``{name: [values]}``.
@@ -141,9 +138,13 @@ def session_cookie_header(value: str, clear: bool = False) -> tuple:
 
 
 def safe_next(path: str, prefix: str) -> str:
-    """``path`` if it is a local dashboard path, else the dashboard's home (no open redirect)."""
+    """``path`` if it is a local dashboard path, else the dashboard's home (no open redirect).
+
+    Only printable ASCII is kept (RFC 3986 URLs are ASCII): anything else
+    could not be written in a ``Location`` header at all.
+    """
     if path.startswith(prefix + "/") and "//" not in path and "\\" not in path \
-            and not any(ord(ch) < 33 for ch in path):
+            and all(33 <= ord(ch) <= 126 for ch in path):
         return path
     return prefix + "/"
 

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from json.encoder import encode_basestring_ascii
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from visitorapi.domains import is_allowed
 from visitorapi.ipdb import InvalidDatabaseError
@@ -28,12 +28,12 @@ from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
 from visitorapi.web.errors import HTTPError, render_error
+from visitorapi.web.https import host_problem, https_location
 from visitorapi.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 _PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?|\[[0-9A-Fa-f:.]{2,45}\]")
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
 _READ_METHODS = ("GET", "HEAD")
 _UNSUPPORTED_PARAMETERS = {
@@ -132,10 +132,10 @@ class VisitorAPI:
                                       header=settings.proxy_header)
         self.limiter = rate_limiter or RateLimiter(
             settings.client_rate, settings.client_burst, settings.project_rate,
-            settings.project_burst, key_lifetime=settings.rate_key_lifetime)
+            settings.project_burst, key_lifetime=settings.rate_key_lifetime,
+            ipv6_prefix=settings.client_ipv6_prefix)
         self.https_required = settings.https == "require"
-        self.hsts = (("Strict-Transport-Security", f"max-age={settings.hsts_max_age}"),
-                     ) if settings.hsts_max_age else ()
+        self.hsts = (("Strict-Transport-Security", settings.hsts),) if settings.hsts else ()
         self.pages = pages.Pages(settings)
         # PERF: the two halves of "data" that depend only on the database
         # record and only on the User-Agent are rendered once and cached.
@@ -158,11 +158,14 @@ class VisitorAPI:
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         path = environ.get("PATH_INFO") or "/"
-        for prefix, mounted in self.mounts.items():
-            if path.startswith(prefix) or path == prefix.rstrip("/"):
-                return mounted(environ, start_response)
+        problem = host_problem(environ)
+        if problem is None:
+            for prefix, mounted in self.mounts.items():
+                if path.startswith(prefix) or path == prefix.rstrip("/"):
+                    return mounted(environ, start_response)
         try:
-            response = self.handle(environ, path)
+            response = (self.handle(environ, path) if problem is None else
+                        error_response(HTTPError(400, problem), _route_name(path)))
         except Exception:  # NOTE: the traceback goes to the server log, never to the client
             log.exception("unhandled error in %s", _route_name(path),
                           extra={"event": "request.error"})
@@ -237,17 +240,11 @@ class VisitorAPI:
         """
         if path in ("/healthz", "/readyz") or self.is_https(environ):
             return None
-        host = environ.get("HTTP_HOST", "")
-        host_only = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if not _HOST.fullmatch(host_only):
-            raise HTTPError(400, "https is required and the Host header is missing or invalid")
-        target = "https://" + host_only + quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=~")
-        query = environ.get("QUERY_STRING")
-        if query:
-            target += "?" + quote(query, safe="=&;%+/:@!$'()*,~?")
-        message = "this service requires https; use " + "https://" + host_only
-        return Response(308, render_error(308, message), headers=[("Location", target)],
-                        route=_route_name(path))
+        target = https_location(path, environ.get("QUERY_STRING", ""),
+                                environ.get("HTTP_HOST", ""), self.settings.public_url)
+        origin = "/".join(target.split("/", 3)[:3])
+        return Response(308, render_error(308, "this service requires https; use " + origin),
+                        headers=[("Location", target)], route=_route_name(path))
 
     # -- /api ------------------------------------------------------------------
 
