@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from visitorapi.web.cors import check_header_value
+from visitorapi.http.headers import check_header_value
 from visitorapi.web.ratelimit import RateLimiter
 from web_helpers import FakeDatabase, StaticDatabase, call, make_app
 

@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from visitorapi import pids
 from visitorapi.errors import OperatorError
+from visitorapi.pids import is_pid
 from visitorapi.state.db import default_state_path
 
 HTTPS_MODES = ("auto", "require", "off")
 PROXY_HEADERS = ("x-forwarded-for", "forwarded")
 METRICS_ALLOW_DEFAULT = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-_PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTACT = re.compile(r"(mailto:[^\s@]+@[^\s@]+|https://\S+|tel:\+?[0-9-]+)")
 
 
@@ -182,9 +183,8 @@ def load_settings(environ=None, *, now=None) -> Settings:
         reader.problems.append(f"VISITORAPI_SECURITY_CONTACT={contact!r} must be a "
                                "mailto:, https: or tel: URI (RFC 9116 section 2.5.3)")
     demo_pid = reader.text("VISITORAPI_DEMO_PID")
-    if demo_pid and not _PID.fullmatch(demo_pid):
-        reader.problems.append("VISITORAPI_DEMO_PID is not a project id "
-                               "(1-64 of A-Z a-z 0-9 _ -)")
+    if demo_pid and not is_pid(demo_pid):
+        reader.problems.append(f"VISITORAPI_DEMO_PID is not a project id ({pids.FORM})")
     settings = Settings(
         state_path=(Path(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
                     else default_state_path()),

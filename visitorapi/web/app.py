@@ -1,11 +1,12 @@
-"""The WSGI application: routes, the /api handler, and the single ``respond``.
+"""The API's WSGI application: routes, the /api handler, and its header policy.
 
-A request walks: HTTPS policy -> route -> (for /api) pid -> origin
-authorization -> client IP -> rate limits -> database lookup + country
-facts + user-agent parse -> JSON. Policy lives in pure functions
-(``cors``, ``clientip``, ``ratelimit``, ``visitorapi.domains``); this module
-is the glue, and :meth:`VisitorAPI.respond` is the only caller of
-``start_response``.
+A request walks down once: the HTTP core's request view -> HTTPS policy ->
+route -> (for /api) pid -> origin and typed authorization decision
+(``authorize``) -> client address (``clientip``) -> rate limits -> database
+lookup + country facts + user-agent parse -> JSON, with CORS headers
+(``cors``) on the way out. Policy lives in pure functions; this module is
+the glue, and the core's :class:`~visitorapi.http.response.Responder` is
+the only caller of ``start_response``.
 
 :meth:`VisitorAPI.finish` is the one place where a request's outcome
 (route, status, project, country, denied origin) is known; observers
@@ -13,26 +14,26 @@ registered there (usage counting, metrics) see every response and can never
 fail it.
 """
 import functools
-import http
 import json
 import logging
-import re
 import time
 from json.encoder import encode_basestring_ascii
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
+from visitorapi import pids
 from visitorapi.domains import is_allowed
+from visitorapi.http.errors import HTTPError
+from visitorapi.http.request import Request
+from visitorapi.http.response import HTML, JAVASCRIPT, TEXT, Responder
 from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
+from visitorapi.web.authorize import asking_origin, authorize
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
-from visitorapi.web.errors import HTTPError, render_error
 from visitorapi.web.ratelimit import RateLimiter
+from visitorapi.web.responses import POLICY, SCRIPT_POLICY, ApiResponse, render_error
 
 log = logging.getLogger(__name__)
 
-_PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?|\[[0-9A-Fa-f:.]{2,45}\]")
-_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
 _READ_METHODS = ("GET", "HEAD")
 _UNSUPPORTED_PARAMETERS = {
     "ip": "the ip parameter is not supported: the API answers for the caller's own address",
@@ -43,51 +44,12 @@ _NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages
                    '"region":"","city":"","cityLatLong":""', '"timezone":"","continentCode":""')
 _UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
               "deviceFamily")
-_UA_EXTRAS = ("deviceType", "isBot")
 _LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
-
-
-class Response:
-    """A response under construction, plus the outcome facts observers count.
-
-    Attributes:
-        status: HTTP status code.
-        body: the full body (``respond`` drops it for HEAD).
-        content_type: the Content-Type value.
-        headers: extra (name, value) pairs, checked for CR/LF/NUL in ``respond``.
-        route: the route's canonical path (``"/api"`` for both ``/api`` and ``/api/``,
-            ``"/healthz"``, ...; ``"unknown"`` for any other path, never the raw path).
-        pid: the project, when the request named a known and enabled one.
-        country: the visitor's country code on a 200 from /api ("" if unknown).
-        denied_origin: the serialized origin a known project refused.
-        seconds: time from the request's arrival to the response being ready.
-    """
-
-    __slots__ = ("status", "body", "content_type", "headers", "route", "pid", "country",
-                 "denied_origin", "csp", "corp", "referrer_policy", "seconds")
-
-    def __init__(self, status, body, *, content_type=cors.JSON, headers=None, route="unknown",
-                 csp=cors.STRICT_CSP, corp=cors.CORP_SAME_ORIGIN):
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers if headers is not None else []
-        self.route = route
-        self.pid = None
-        self.country = None
-        self.denied_origin = None
-        self.seconds = 0.0
-        self.csp = csp
-        self.corp = corp
-        self.referrer_policy = cors.NO_REFERRER
-
-
-def error_response(error: HTTPError, route: str, headers=()) -> Response:
-    """Return the JSON error response for ``error``, with ``headers`` added."""
-    return Response(error.status, render_error(error.status, error.message),
-                    headers=[*headers, *error.headers], route=route)
+# Health probes are exempt from the redirect to https: load balancers call them
+# over plain HTTP on the inside.
+_PROBES = ("/healthz", "/readyz")
 
 
 class VisitorAPI:
@@ -129,8 +91,7 @@ class VisitorAPI:
             settings.client_rate, settings.client_burst, settings.project_rate,
             settings.project_burst, key_lifetime=settings.rate_key_lifetime)
         self.https_required = settings.https == "require"
-        self.hsts = (("Strict-Transport-Security", f"max-age={settings.hsts_max_age}"),
-                     ) if settings.hsts_max_age else ()
+        self.responder = Responder(POLICY, hsts_max_age=settings.hsts_max_age)
         self.pages = pages.Pages(settings)
         # PERF: the two halves of "data" that depend only on the database
         # record and only on the User-Agent are rendered once and cached.
@@ -144,9 +105,6 @@ class VisitorAPI:
             "/openapi.json": self.openapi, "/client.js": self.client_js, "/": self.demo,
             "/metrics": self.metrics,
         }
-        for name, value in (*cors.SECURITY_HEADERS, cors.CORP_SAME_ORIGIN,
-                            cors.CORP_CROSS_ORIGIN, *self.hsts):
-            cors.check_header_value(value)
 
     # -- WSGI ---------------------------------------------------------------
 
@@ -156,33 +114,37 @@ class VisitorAPI:
         for prefix, mounted in self.mounts.items():
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 return mounted(environ, start_response)
+        request = Request(environ, self.is_https(environ))
         try:
-            response = self.handle(environ, path)
+            response = self.handle(request)
         except Exception:  # NOTE: the traceback goes to the server log, never to the client
             log.exception("unhandled error in %s", _route_name(path),
                           extra={"event": "request.error"})
-            response = Response(500, render_error(500, "internal error"),
-                                route=_route_name(path))
+            response = ApiResponse(500, render_error(500, "internal error"),
+                                   route=_route_name(path))
+        if response.route == "/api":
+            # Every /api answer depends on Origin, errors, redirects and 500s included.
+            response.headers.append(cors.VARY_ORIGIN)
         response.seconds = time.perf_counter() - started
         self.finish(response)
-        return self.respond(environ, start_response, response)
+        return self.responder.respond(start_response, response, head=request.method == "HEAD",
+                                      https=request.https)
 
-    def handle(self, environ, path) -> Response:
+    def handle(self, request: Request) -> ApiResponse:
         """Route the request and return its response (HTTPError becomes JSON)."""
+        path = request.path
         handler = self._routes.get(path)
-        route = _route_name(path)
         try:
-            if self.https_required:
-                redirect = self.https_redirect(environ, path)
-                if redirect is not None:
-                    return redirect
+            if self.https_required and not request.https and path not in _PROBES:
+                return self.https_redirect(request)
             if handler is None:
                 raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
-            return handler(environ)
+            return handler(request)
         except HTTPError as error:
-            return error_response(error, route)
+            return ApiResponse(error.status, render_error(error.status, error.message),
+                               headers=list(error.headers), route=_route_name(path))
 
-    def finish(self, response: Response):
+    def finish(self, response: ApiResponse):
         """The one place a request's outcome is complete: tell every observer.
 
         Observers count (usage, metrics); an observer's failure is logged and
@@ -194,29 +156,6 @@ class VisitorAPI:
             except Exception:
                 log.exception("observer failed", extra={"event": "observer.error"})
 
-    def respond(self, environ, start_response, response: Response):
-        """Write the status and headers (the app's only ``start_response``) and return the body."""
-        headers = [("Content-Type", response.content_type),
-                   ("Content-Length", str(len(response.body))),
-                   *cors.SECURITY_HEADERS,
-                   ("Content-Security-Policy", response.csp),
-                   ("Referrer-Policy", response.referrer_policy),
-                   response.corp]
-        if response.status == 204:  # RFC 9110 section 8.6: no content, no Content-Length
-            del headers[:2]
-        if response.route == "/api":
-            # Every /api answer depends on Origin, errors, redirects and 500s included.
-            headers.append(cors.VARY_ORIGIN)
-        for header in response.headers:
-            cors.check_header_value(header[1])
-            headers.append(header)
-        if self.hsts and self.is_https(environ):
-            headers.extend(self.hsts)
-        start_response(_STATUS_LINES[response.status], headers)
-        if environ.get("REQUEST_METHOD") == "HEAD":
-            return []
-        return [response.body]
-
     # -- HTTPS ----------------------------------------------------------------
 
     def is_https(self, environ) -> bool:
@@ -224,40 +163,31 @@ class VisitorAPI:
         return environ.get("wsgi.url_scheme") == "https" or (
             self.trusted.enabled and forwarded_https(environ, self.trusted))
 
-    def https_redirect(self, environ, path):
-        """Return a 308 to https for a plain-HTTP request when https is required.
-
-        Health probes (/healthz, /readyz) are exempt: load balancers call
-        them over plain HTTP on the inside.
-        """
-        if path in ("/healthz", "/readyz") or self.is_https(environ):
-            return None
-        host = environ.get("HTTP_HOST", "")
-        host_only = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if not _HOST.fullmatch(host_only):
-            raise HTTPError(400, "https is required and the Host header is missing or invalid")
-        target = "https://" + host_only + quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=~")
-        query = environ.get("QUERY_STRING")
-        if query:
-            target += "?" + quote(query, safe="=&;%+/:@!$'()*,~?")
-        message = "this service requires https; use " + "https://" + host_only
-        return Response(308, render_error(308, message), headers=[("Location", target)],
-                        route=_route_name(path))
+    def https_redirect(self, request: Request) -> ApiResponse:
+        """A 308 to https for a plain-HTTP request when https is required."""
+        target = request.https_url()
+        message = "this service requires https; use https://" + request.host_name
+        return ApiResponse(308, render_error(308, message), headers=[("Location", target)],
+                           route=_route_name(request.path))
 
     # -- /api ------------------------------------------------------------------
 
-    def api(self, environ) -> Response:
-        """GET/HEAD /api/?pid=PID: the visitor's information, for authorized origins."""
-        method = environ.get("REQUEST_METHOD")
-        if method == "OPTIONS":
-            return self.preflight(environ)
-        cors_headers = []
-        origin_header = environ.get("HTTP_ORIGIN")
-        response = Response(200, b"", headers=cors_headers, route="/api")
+    def api(self, request: Request) -> ApiResponse:
+        """GET/HEAD /api/?pid=PID: the visitor's information, for authorized origins.
+
+        The walk: pid -> origin and decision -> client address -> limits ->
+        lookup -> answer. Errors keep the CORS grant made so far, so the
+        calling page can read them.
+        """
+        environ = request.environ
+        if request.method == "OPTIONS":
+            return self.preflight(request)
+        response = ApiResponse(200, b"", route="/api")
         try:
-            if method not in _READ_METHODS:
-                raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
-                                     "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
+            if request.method not in _READ_METHODS:
+                raise HTTPError(405, f"method {request.method if request.method.isalpha() else 'used'}"
+                                     " is not allowed; use GET",
+                                headers=[("Allow", "GET, HEAD, OPTIONS")])
             pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
             patterns = self.domains.patterns_for(pid)
             if patterns is not None:
@@ -265,25 +195,16 @@ class VisitorAPI:
             else:
                 # PERF: a pid the store knows is well-formed; only others are checked.
                 check_pid(pid)
-            # PERF: a page's Origin repeats on every visit; the decision for
-            # (pid, Origin) is kept while the project's patterns are the same object.
-            grant = self._grants.get((pid, origin_header)) if origin_header else None
-            if grant is None or grant[0] is not patterns:
-                grant = self.authorize(environ, patterns)
-                if origin_header:
-                    if len(self._grants) >= _GRANT_CACHE_SIZE:
-                        self._grants.clear()
-                    self._grants[(pid, origin_header)] = grant
-            _, allowed, readable, denied, problem = grant
-            if readable:
+            decision = self.decide(environ, pid, patterns)
+            if decision.readable:
                 # NOTE: error responses are readable by the calling page too, so the
                 # copied snippet can JSON.parse them and reach its error callback.
                 # Data is only ever sent to authorized origins (below).
-                cors_headers.append(("Access-Control-Allow-Origin", origin_header))
-            if not allowed:
+                response.headers.append(cors.allow_origin(environ["HTTP_ORIGIN"]))
+            if not decision.allowed:
                 if patterns is not None:
-                    response.denied_origin = denied
-                raise HTTPError(403, problem)
+                    response.denied_origin = decision.denied_origin
+                raise HTTPError(403, decision.message)
             ip = client_ip(environ, self.trusted)
             retry_after = self.limiter.check(pid, ip)
             if retry_after:
@@ -300,57 +221,51 @@ class VisitorAPI:
                                              response)
             return response
         except HTTPError as error:
-            if origin_header and not cors_headers:
+            if not response.headers and "HTTP_ORIGIN" in environ \
+                    and asking_origin(environ).readable:
                 # A 400/405 found before authorization: readable by the page too.
-                origin, is_cors, problem = cors.request_origin(environ)
-                if origin is not None or problem.startswith("origin null"):
-                    cors_headers.append(("Access-Control-Allow-Origin", origin_header))
-            return _as_error(response, error)
+                response.headers.append(cors.allow_origin(environ["HTTP_ORIGIN"]))
+            return response.fail(error)
 
-    @staticmethod
-    def authorize(environ, patterns):
-        """Decide whether the request's origin may use a project with ``patterns``.
+    def decide(self, environ, pid, patterns):
+        """The authorization :class:`~visitorapi.web.authorize.Decision` for this request.
 
-        Returns:
-            ``(patterns, allowed, readable, denied_origin, problem)``:
-            ``readable`` when the request carries an Origin to echo in
-            Access-Control-Allow-Origin; ``denied_origin`` is the serialized
-            origin that was refused (None if none could be parsed); ``problem``
-            the 403 message, the same whether or not the pid exists.
+        PERF: a page's Origin repeats on every visit; the decision for
+        (pid, Origin) is kept while the project's patterns are the same object.
         """
-        origin, is_cors, problem = cors.request_origin(environ)
-        readable = is_cors and (origin is not None or problem.startswith("origin null"))
-        if readable:
-            cors.check_header_value(environ["HTTP_ORIGIN"])
-        if origin is not None and patterns is not None and is_allowed(origin, patterns):
-            return patterns, True, readable, None, None
-        if origin is not None:
-            problem = f"origin {origin.serialized} is not authorized for this project"
-        return patterns, False, readable, origin.serialized if origin else None, problem
+        origin_header = environ.get("HTTP_ORIGIN")
+        if not origin_header:
+            return authorize(environ, patterns)
+        key = (pid, origin_header)
+        cached = self._grants.get(key)
+        if cached is not None and cached[0] is patterns:
+            return cached[1]
+        decision = authorize(environ, patterns)
+        if len(self._grants) >= _GRANT_CACHE_SIZE:
+            self._grants.clear()
+        self._grants[key] = (patterns, decision)
+        return decision
 
-    def preflight(self, environ) -> Response:
+    def preflight(self, request: Request) -> ApiResponse:
         """OPTIONS /api: 204 with CORS grants for an authorized origin, else 403 bare."""
-        response = Response(204, b"", route="/api")
+        environ = request.environ
+        response = ApiResponse(204, b"", route="/api")
         try:
             pid = pid_from_query(environ.get("QUERY_STRING", ""))
         except HTTPError:
             pid = None
-        origin = None
-        if "HTTP_ORIGIN" in environ and cors.is_preflight(environ):
-            origin, _, _ = cors.request_origin(environ)
         patterns = self.domains.patterns_for(pid) if pid is not None else None
         if patterns is not None:
             response.pid = pid
-        if (origin is None or patterns is None or not is_allowed(origin, patterns)
-                or not cors.preflight_acceptable(environ)):
-            if origin is not None and patterns is not None:
-                response.denied_origin = origin.serialized
-            return _as_error(response, HTTPError(
+        decision = authorize(environ, patterns) if cors.is_preflight(environ) else None
+        if decision is None or not decision.allowed or not cors.preflight_acceptable(environ):
+            asking = decision.asking.origin if decision is not None else None
+            if asking is not None and patterns is not None:
+                response.denied_origin = asking.serialized
+            return response.fail(HTTPError(
                 403, "preflight refused: only GET and HEAD without extra headers, "
                      "from an authorized origin, are allowed"))
-        response.headers += [
-            ("Access-Control-Allow-Origin", cors.check_header_value(environ["HTTP_ORIGIN"])),
-            *cors.PREFLIGHT_HEADERS]
+        response.headers += [cors.allow_origin(environ["HTTP_ORIGIN"]), *cors.PREFLIGHT_HEADERS]
         return response
 
     def render_data(self, ip, location, user_agent, response) -> bytes:
@@ -398,14 +313,14 @@ class VisitorAPI:
 
     # -- other routes -------------------------------------------------------------
 
-    def healthz(self, environ) -> Response:
+    def healthz(self, request: Request) -> ApiResponse:
         """Liveness: the process answers."""
-        _read_only(environ)
-        return Response(200, b'{"status": 200, "result": "ok"}', route="/healthz")
+        _read_only(request)
+        return ApiResponse(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
-    def readyz(self, environ) -> Response:
+    def readyz(self, request: Request) -> ApiResponse:
         """Readiness: a database is loaded and the store is reachable."""
-        _read_only(environ)
+        _read_only(request)
         database = self.database.current()
         if database is None:
             raise HTTPError(503, f"not ready: {self.database.error or 'no IP database loaded'}")
@@ -416,9 +331,9 @@ class VisitorAPI:
         built = (getattr(database, "metadata", None) or {}).get("build_time")
         if built:
             body["databaseBuilt"] = str(built)
-        return Response(200, json.dumps(body).encode(), route="/readyz")
+        return ApiResponse(200, json.dumps(body).encode(), route="/readyz")
 
-    def metrics(self, environ) -> Response:
+    def metrics(self, request: Request) -> ApiResponse:
         """Prometheus metrics for the whole service (all workers), for allowed callers only.
 
         Allowed: a client address in ``VISITORAPI_METRICS_ALLOW`` (loopback by
@@ -427,9 +342,10 @@ class VisitorAPI:
         qualifies by address: behind an untrusted local reverse proxy every
         client would otherwise look like loopback.
         """
-        _read_only(environ)
+        _read_only(request)
         if self.accounting is None:
             raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
+        environ = request.environ
         ip = client_ip(environ, self.trusted)
         via_untrusted_proxy = ip == environ.get("REMOTE_ADDR") and any(
             name in environ for name in _FORWARDING_HEADERS)
@@ -444,41 +360,37 @@ class VisitorAPI:
                                 headers=[("WWW-Authenticate", error)])
             raise HTTPError(403, "metrics are limited to VISITORAPI_METRICS_ALLOW networks")
         body = self.accounting.metrics_text(database=self.database.current())
-        return Response(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
+        return ApiResponse(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
                         route="/metrics")
 
-    def security_txt(self, environ) -> Response:
+    def security_txt(self, request: Request) -> ApiResponse:
         """RFC 9116 security.txt, when VISITORAPI_SECURITY_CONTACT is set."""
-        _read_only(environ)
+        _read_only(request)
         body = self.pages.security_txt()
         if body is None:
             raise HTTPError(404, "no security contact is configured "
                                  "(VISITORAPI_SECURITY_CONTACT)")
-        return Response(200, body, content_type=cors.TEXT, route="/.well-known/security.txt")
+        return ApiResponse(200, body, content_type=TEXT, route="/.well-known/security.txt")
 
-    def openapi(self, environ) -> Response:
+    def openapi(self, request: Request) -> ApiResponse:
         """The OpenAPI 3.1 description of this service."""
-        _read_only(environ)
-        return Response(200, self.pages.openapi(), route="/openapi.json")
+        _read_only(request)
+        return ApiResponse(200, self.pages.openapi(), route="/openapi.json")
 
-    def client_js(self, environ) -> Response:
+    def client_js(self, request: Request) -> ApiResponse:
         """The VisitorAPI(pid, onSuccess, onError) client script."""
-        _read_only(environ)
-        return Response(200, self.pages.client_js(), content_type=cors.JAVASCRIPT,
-                        route="/client.js", corp=cors.CORP_CROSS_ORIGIN)
+        _read_only(request)
+        return ApiResponse(200, self.pages.client_js(), content_type=JAVASCRIPT,
+                           route="/client.js", policy=SCRIPT_POLICY)
 
-    def demo(self, environ) -> Response:
+    def demo(self, request: Request) -> ApiResponse:
         """The demo page (when ``visitorapi serve`` created a demo project)."""
-        _read_only(environ)
+        _read_only(request)
         page = self.pages.demo()
         if page is None:
             raise HTTPError(404, "no demo project is configured; the API is GET /api/?pid=PID")
-        body, csp = page
-        response = Response(200, body, content_type=cors.HTML, route="/", csp=csp)
-        # NOTE: the demo calls the API on its own origin, where browsers send
-        # no Origin header; the Referer (reduced to its origin) must reach it.
-        response.referrer_policy = "strict-origin"
-        return response
+        body, policy = page
+        return ApiResponse(200, body, content_type=HTML, route="/", policy=policy)
 
 
 def pid_from_query(query: str, *, validate=True) -> str:
@@ -496,32 +408,24 @@ def pid_from_query(query: str, *, validate=True) -> str:
             pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=32)
         except ValueError:
             raise HTTPError(400, "the query string has too many parameters") from None
-        pids = []
+        found = []
         for name, value in pairs:
             if name == "pid":
-                pids.append(value)
+                found.append(value)
             elif name.lower() in _UNSUPPORTED_PARAMETERS:
                 raise HTTPError(400, _UNSUPPORTED_PARAMETERS[name.lower()])
-        if len(pids) != 1:
+        if len(found) != 1:
             raise HTTPError(400, "the pid parameter is required exactly once: /api/?pid=PID"
-                            if not pids else "the pid parameter appears more than once")
-        pid = pids[0]
+                            if not found else "the pid parameter appears more than once")
+        pid = found[0]
     return check_pid(pid) if validate else pid
 
 
 def check_pid(pid: str) -> str:
     """Return ``pid`` if it has the form of a project id, else raise HTTPError 400."""
-    if not _PID.fullmatch(pid):
-        raise HTTPError(400, "pid must be 1 to 64 characters from A-Z a-z 0-9 _ -")
+    if not pids.is_pid(pid):
+        raise HTTPError(400, f"pid must be {pids.FORM}")
     return pid
-
-
-def _as_error(response: Response, error: HTTPError) -> Response:
-    """Turn ``response`` (keeping its CORS headers and outcome facts) into ``error``."""
-    response.status = error.status
-    response.body = render_error(error.status, error.message)
-    response.headers = [*response.headers, *error.headers]
-    return response
 
 
 def _members(mapping) -> str:
@@ -529,9 +433,9 @@ def _members(mapping) -> str:
     return json.dumps(mapping, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
 
-def _read_only(environ):
+def _read_only(request: Request):
     """Refuse anything but GET and HEAD with 405."""
-    if environ.get("REQUEST_METHOD") not in _READ_METHODS:
+    if request.method not in _READ_METHODS:
         raise HTTPError(405, "only GET and HEAD are allowed here", headers=[("Allow", "GET, HEAD")])
 
 

@@ -17,7 +17,7 @@ import re
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import NamedTuple
 
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 
 # RFC 7239 section 4: forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] )
 # forwarded-pair = token "=" value; value = token / quoted-string.

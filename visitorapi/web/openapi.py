@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 description of the service (served at /openapi.json)."""
-from visitorapi import __version__
+from visitorapi import __version__, pids
 
 _STRING_FIELDS = {
     "ipAddress": "the visitor's IP address as seen by the service",
@@ -49,7 +49,7 @@ def document() -> dict:
     data_properties["isBot"] = {"type": "boolean", "description": "the client is a known bot"}
     pid = {"name": "pid", "in": "query", "required": True,
            "description": "the project id (exactly once)",
-           "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+           "schema": {"type": "string", "pattern": f"^{pids.PATTERN}$"}}
     cors_headers = {
         "Access-Control-Allow-Origin": {"description": "the request's exact Origin",
                                         "schema": {"type": "string"}},
