@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from visitorapi.ipdb import open_database
-from visitorapi.ipdb.compiler import build_database, write_atomically
+from visitorapi.atomic import write_atomically
+from visitorapi.ipdb.compiler import build_database
 from visitorapi.ipdb.sources import SourceRange
 
 from conftest import run_cli

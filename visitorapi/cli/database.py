@@ -169,7 +169,6 @@ def run_info(args) -> int:
 
 def run_export(args) -> int:
     from visitorapi.ipdb import open_database
-    from visitorapi.ipdb.compiler import write_atomically
     from visitorapi.ipdb.export import city_csv_chunks
 
     with open_database(args.database) as database:
@@ -184,10 +183,9 @@ def run_export(args) -> int:
 
 
 def run_verify(args) -> int:
-    from visitorapi.ipdb import open_database
+    from visitorapi.ipdb import verify
 
-    with open_database(args.database) as database:
-        counts = database.verify()
+    counts = verify(args.database)
     print(f"{args.database}: ok ({counts['ipv4_nodes']:,} IPv4 and {counts['ipv6_nodes']:,} "
           f"IPv6 trie nodes, {counts['records']:,} records, {counts['places']:,} places)")
     return 0

@@ -123,15 +123,12 @@ def check_certificate(certfile, keyfile):
 
 def check_database(path):
     """Open the configured database once, so a missing or corrupt file fails here."""
-    from visitorapi.ipdb import open_database
+    from visitorapi.web.livedb import open_checked
     try:
-        database = open_database(path, checksum=True)
+        open_checked(path).close()
     except OSError as exc:
         raise OperatorError(f"cannot open the IP database {path}: {exc.strerror or exc}; "
                             "check VISITORAPI_DB / --db") from exc
-    close = getattr(database, "close", None)
-    if close:
-        close()
 
 
 def ensure_default_database(path: Path):

@@ -4,11 +4,11 @@ Downloads (or takes) a CSV release, compiles it next to the configured
 database, verifies it and swaps it in atomically; running servers pick the
 new file up within seconds. On any failure the current database stays in
 place and keeps serving, and the command exits 1 with the reason. See
-:mod:`visitorapi.refresh` and README "Keeping the database fresh".
+:mod:`visitorapi.ipdb.update` and README "Keeping the database fresh".
 """
 import os
 
-from visitorapi import refresh
+from visitorapi.ipdb import update
 from visitorapi.errors import OperatorError
 
 DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
@@ -30,9 +30,9 @@ def register(subparsers):
                         help=f"attribution stored in the file (DB-IP: {DBIP_ATTRIBUTION!r})")
     parser.add_argument("--max-bytes", type=int, metavar="N", default=None,
                         help=f"download size limit (default $VISITORAPI_UPDATE_MAX_BYTES "
-                             f"or {refresh.DEFAULT_MAX_BYTES})")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=refresh.DEFAULT_TIMEOUT,
-                        help=f"give up when the server is silent this long (default {refresh.DEFAULT_TIMEOUT:g})")
+                             f"or {update.DEFAULT_MAX_BYTES})")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=update.DEFAULT_TIMEOUT,
+                        help=f"give up when the server is silent this long (default {update.DEFAULT_TIMEOUT:g})")
     parser.set_defaults(run=run)
 
 
@@ -46,11 +46,11 @@ def run(args) -> int:
     if max_bytes is None:
         configured = os.environ.get("VISITORAPI_UPDATE_MAX_BYTES", "")
         try:
-            max_bytes = int(configured) if configured else refresh.DEFAULT_MAX_BYTES
+            max_bytes = int(configured) if configured else update.DEFAULT_MAX_BYTES
         except ValueError:
             raise OperatorError(f"VISITORAPI_UPDATE_MAX_BYTES must be a number of bytes, "
                                 f"not {configured!r}") from None
-    facts = refresh.refresh(args.source, target, format=args.format, attribution=args.attribution,
+    facts = update.update(args.source, target, format=args.format, attribution=args.attribution,
                             max_bytes=max_bytes, timeout=args.timeout)
     print(f"updated {facts['target']}: {facts['bytes']} bytes in {facts['seconds']:.1f} s; "
           "running servers pick it up within seconds")

@@ -22,11 +22,10 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from array import array
-from pathlib import Path
 
+from visitorapi.atomic import write_atomically
 from visitorapi.ipdb import format as fmt
 from visitorapi.ipdb.sources import LOCATION_FIELDS, SourceError
 
@@ -543,47 +542,6 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
         "bytes": position,
         "seconds": time.monotonic() - started,
     }
-
-
-def write_atomically(path, chunks) -> None:
-    """Write ``chunks`` to ``path`` via a synced temporary file and ``os.replace``.
-
-    A failure or interruption at any point removes the temporary file and
-    leaves whatever was at ``path`` untouched.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        try:
-            os.unlink(handle.name)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_directory(directory)
-
-
-def fsync_directory(directory) -> None:
-    """Make a rename inside ``directory`` durable (best effort: not every filesystem can)."""
-    try:
-        directory_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(directory_fd)
 
 
 def compile_files(inputs, output, *, format=None, on_overlap="error", skip_invalid=False,

@@ -30,10 +30,9 @@ import logging
 import os
 import threading
 
-from visitorapi import refresh
 from visitorapi.state import usage as usage_store
 from visitorapi.state.usage import SERVICE, UsageRecorder
-from visitorapi.web import metrics, metrics_share
+from visitorapi.web import livedb, metrics, metrics_share
 from visitorapi.web.metrics_share import SharedMetrics
 
 log = logging.getLogger(__name__)
@@ -99,16 +98,16 @@ class Accounting:
         """
         # PERF: positional calls and one table lookup; ~1.5 µs in all (tools/bench_counting.py).
         self._observe(route, status, seconds, pid or "")
-        if route == API_ROUTE:
-            outcome = _API_OUTCOMES.get((status, pid is not None))
-            if outcome is not None:
-                if outcome == "served":
-                    self._record(outcome, pid, country)
-                elif outcome == "denied":
-                    self._record(outcome, pid, None, denied_origin)
-                else:
-                    self._record(outcome, pid if pid is not None and outcome != "unknown_project"
-                                 else SERVICE)
+        outcome = usage_outcome(route, status, pid is not None)
+        if outcome is None:
+            return
+        if outcome == "served":
+            self._record(outcome, pid, country)
+        elif outcome == "denied":
+            self._record(outcome, pid, None, denied_origin)
+        else:
+            self._record(outcome, pid if pid is not None and outcome != "unknown_project"
+                         else SERVICE)
 
     def observe(self, response):
         """The app's observer (``VisitorAPI(observers=[...])``): count a finished response.
@@ -123,7 +122,7 @@ class Accounting:
     def watch_database(self, live_database, max_age_days):
         """Warn in the log when ``live_database`` serves a file older than ``max_age_days``."""
         self.live_database = live_database
-        self.age_watch = refresh.AgeWatch(max_age_days)
+        self.age_watch = livedb.AgeWatch(max_age_days)
 
     def metrics_text(self, database=None, now=None) -> str:
         """The ``/metrics`` body, summed over every worker of the service.
@@ -133,7 +132,7 @@ class Accounting:
         """
         total, exits = self.metrics.collect()
         return metrics.render(total, database_loaded=database is not None,
-                              database_built=refresh.build_time(database),
+                              database_built=livedb.build_time(database),
                               service_started=self.metrics.started(), restarts=exits, now=now)
 
     @classmethod

@@ -11,10 +11,17 @@ reference to the old ``Database``, whose mmap stays valid after the rename
 A replacement that does not open (truncated, corrupt, foreign, or with a
 damaged body) is refused: it is logged once and the old database keeps
 serving until the file changes again.
+
+:class:`AgeWatch` warns when the served database is older than
+``VISITORAPI_DB_MAX_AGE_DAYS``; replacing it is ``visitorapi update``'s job
+(:mod:`visitorapi.ipdb.update`), which serving never imports.
 """
+import datetime
 import logging
 import os
 import time
+
+from visitorapi.ipdb import open_database
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,6 @@ def open_checked(path):
     structural check (``visitorapi verify``, seconds for city data) is run
     by ``visitorapi update`` before it swaps a file in.
     """
-    from visitorapi.ipdb import open_database
     return open_database(path, checksum=True)
 
 
@@ -68,10 +74,10 @@ class LiveDatabase:
         now = self.clock()
         if now >= self._next_check:
             self._next_check = now + self.check_interval
-            self.refresh()
+            self.reload()
         return self.database
 
-    def refresh(self):
+    def reload(self):
         """Open the file if it changed since the last attempt; keep the old one on failure."""
         identity = _identity(self.path)
         if identity is None:
@@ -95,3 +101,57 @@ class LiveDatabase:
         self.error = None
         log.info("database %s: %s", "replaced" if replaced else "loaded", self.path,
                  extra={"event": "db.replaced" if replaced else "db.loaded"})
+
+
+def build_time(database):
+    """The database's build time in seconds since the epoch, or None if it does not say.
+
+    Reads ``metadata["build_time"]`` (RFC 3339, e.g. ``2026-06-05T13:00:00Z``).
+    """
+    metadata = getattr(database, "metadata", None) or {}
+    value = metadata.get("build_time") if isinstance(metadata, dict) else None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+class AgeWatch:
+    """Logs a warning when the serving database is older than ``max_age_days``.
+
+    Checked at most every ``every`` seconds (callers may call :meth:`check`
+    on every request); warns once per loaded database and then once a day,
+    so an operator sees it without the log filling up.
+    """
+
+    def __init__(self, max_age_days: float, *, every: float = 60.0, clock=time.time):
+        self.max_age = max_age_days * 86400
+        self.every = every
+        self.clock = clock
+        self._next_check = 0.0
+        self._warned = {}  # id(database) -> when last warned
+
+    def check(self, database, path="") -> bool:
+        """Return True when ``database`` is stale (and log if a warning is due)."""
+        now = self.clock()
+        if now < self._next_check or database is None:
+            return False
+        self._next_check = now + self.every
+        built = build_time(database)
+        if built is None or now - built <= self.max_age:
+            return False
+        last = self._warned.get(id(database))
+        if last is None or now - last >= 86400:
+            self._warned = {id(database): now}
+            log.warning("the IP database %s was built %.0f days ago (limit %.0f, "
+                        "VISITORAPI_DB_MAX_AGE_DAYS); run 'visitorapi update'",
+                        path, (now - built) / 86400, self.max_age / 86400,
+                        extra={"event": "db.stale", "db": str(path)})
+        return True
