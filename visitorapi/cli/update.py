@@ -4,12 +4,12 @@ Downloads (or takes) a CSV release, compiles it next to the configured
 database, verifies it and swaps it in atomically; running servers pick the
 new file up within seconds. On any failure the current database stays in
 place and keeps serving, and the command exits 1 with the reason. See
-:mod:`visitorapi.ipdb.update` and README "Keeping the database fresh".
+:mod:`visitorapi.ipdb.update` and docs/operations.md.
 """
-import os
+from visitorapi.config import Settings, load_settings
 
-from visitorapi.ipdb import update
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb import update
 
 DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
 
@@ -30,7 +30,7 @@ def register(subparsers):
                         help=f"attribution stored in the file (DB-IP: {DBIP_ATTRIBUTION!r})")
     parser.add_argument("--max-bytes", type=int, metavar="N", default=None,
                         help=f"download size limit (default $VISITORAPI_UPDATE_MAX_BYTES "
-                             f"or {update.DEFAULT_MAX_BYTES})")
+                             f"or {Settings.update_max_bytes})")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", default=update.DEFAULT_TIMEOUT,
                         help=f"give up when the server is silent this long (default {update.DEFAULT_TIMEOUT:g})")
     parser.set_defaults(run=run)
@@ -38,18 +38,12 @@ def register(subparsers):
 
 def run(args) -> int:
     """Refresh; print one summary line; return 0 (failures raise OperatorError)."""
-    target = args.db or os.environ.get("VISITORAPI_DB")
+    settings = load_settings()
+    target = args.db or (None if settings.db_is_default else settings.db_path)
     if not target:
         raise OperatorError("no database to replace: set VISITORAPI_DB (the file 'serve' reads) "
                             "or pass --db PATH")
-    max_bytes = args.max_bytes
-    if max_bytes is None:
-        configured = os.environ.get("VISITORAPI_UPDATE_MAX_BYTES", "")
-        try:
-            max_bytes = int(configured) if configured else update.DEFAULT_MAX_BYTES
-        except ValueError:
-            raise OperatorError(f"VISITORAPI_UPDATE_MAX_BYTES must be a number of bytes, "
-                                f"not {configured!r}") from None
+    max_bytes = settings.update_max_bytes if args.max_bytes is None else args.max_bytes
     facts = update.update(args.source, target, format=args.format, attribution=args.attribution,
                             max_bytes=max_bytes, timeout=args.timeout)
     print(f"updated {facts['target']}: {facts['bytes']} bytes in {facts['seconds']:.1f} s; "

@@ -117,7 +117,7 @@ class DashboardApp:
     """The operator dashboard as a WSGI application.
 
     Args:
-        state_path: the SQLite store (default: ``VISITORAPI_STATE``).
+        state_path: the SQLite store (``Settings.state_path``).
         prefix: the path the dashboard is served under.
         client_ip: ``f(environ) -> str``, the client's IP for login throttling
             (the web app passes its trusted-proxy aware function).
@@ -129,7 +129,7 @@ class DashboardApp:
         clock: ``f() -> float``, the current Unix time (tests move it).
     """
 
-    def __init__(self, state_path=None, *, prefix=PREFIX, client_ip=None, is_https=None,
+    def __init__(self, state_path, *, prefix=PREFIX, client_ip=None, is_https=None,
                  https_required=False, hsts_max_age=Settings.hsts_max_age, attribution=None,
                  clock=time.time):
         self.state_path = state_path

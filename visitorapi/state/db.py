@@ -25,24 +25,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 
 
-def default_state_path() -> Path:
-    """Return ``$VISITORAPI_STATE``, or ``visitorapi/state.sqlite3`` in the user's data dir.
-
-    The per-user data directory follows the XDG base-directory spec
-    (``$XDG_DATA_HOME``, else ``~/.local/share``).
-    """
-    configured = os.environ.get("VISITORAPI_STATE")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "visitorapi" / "state.sqlite3"
-
-
-def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+def connect(path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Open the store (creating it and its folder if needed) and bring its schema up to date.
 
     Args:
-        path: the SQLite file; defaults to :func:`default_state_path`.
+        path: the SQLite file (``Settings.state_path``).
         busy_timeout_ms: how long a statement waits for another writer's lock
             (the serving path passes a short one: it would rather serve stale
             settings than hold a request).
@@ -55,7 +42,7 @@ def connect(path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Con
         OperatorError: the file cannot be opened, is not a SQLite database,
             or was written by a newer visitorapi.
     """
-    path = Path(path) if path is not None else default_state_path()
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # NOTE: the store holds password hashes, TOTP secrets and the client

@@ -27,10 +27,9 @@ the master and :func:`worker_exit` in each worker, so a graceful stop
 pending before the worker goes.
 """
 import logging
-import os
 import threading
 
-from visitorapi.state import usage as usage_store
+from visitorapi.config import METRICS_DIR_VARIABLE, Settings, hand_to_workers, load_settings
 from visitorapi.state.usage import SERVICE, UsageRecorder
 from visitorapi.web import livedb, metrics, metrics_share
 from visitorapi.web.metrics_share import SharedMetrics
@@ -63,19 +62,20 @@ class Accounting:
     """One process's counting: usage aggregates plus shared metrics.
 
     Args:
-        state_path: the SQLite store (None: ``VISITORAPI_STATE`` / default).
+        state_path: the SQLite store.
         flush_interval: usage write interval (the crash window).
         retention_days: usage retention.
         metrics_interval: how often this worker publishes its metrics.
-        metrics_dir: the service's metrics directory (None: from the environment).
+        metrics_dir: the service's metrics directory (None: a private one under ``run_dir``).
+        run_dir: see :class:`~visitorapi.web.metrics_share.SharedMetrics`.
     """
 
-    def __init__(self, state_path=None, *, flush_interval=usage_store.DEFAULT_FLUSH_INTERVAL,
-                 retention_days=usage_store.DEFAULT_RETENTION_DAYS,
-                 metrics_interval=metrics_share.DEFAULT_INTERVAL, metrics_dir=None):
+    def __init__(self, state_path, *, flush_interval=Settings.usage_flush_seconds,
+                 retention_days=Settings.usage_retention_days,
+                 metrics_interval=Settings.metrics_interval, metrics_dir=None, run_dir=None):
         self.usage = UsageRecorder(state_path, flush_interval=flush_interval,
                                    retention_days=retention_days)
-        self.metrics = SharedMetrics(metrics_dir, interval=metrics_interval)
+        self.metrics = SharedMetrics(metrics_dir, run_dir=run_dir, interval=metrics_interval)
         self.metrics.extra_snapshot = lambda: {"usage_flush_failures": self.usage.flush_failures}
         self._observe = self.metrics.observe
         self._record = self.usage.record
@@ -140,7 +140,8 @@ class Accounting:
         """The Accounting ``VISITORAPI_*`` settings describe (:mod:`visitorapi.config`)."""
         return cls(settings.state_path, flush_interval=settings.usage_flush_seconds,
                    retention_days=settings.usage_retention_days,
-                   metrics_interval=settings.metrics_interval)
+                   metrics_interval=settings.metrics_interval, metrics_dir=settings.metrics_dir,
+                   run_dir=settings.run_dir)
 
     def close(self):
         """A graceful stop: write pending usage and retire this worker's metrics."""
@@ -164,9 +165,18 @@ def current(factory=None) -> Accounting:
     return _current
 
 
-def on_starting(server=None):
-    """gunicorn master hook: a fresh metrics directory for this service instance."""
-    metrics_share.create_service_dir()
+_service_dir = None  # the master's metrics directory (on_starting makes it, on_exit removes it)
+
+
+def on_starting(server=None, settings=None):
+    """gunicorn master hook: a fresh metrics directory for this service instance.
+
+    Its path is handed to the workers, which read it as ``Settings.metrics_dir``.
+    """
+    global _service_dir
+    settings = settings or load_settings()
+    _service_dir = metrics_share.create_service_dir(settings.run_dir)
+    hand_to_workers(METRICS_DIR_VARIABLE, str(_service_dir))
 
 
 def worker_exit(server=None, worker=None):
@@ -180,4 +190,5 @@ def worker_exit(server=None, worker=None):
 
 def on_exit(server=None):
     """gunicorn master hook: remove the metrics directory."""
-    metrics_share.remove_service_dir()
+    if _service_dir is not None:
+        metrics_share.remove_service_dir(_service_dir)

@@ -18,9 +18,9 @@ from ``VISITORAPI_TRUSTED_PROXIES``, so gunicorn's own forwarded-header
 handling is switched off (``forwarded_allow_ips = ""``).
 """
 import ipaddress
-import os
 import ssl
 
+from visitorapi.config import hand_to_workers, load_settings
 from visitorapi.web import accounting
 
 wsgi_app = "visitorapi.wsgi:app"
@@ -90,13 +90,15 @@ def on_starting(server):
 
     Runs in the arbiter before workers fork, so every worker inherits both
     (see :mod:`visitorapi.web.metrics_share` for why the directory exists).
+    A bad setting stops the master here, before any worker starts.
     """
-    accounting.on_starting(server)
-    if os.environ.get("VISITORAPI_HTTPS", "auto").strip().lower() in ("", "auto"):
+    settings = load_settings()
+    accounting.on_starting(server, settings)
+    if settings.https == "auto":
         loopback = is_loopback_bind(server.cfg.address)
-        os.environ["VISITORAPI_HTTPS"] = "off" if loopback else "require"
-        server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)",
-                        os.environ["VISITORAPI_HTTPS"],
+        resolved = "off" if loopback else "require"
+        hand_to_workers("VISITORAPI_HTTPS", resolved)
+        server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)", resolved,
                         "loopback" if loopback else "non-loopback")
 
 

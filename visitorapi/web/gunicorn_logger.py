@@ -18,6 +18,7 @@ shipped ``visitorapi.web.gunicorn_conf`` does).
 from gunicorn.glogging import Logger
 
 from visitorapi import logs
+from visitorapi.config import ConfigError, log_settings
 
 # Access-log atoms that can carry visitor data; rendered as "-".
 PRIVATE_ATOMS = ("h", "r", "q", "a", "f", "u", "U")  # U is re-added below without the query
@@ -35,8 +36,8 @@ class PrivateLogger(Logger):
         """
         super().setup(cfg)
         try:
-            fmt, level = logs.settings()
-        except ValueError:
+            fmt, level = log_settings()
+        except ConfigError:
             return  # NOTE: load_settings reports the bad variable when the app loads
         for handler in self.error_log.handlers:
             handler.setFormatter(logs.formatter(fmt))
