@@ -5,10 +5,10 @@ import sys
 import threading
 import time
 
+from visitorapi.atomic import write_atomically
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb.reader import LOCATION_FIELDS
 
-_LOCATION_KEYS = ("country_code", "region", "district", "city", "postcode",
-                  "latitude", "longitude", "timezone")
 
 
 def register(subparsers) -> None:
@@ -132,7 +132,7 @@ def run_compile(args) -> int:
 
 def location_json(location) -> dict:
     """A Location (or None) as a JSON-ready dict (None stays None)."""
-    return None if location is None else dict(zip(_LOCATION_KEYS, location))
+    return None if location is None else dict(zip(LOCATION_FIELDS, location))
 
 
 def run_lookup(args) -> int:

@@ -27,7 +27,8 @@ from array import array
 
 from visitorapi.atomic import write_atomically
 from visitorapi.ipdb import format as fmt
-from visitorapi.ipdb.sources import LOCATION_FIELDS, SourceError
+from visitorapi.ipdb.reader import LOCATION_FIELDS
+from visitorapi.ipdb.sources import SourceError, format_address, read_sources
 
 ON_OVERLAP = ("error", "first", "last")
 _PROGRESS_EVERY = 1 << 16
@@ -231,16 +232,11 @@ def _sorted_rows(rows, family, on_overlap):
 
 def _overlap(rows, family, earlier, later):
     def text(index):
-        return f"{_address(family.version, family.firsts[index])}-" \
-               f"{_address(family.version, family.lasts[index])}"
+        return f"{format_address(family.firsts[index], family.version)}-" \
+               f"{format_address(family.lasts[index], family.version)}"
     return SourceError(
         f"{rows.where(family, later)}: range {text(later)} overlaps range {text(earlier)} "
         f"from {rows.where(family, earlier)}; fix the input or pass --on-overlap=first|last")
-
-
-def _address(version, value):
-    import ipaddress  # error path only
-    return str(ipaddress.IPv6Address(value) if version == 6 else ipaddress.IPv4Address(value))
 
 
 def _resolve(family, order, on_overlap):
@@ -565,9 +561,7 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         SourceError: a bad row (naming file and line), an unknown dialect or
             an overlap.
     """
-    from visitorapi.ipdb import sources as source_readers
-
-    scan = source_readers.read_sources([str(path) for path in inputs], format=format,
+    scan = read_sources([str(path) for path in inputs], format=format,
                                        skip_invalid=skip_invalid)
 
     def metadata_sources():

@@ -28,8 +28,10 @@ __all__ = ["Database", "Location", "InvalidDatabaseError", "open_database", "ver
 # of a worker's private memory when full; a hit saves the ~1 us decode.
 RECORD_CACHE_SIZE = 16384
 
-FIELDS = ("country_code", "region", "district", "city", "postcode", "latitude", "longitude",
-          "timezone")
+# The fields of a Location, in the order of its tuple form: every SourceRange,
+# the compiler's records and the CLI's JSON use this one list.
+LOCATION_FIELDS = ("country_code", "region", "district", "city", "postcode", "latitude",
+                   "longitude", "timezone")
 
 
 class _Decoded:
@@ -67,18 +69,18 @@ class Location:
     decoded once.
 
     Locations compare equal when their fields are equal, iterate over their
-    fields in the order of ``FIELDS``, and hash accordingly. PERF: those
+    fields in the order of ``LOCATION_FIELDS``, and hash accordingly. PERF: those
     use the ``_values`` tuple, so hashing and comparing (a server's render
     cache does both on every request) run in C, as for a plain tuple.
     """
 
     _records = None  # the record table a lazy Location decodes from (see Database)
-    locals().update((name, _Decoded(name)) for name in FIELDS + ("_values",))
+    locals().update((name, _Decoded(name)) for name in LOCATION_FIELDS + ("_values",))
 
     def __init__(self, country_code=None, region=None, district=None, city=None, postcode=None,
                  latitude=None, longitude=None, timezone=None):
         values = (country_code, region, district, city, postcode, latitude, longitude, timezone)
-        self.__dict__.update(zip(FIELDS, values), _values=values)
+        self.__dict__.update(zip(LOCATION_FIELDS, values), _values=values)
 
     def __iter__(self):
         return iter(self._values)
@@ -96,7 +98,7 @@ class Location:
         return Location, self._values
 
     def __repr__(self):
-        values = ", ".join(f"{name}={value!r}" for name, value in zip(FIELDS, self))
+        values = ", ".join(f"{name}={value!r}" for name, value in zip(LOCATION_FIELDS, self))
         return f"Location({values})"
 
 

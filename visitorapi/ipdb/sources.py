@@ -47,10 +47,8 @@ import zlib
 from typing import NamedTuple
 
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb.reader import LOCATION_FIELDS
 
-# The order of the location tuple in every SourceRange and in the database.
-LOCATION_FIELDS = ("country_code", "region", "district", "city", "postcode",
-                   "latitude", "longitude", "timezone")
 
 
 class SourceError(OperatorError, ValueError):
@@ -162,8 +160,15 @@ class _Bad(Exception):
 # Reading bytes and lines
 
 
-def _open_binary(path):
+def open_source(path, name=None):
     """Open ``path`` for reading bytes, through gzip when its magic says so.
+
+    The one place that tells plain, gzip and archive files apart (the
+    compiler and ``visitorapi update``'s content check both read through it).
+
+    Args:
+        path: the file.
+        name: what to call it in messages (default: ``path``), e.g. its URL.
 
     Raises:
         SourceError: the file is a zip, bzip2 or xz archive (name the tool).
@@ -177,7 +182,7 @@ def _open_binary(path):
                             (b"\xfd7zXZ\x00", "xz data")):
         if magic.startswith(signature):
             raw.close()
-            raise SourceError(f"{path}: is {kind}; unpack it first "
+            raise SourceError(f"{name or path}: is {kind}; unpack it first "
                               "(plain or gzip-compressed CSV is read directly)")
     return raw
 
@@ -197,7 +202,7 @@ def _line_blocks(path):
     tail = ""
     first = True
     try:
-        with _open_binary(path) as raw:
+        with open_source(path) as raw:
             while True:
                 data = raw.read(_CHUNK)
                 if not data:

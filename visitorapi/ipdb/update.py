@@ -34,6 +34,7 @@ from visitorapi.atomic import remove_quietly, replace
 from visitorapi.errors import OperatorError
 from visitorapi.ipdb.compiler import compile_files as compile_csv
 from visitorapi.ipdb.reader import verify as verify_structure
+from visitorapi.ipdb.sources import SourceError, open_source
 
 log = logging.getLogger(__name__)
 
@@ -128,24 +129,19 @@ def check_content(path: Path, name: str) -> None:
     Raises:
         UpdateError: empty, truncated or corrupt gzip, binary, or HTML.
     """
-    with open(path, "rb") as source:
-        magic = source.read(2)
-    if magic == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as stream:
-                head = stream.read(SNIFF_BYTES)
+    try:
+        with open_source(path, name) as stream:
+            head = stream.read(SNIFF_BYTES)
+            if isinstance(stream, gzip.GzipFile):
                 while stream.read(CHUNK):
                     pass
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-            raise UpdateError(f"{name}: the gzip data is truncated or corrupt ({exc}); "
-                              "download it again") from None
-    else:
-        with open(path, "rb") as source:
-            head = source.read(SNIFF_BYTES)
+    except SourceError as exc:
+        raise UpdateError(str(exc)) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise UpdateError(f"{name}: the gzip data is truncated or corrupt ({exc}); "
+                          "download it again") from None
     if not head.strip():
         raise UpdateError(f"{name}: the file is empty")
-    if head.startswith(b"PK\x03\x04"):
-        raise UpdateError(f"{name}: this is a zip archive; unzip it and pass the CSV files")
     if b"\0" in head:
         raise UpdateError(f"{name}: binary data, not CSV text")
     lowered = head.lstrip().lower()
