@@ -89,9 +89,9 @@ def db_path(tmp_path):
     return path
 
 
-def do_update(source, target, *, max_bytes=1 << 20, **kwargs):
+def do_update(source, target, *, max_bytes=1 << 20, timeout=10, **kwargs):
     return update.update(source, target, compile_files=fake_compile, verify=fake_verify,
-                         max_bytes=max_bytes, **kwargs)
+                         max_bytes=max_bytes, timeout=timeout, **kwargs)
 
 
 def leftovers(db_path):
@@ -154,7 +154,7 @@ def test_a_verify_failure_leaves_the_old_database(tmp_path, db_path):
             out.write("GARBAGE")
     with pytest.raises(update.UpdateError, match="failed verification"):
         update.update(str(source), db_path, compile_files=broken_compile, verify=fake_verify,
-                      max_bytes=1 << 20)
+                      max_bytes=1 << 20, timeout=10)
     assert db_path.read_bytes() == OLD_DB and leftovers(db_path) == []
 
 

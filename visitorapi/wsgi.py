@@ -1,11 +1,22 @@
 """``visitorapi.wsgi:app``, the WSGI entry point for gunicorn: wiring only.
 
-Importing this module does nothing; the first access to ``app`` (gunicorn
-does it when a worker loads the application) reads and validates the
-settings, opens the database and the projects store, and builds the app,
-so a bad setting stops the worker at boot with a clear message.
+Importing this module only imports the service's code; the first access to
+``app`` (gunicorn does it when a worker loads the application) reads and
+validates the settings, opens the database and the projects store, and
+builds the app, so a bad setting stops the worker at boot with a clear
+message.
 """
 import logging
+
+from visitorapi import logs
+from visitorapi.config import load_settings
+from visitorapi.countries import country_facts
+from visitorapi.dashboard.mount import mount_dashboard
+from visitorapi.state.authorized_domains import AuthorizedDomains
+from visitorapi.useragent import parse
+from visitorapi.web import accounting
+from visitorapi.web.app import VisitorAPI
+from visitorapi.web.livedb import LiveDatabase, open_checked
 
 log = logging.getLogger(__name__)
 
@@ -16,16 +27,6 @@ def create_app(environ=None):
     Raises:
         visitorapi.config.ConfigError: a setting is invalid.
     """
-    from visitorapi import logs
-    from visitorapi.config import load_settings
-    from visitorapi.countries import country_facts
-    from visitorapi.dashboard.mount import mount_dashboard
-    from visitorapi.state.authorized_domains import AuthorizedDomains
-    from visitorapi.useragent import parse
-    from visitorapi.web import accounting
-    from visitorapi.web.app import VisitorAPI
-    from visitorapi.web.livedb import LiveDatabase, open_checked
-
     settings = load_settings(environ)
     logs.configure(settings.log_format, settings.log_level)
     if settings.https == "auto":

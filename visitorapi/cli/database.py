@@ -1,4 +1,10 @@
-"""``visitorapi compile|lookup|info|export|verify``: build and inspect IP databases."""
+"""``visitorapi compile|lookup|info|export|verify``: build and inspect IP databases.
+
+NOTE: the ipdb, state and web modules a command needs are imported inside
+its function: every ``visitorapi`` run imports every command module to build
+its parser, and the compiler, the CSV readers, urllib and ssl are not needed
+to list projects.
+"""
 import json
 import signal
 import sys
@@ -7,7 +13,6 @@ import time
 
 from visitorapi.atomic import write_atomically
 from visitorapi.errors import OperatorError
-from visitorapi.ipdb.reader import LOCATION_FIELDS
 
 
 
@@ -132,6 +137,7 @@ def run_compile(args) -> int:
 
 def location_json(location) -> dict:
     """A Location (or None) as a JSON-ready dict (None stays None)."""
+    from visitorapi.ipdb.reader import LOCATION_FIELDS
     return None if location is None else dict(zip(LOCATION_FIELDS, location))
 
 

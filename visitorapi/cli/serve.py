@@ -8,7 +8,13 @@ serves a demo page at ``/``.
 
 Everything an operator can get wrong (settings, certificate, database) is
 checked here, before gunicorn starts, so the error is one clear line.
+
+NOTE: the ipdb, state and web modules a command needs are imported inside
+its function: every ``visitorapi`` run imports every command module to build
+its parser, and the compiler, the CSV readers, urllib and ssl are not needed
+to list projects.
 """
+import argparse
 import fcntl
 import ipaddress
 import os
@@ -16,6 +22,7 @@ import ssl
 import sys
 from pathlib import Path
 
+from visitorapi.config import load_settings
 from visitorapi.errors import OperatorError
 
 DEMO_NAME = "demo (visitorapi serve)"
@@ -51,7 +58,6 @@ def _positive(text):
     except ValueError:
         value = 0
     if value < 1:
-        import argparse
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
 
@@ -65,7 +71,6 @@ def run(args) -> int:
     env = dict(os.environ)
     if args.db:
         env["VISITORAPI_DB"] = str(Path(args.db).resolve())
-    from visitorapi.config import load_settings
     settings = load_settings(env)
     if args.certfile:
         check_certificate(args.certfile, args.keyfile)

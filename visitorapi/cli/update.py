@@ -9,7 +9,10 @@ place and keeps serving, and the command exits 1 with the reason. See
 from visitorapi.config import Settings, load_settings
 
 from visitorapi.errors import OperatorError
-from visitorapi.ipdb import update
+
+# NOTE: visitorapi.ipdb.update (urllib, ssl, the compiler) is imported in run():
+# every ``visitorapi`` run imports this module to build its parser.
+TIMEOUT = 60.0  # seconds without progress before giving up
 
 DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
 
@@ -31,13 +34,14 @@ def register(subparsers):
     parser.add_argument("--max-bytes", type=int, metavar="N", default=None,
                         help=f"download size limit (default $VISITORAPI_UPDATE_MAX_BYTES "
                              f"or {Settings.update_max_bytes})")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=update.DEFAULT_TIMEOUT,
-                        help=f"give up when the server is silent this long (default {update.DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=TIMEOUT,
+                        help=f"give up when the server is silent this long (default {TIMEOUT:g})")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    """Refresh; print one summary line; return 0 (failures raise OperatorError)."""
+    """Update; print one summary line; return 0 (failures raise OperatorError)."""
+    from visitorapi.ipdb import update
     settings = load_settings()
     target = args.db or (None if settings.db_is_default else settings.db_path)
     if not target:

@@ -38,7 +38,6 @@ from visitorapi.ipdb.sources import SourceError, open_source
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 60.0        # seconds without progress before giving up
 CHUNK = 1 << 16
 SNIFF_BYTES = 4096
 
@@ -52,8 +51,7 @@ def is_url(source: str) -> bool:
     return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
 
 
-def download(url: str, folder: Path, *, max_bytes: int,
-             timeout: float = DEFAULT_TIMEOUT) -> Path:
+def download(url: str, folder: Path, *, max_bytes: int, timeout: float) -> Path:
     """Stream ``url`` into a new temporary file in ``folder`` and return its path.
 
     Raises:
@@ -159,7 +157,7 @@ def check_content(path: Path, name: str) -> None:
 
 
 def update(source: str, target, *, format=None, attribution=None,
-           max_bytes: int, timeout: float = DEFAULT_TIMEOUT,
+           max_bytes: int, timeout: float,
            compile_files=compile_csv, verify=verify_structure) -> dict:
     """Download (or take) ``source``, compile it, verify it, and swap it in at ``target``.
 
@@ -169,6 +167,7 @@ def update(source: str, target, *, format=None, attribution=None,
         format: force a CSV dialect (see ``visitorapi compile --format``).
         attribution: license/attribution text stored in the database.
         max_bytes: the download size limit (``VISITORAPI_UPDATE_MAX_BYTES``).
+        timeout: seconds without progress before the download is given up.
         compile_files, verify: the compiler and the full structural check
             (tests may pass their own).
 

@@ -10,6 +10,7 @@ import html
 import json
 from pathlib import Path
 
+from visitorapi.web.openapi import document
 from visitorapi.web.responses import header_policy
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -65,7 +66,6 @@ class Pages:
     @functools.cache
     def openapi(self) -> bytes:
         """The OpenAPI 3.1 document, as JSON bytes."""
-        from visitorapi.web.openapi import document
         return json.dumps(document(), indent=1).encode("utf-8")
 
     @functools.cache
