@@ -14,6 +14,7 @@ TEXT = "text/plain; charset=utf-8"
 JAVASCRIPT = "text/javascript; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 NO_STORE = "no-store"
+_NO_STORE = ("Cache-Control", NO_STORE)
 
 
 class Response:
@@ -59,9 +60,11 @@ class Responder:
 
     def respond(self, start_response, response: Response, *, head: bool, https: bool):
         """Write the status and headers and return the body (none for HEAD)."""
+        cache_control = response.cache_control
         headers = [("Content-Type", response.content_type),
                    ("Content-Length", str(len(response.body))),
-                   NOSNIFF, ("Cache-Control", check_header_value(response.cache_control)),
+                   NOSNIFF, _NO_STORE if cache_control is NO_STORE
+                   else ("Cache-Control", check_header_value(cache_control)),
                    *(self.policy if response.policy is None else response.policy)]
         if response.status == 204:  # RFC 9110 section 8.6: no content, no Content-Length
             del headers[:2]
