@@ -299,6 +299,17 @@ def _check_text(text, what):
     raise _Bad(f"{what} contains the control character U+{ord(char):04X}")
 
 
+def _checked_fields(key):
+    """A row's location columns as a list: split if one text, each checked by _check_text."""
+    if isinstance(key, str):
+        _check_text(key, "the row")
+        return key.split(",")
+    fields = list(key)
+    for field in fields:
+        _check_text(field, "the row")
+    return fields
+
+
 def _country(code):
     """Normalise a country code: upper case, two letters; ZZ and - mean none."""
     upper = code.upper()
@@ -594,13 +605,7 @@ class SourceScan:
 
     def _range_location(self, dialect, key):
         """Location of a start,end row from its location columns (a cache miss)."""
-        if isinstance(key, str):
-            _check_text(key, "the row")
-            fields = key.split(",")
-        else:
-            fields = list(key)
-            for field in fields:
-                _check_text(field, "the row")
+        fields = _checked_fields(key)
         if len(fields) != dialect.columns - 2:
             raise _Bad(f"expected {dialect.columns} columns for {dialect.name}, "
                        f"found {len(fields) + 2}")
@@ -832,13 +837,7 @@ def _geolite2_resolver(columns, geonames, share):
         return _pick(index, fields, name)
 
     def resolve(key):
-        if isinstance(key, str):
-            _check_text(key, "the row")
-            fields = key.split(",")
-        else:
-            fields = list(key)
-            for field in fields:
-                _check_text(field, "the row")
+        fields = _checked_fields(key)
         if len(fields) != width:
             raise _Bad(f"expected {width + 1} columns as in the header, found {len(fields) + 1}")
         geoname_id = pick(fields, "geoname_id")
