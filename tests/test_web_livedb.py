@@ -1,8 +1,12 @@
 """LiveDatabase: follows atomic replacements, refuses a corrupt one, keeps serving."""
 import logging
 import os
+import subprocess
+import sys
 
 from visitorapi.web.livedb import LiveDatabase, open_checked
+
+from conftest import ROOT
 
 
 class Clock:
@@ -83,3 +87,13 @@ def test_a_replacement_with_a_damaged_body_is_refused(tmp_path, caplog):
         assert live.current().lookup("192.0.2.1").city == "Berlin"   # the old one serves
     assert "checksum" in live.error
     assert [r for r in caplog.records if getattr(r, "event", None) == "db.refused"]
+
+
+def test_the_serving_path_never_imports_the_updater_or_the_compiler():
+    """Serving watches the database's age; replacing it is `visitorapi update`'s job."""
+    probe = ("import sys, visitorapi.wsgi; print(sorted(m for m in sys.modules if m in "
+             "('ssl', 'urllib.request', 'visitorapi.ipdb.update', 'visitorapi.ipdb.compiler', "
+             "'visitorapi.ipdb.sources')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
