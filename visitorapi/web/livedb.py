@@ -21,6 +21,7 @@ import logging
 import os
 import time
 
+from visitorapi.config import Settings
 from visitorapi.ipdb import open_database
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class LiveDatabase:
         clock: monotonic seconds, injectable for tests.
     """
 
-    def __init__(self, path, opener, *, check_interval=2.0, clock=time.monotonic):
+    def __init__(self, path, opener, *, check_interval=Settings.db_check_interval,
+                 clock=time.monotonic):
         self.path = os.fspath(path)
         self.opener = opener
         self.check_interval = check_interval
