@@ -175,19 +175,22 @@ class VisitorAPI:
     def api(self, request: Request) -> ApiResponse:
         """GET/HEAD /api/?pid=PID: the visitor's information, for authorized origins.
 
-        The walk: pid -> origin and decision -> client address -> limits ->
-        lookup -> answer. Errors keep the CORS grant made so far, so the
-        calling page can read them.
+        The walk, once, in the order of the module map: client address ->
+        project and origin -> decision -> limits -> lookup -> answer. An
+        error keeps the CORS grant made so far, so the calling page can read it.
         """
         environ = request.environ
         if request.method == "OPTIONS":
             return self.preflight(request)
         response = ApiResponse(200, b"", route="/api")
         try:
-            if request.method not in _READ_METHODS:
-                raise HTTPError(405, f"method {request.method if request.method.isalpha() else 'used'}"
-                                     " is not allowed; use GET",
-                                headers=[("Allow", "GET, HEAD, OPTIONS")])
+            method = request.method
+            if method not in _READ_METHODS:
+                raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
+                                     "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
+            # 1. client address
+            ip = client_ip(environ, self.trusted)
+            # 2. project and origin -> decision
             pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
             patterns = self.domains.patterns_for(pid)
             if patterns is not None:
@@ -205,11 +208,12 @@ class VisitorAPI:
                 if patterns is not None:
                     response.denied_origin = decision.denied_origin
                 raise HTTPError(403, decision.message)
-            ip = client_ip(environ, self.trusted)
+            # 3. limits
             retry_after = self.limiter.check(pid, ip)
             if retry_after:
                 raise HTTPError(429, f"rate limit exceeded; retry after {retry_after} s",
                                 headers=[("Retry-After", str(retry_after))])
+            # 4. lookup
             database = self.database.current()
             if database is None:
                 raise HTTPError(503, "not ready: no IP database is loaded")
@@ -217,13 +221,14 @@ class VisitorAPI:
                 location = database.lookup(ip)
             except ValueError:
                 raise HTTPError(400, "the client address is not an IP address") from None
+            # 5. answer
             response.body = self.render_data(ip, location, environ.get("HTTP_USER_AGENT", ""),
                                              response)
             return response
         except HTTPError as error:
             if not response.headers and "HTTP_ORIGIN" in environ \
                     and asking_origin(environ).readable:
-                # A 400/405 found before authorization: readable by the page too.
+                # A 400/405 found before the decision: readable by the page too.
                 response.headers.append(cors.allow_origin(environ["HTTP_ORIGIN"]))
             return response.fail(error)
 
