@@ -168,13 +168,17 @@ def current(factory=None) -> Accounting:
 _service_dir = None  # the master's metrics directory (on_starting makes it, on_exit removes it)
 
 
-def on_starting(server=None, settings=None):
-    """gunicorn master hook: a fresh metrics directory for this service instance.
+def on_starting(server=None):
+    """gunicorn master hook: :func:`start_service` with the settings of the environment."""
+    start_service(load_settings())
+
+
+def start_service(settings):
+    """In the gunicorn master: a fresh metrics directory for this service instance.
 
     Its path is handed to the workers, which read it as ``Settings.metrics_dir``.
     """
     global _service_dir
-    settings = settings or load_settings()
     _service_dir = metrics_share.create_service_dir(settings.run_dir)
     hand_to_workers(METRICS_DIR_VARIABLE, str(_service_dir))
 

@@ -175,9 +175,9 @@ class VisitorAPI:
     def api(self, request: Request) -> ApiResponse:
         """GET/HEAD /api/?pid=PID: the visitor's information, for authorized origins.
 
-        The walk, once, in the order of the module map: client address ->
-        project and origin -> decision -> limits -> lookup -> answer. An
-        error keeps the CORS grant made so far, so the calling page can read it.
+        The walk, once, in the order of the module map: (the project named)
+        client address -> origin and decision -> limits -> lookup -> answer.
+        An error keeps the CORS grant made so far, so the calling page can read it.
         """
         environ = request.environ
         if request.method == "OPTIONS":
@@ -188,16 +188,16 @@ class VisitorAPI:
             if method not in _READ_METHODS:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
-            # 1. client address
-            ip = client_ip(environ, self.trusted)
-            # 2. project and origin -> decision
             pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
             patterns = self.domains.patterns_for(pid)
             if patterns is not None:
-                response.pid = pid
+                response.pid = pid  # NOTE: known first, so every outcome counts for it
             else:
                 # PERF: a pid the store knows is well-formed; only others are checked.
                 check_pid(pid)
+            # 1. client address
+            ip = client_ip(environ, self.trusted)
+            # 2. origin -> decision
             decision = self.decide(environ, pid, patterns)
             if decision.readable:
                 # NOTE: error responses are readable by the calling page too, so the

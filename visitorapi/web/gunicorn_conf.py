@@ -93,7 +93,7 @@ def on_starting(server):
     A bad setting stops the master here, before any worker starts.
     """
     settings = load_settings()
-    accounting.on_starting(server, settings)
+    accounting.start_service(settings)
     if settings.https == "auto":
         loopback = is_loopback_bind(server.cfg.address)
         resolved = "off" if loopback else "require"
