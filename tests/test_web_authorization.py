@@ -248,7 +248,7 @@ def test_authorize_returns_a_typed_decision(environ, allowed, reason, readable, 
     patterns = tuple(parse_pattern(text) for text in PATTERNS)
     decision = authorize(environ, patterns)
     assert decision.allowed is allowed and decision.reason is Reason[reason]
-    assert decision.readable is readable
+    assert decision.asking.readable is readable
     assert (decision.message if not allowed else None) == message
 
 

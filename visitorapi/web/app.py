@@ -30,7 +30,8 @@ from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.authorize import asking_origin, authorize
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
 from visitorapi.web.ratelimit import RateLimiter
-from visitorapi.web.responses import POLICY, SCRIPT_POLICY, ApiResponse, render_error
+from visitorapi.web.responses import (API_POLICY, POLICY, SCRIPT_POLICY, ApiResponse,
+                                      render_error)
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class VisitorAPI:
                                    route=_route_name(path))
         if response.route == "/api":
             # Every /api answer depends on Origin, errors, redirects and 500s included.
-            response.headers.append(cors.VARY_ORIGIN)
+            response.policy = API_POLICY
         response.seconds = time.perf_counter() - started
         self.finish(response)
         return self.responder.respond(start_response, response, head=request.method == "HEAD",
@@ -198,12 +199,16 @@ class VisitorAPI:
             # 1. client address
             ip = client_ip(environ, self.trusted)
             # 2. origin -> decision
-            decision = self.decide(environ, pid, patterns)
-            if decision.readable:
+            # PERF: a page's Origin repeats on every visit; the decision for
+            # (pid, Origin) is kept while the project's patterns are the same object.
+            grant = self._grants.get((pid, environ.get("HTTP_ORIGIN")))
+            decision = grant[1] if grant is not None and grant[0] is patterns \
+                else self.decide(environ, pid, patterns)
+            if decision.asking.readable:
                 # NOTE: error responses are readable by the calling page too, so the
                 # copied snippet can JSON.parse them and reach its error callback.
                 # Data is only ever sent to authorized origins (below).
-                response.headers.append(cors.allow_origin(environ["HTTP_ORIGIN"]))
+                response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
             if not decision.allowed:
                 if patterns is not None:
                     response.denied_origin = decision.denied_origin
@@ -229,23 +234,20 @@ class VisitorAPI:
             if not response.headers and "HTTP_ORIGIN" in environ \
                     and asking_origin(environ).readable:
                 # A 400/405 found before the decision: readable by the page too.
-                response.headers.append(cors.allow_origin(environ["HTTP_ORIGIN"]))
+                response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
             return response.fail(error)
 
     def decide(self, environ, pid, patterns):
-        """The authorization :class:`~visitorapi.web.authorize.Decision` for this request.
+        """Authorize the request (a :class:`~visitorapi.web.authorize.Decision`) and cache it.
 
-        PERF: a page's Origin repeats on every visit; the decision for
-        (pid, Origin) is kept while the project's patterns are the same object.
+        Only a decision keyed by an Origin header is kept: one from a Referer
+        depends on the whole header, which varies by page.
         """
         origin_header = environ.get("HTTP_ORIGIN")
-        if not origin_header:
-            return authorize(environ, patterns)
-        key = (pid, origin_header)
-        cached = self._grants.get(key)
-        if cached is not None and cached[0] is patterns:
-            return cached[1]
         decision = authorize(environ, patterns)
+        if not origin_header:
+            return decision
+        key = (pid, origin_header)
         if len(self._grants) >= _GRANT_CACHE_SIZE:
             self._grants.clear()
         self._grants[key] = (patterns, decision)
@@ -270,7 +272,7 @@ class VisitorAPI:
             return response.fail(HTTPError(
                 403, "preflight refused: only GET and HEAD without extra headers, "
                      "from an authorized origin, are allowed"))
-        response.headers += [cors.allow_origin(environ["HTTP_ORIGIN"]), *cors.PREFLIGHT_HEADERS]
+        response.headers += [(cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]), *cors.PREFLIGHT_HEADERS]
         return response
 
     def render_data(self, ip, location, user_agent, response) -> bytes:

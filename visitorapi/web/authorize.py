@@ -91,11 +91,6 @@ class Decision(NamedTuple):
     asking: AskingOrigin
 
     @property
-    def readable(self) -> bool:
-        """Echo the request's Origin in Access-Control-Allow-Origin (see AskingOrigin)."""
-        return self.asking.readable
-
-    @property
     def denied_origin(self) -> str | None:
         """The serialized origin that was refused (None when allowed or none was parsed)."""
         if self.allowed or self.asking.origin is None:

@@ -1,25 +1,19 @@
 """CORS (Fetch standard): which headers grant a page access to an /api answer.
 
-Pure functions over header values; the app adds what they return to the
-response. Reference: the Fetch standard's "CORS protocol" section
+Pure functions and constants over header values; the app adds them to the
+response. ``Access-Control-Allow-Origin`` echoes the request's ``Origin``,
+never ``*``: only an authorized origin may read data (errors are readable by
+any page that sent a usable Origin, so the snippet can report them).
+Reference: the Fetch standard's "CORS protocol" section
 (https://fetch.spec.whatwg.org/#http-cors-protocol).
 """
+ALLOW_ORIGIN = "Access-Control-Allow-Origin"
 VARY_ORIGIN = ("Vary", "Origin")
 ALLOWED_METHODS = ("GET", "HEAD")
 PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, HEAD"),
     ("Access-Control-Max-Age", "7200"),
 )
-
-
-def allow_origin(origin_header: str) -> tuple:
-    """``Access-Control-Allow-Origin`` echoing the request's ``Origin`` header.
-
-    The header is echoed, never ``*``: only an authorized origin may read
-    data (errors are readable by any page that sent a usable Origin, so the
-    snippet can report them).
-    """
-    return ("Access-Control-Allow-Origin", origin_header)
 
 
 def is_preflight(environ) -> bool:

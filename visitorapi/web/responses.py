@@ -10,6 +10,7 @@ import json
 from visitorapi.http.errors import HTTPError
 from visitorapi.http.headers import check_headers
 from visitorapi.http.response import JSON, NO_STORE, Response
+from visitorapi.web.cors import VARY_ORIGIN
 
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -27,6 +28,8 @@ def header_policy(*, csp=STRICT_CSP, corp="same-origin", referrer="no-referrer")
 
 POLICY = header_policy()
 SCRIPT_POLICY = header_policy(corp="cross-origin")
+# Every /api answer depends on the request's Origin (CORS), errors included.
+API_POLICY = (*POLICY, VARY_ORIGIN)
 
 
 class ApiResponse(Response):
