@@ -45,6 +45,10 @@ _NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages
                    '"region":"","city":"","cityLatLong":""', '"timezone":"","continentCode":""')
 _UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
               "deviceFamily")
+# Each route's path (its name in metrics and usage) and handler; /api/ is /api.
+ROUTES = {"/api": "api", "/healthz": "healthz", "/readyz": "readyz",
+          "/.well-known/security.txt": "security_txt", "/openapi.json": "openapi",
+          "/client.js": "client_js", "/": "demo", "/metrics": "metrics"}
 _LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
@@ -99,13 +103,8 @@ class VisitorAPI:
         self._location_json = functools.lru_cache(_LOCATION_CACHE_SIZE)(self._render_location)
         self._ua_json = functools.lru_cache(_UA_CACHE_SIZE)(self._render_ua)
         self._grants = {}
-        self._routes = {
-            "/api": self.api, "/api/": self.api,
-            "/healthz": self.healthz, "/readyz": self.readyz,
-            "/.well-known/security.txt": self.security_txt,
-            "/openapi.json": self.openapi, "/client.js": self.client_js, "/": self.demo,
-            "/metrics": self.metrics,
-        }
+        self._routes = {path: getattr(self, name) for path, name in ROUTES.items()}
+        self._routes["/api/"] = self.api
 
     # -- WSGI ---------------------------------------------------------------
 
@@ -447,12 +446,10 @@ def _read_only(request: Request):
 
 
 _FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
-_ROUTE_NAMES = {"/api": "/api", "/api/": "/api", "/healthz": "/healthz", "/readyz": "/readyz",
-                "/metrics": "/metrics", "/": "/",
-                "/.well-known/security.txt": "/.well-known/security.txt",
-                "/openapi.json": "/openapi.json", "/client.js": "/client.js"}
 
 
 def _route_name(path: str) -> str:
     """The route's name for counting; every unknown path is "unknown" (never the raw path)."""
-    return _ROUTE_NAMES.get(path, "unknown")
+    if path == "/api/":
+        return "/api"
+    return path if path in ROUTES else "unknown"
