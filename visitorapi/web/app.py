@@ -32,6 +32,7 @@ from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
 from visitorapi.web.ratelimit import RateLimiter
 from visitorapi.web.responses import (API_POLICY, POLICY, SCRIPT_POLICY, ApiResponse,
                                       render_error)
+from visitorapi.web.routes import ALIASES, PATHS, ROUTES, route_name
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ _NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages
                    '"region":"","city":"","cityLatLong":""', '"timezone":"","continentCode":""')
 _UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
               "deviceFamily")
-# Each route's path (its name in metrics and usage) and handler; /api/ is /api.
-ROUTES = {"/api": "api", "/healthz": "healthz", "/readyz": "readyz",
-          "/.well-known/security.txt": "security_txt", "/openapi.json": "openapi",
-          "/client.js": "client_js", "/": "demo", "/metrics": "metrics"}
 _LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
@@ -103,8 +100,7 @@ class VisitorAPI:
         self._location_json = functools.lru_cache(_LOCATION_CACHE_SIZE)(self._render_location)
         self._ua_json = functools.lru_cache(_UA_CACHE_SIZE)(self._render_ua)
         self._grants = {}
-        self._routes = {path: getattr(self, name) for path, name in ROUTES.items()}
-        self._routes["/api/"] = self.api
+        self._routes = {path: getattr(self, ROUTES[ALIASES.get(path, path)]) for path in PATHS}
 
     # -- WSGI ---------------------------------------------------------------
 
@@ -118,10 +114,10 @@ class VisitorAPI:
         try:
             response = self.handle(request)
         except Exception:  # NOTE: the traceback goes to the server log, never to the client
-            log.exception("unhandled error in %s", _route_name(path),
+            log.exception("unhandled error in %s", route_name(path),
                           extra={"event": "request.error"})
             response = ApiResponse(500, render_error(500, "internal error"),
-                                   route=_route_name(path))
+                                   route=route_name(path))
         if response.route == "/api":
             # Every /api answer depends on Origin, errors, redirects and 500s included.
             response.policy = API_POLICY
@@ -142,7 +138,7 @@ class VisitorAPI:
             return handler(request)
         except HTTPError as error:
             return ApiResponse(error.status, render_error(error.status, error.message),
-                               headers=list(error.headers), route=_route_name(path))
+                               headers=list(error.headers), route=route_name(path))
 
     def finish(self, response: ApiResponse):
         """The one place a request's outcome is complete: tell every observer.
@@ -168,7 +164,7 @@ class VisitorAPI:
         target = request.https_url()
         message = "this service requires https; use https://" + request.host_name
         return ApiResponse(308, render_error(308, message), headers=[("Location", target)],
-                           route=_route_name(request.path))
+                           route=route_name(request.path))
 
     # -- /api ------------------------------------------------------------------
 
@@ -447,9 +443,3 @@ def _read_only(request: Request):
 
 _FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
-
-def _route_name(path: str) -> str:
-    """The route's name for counting; every unknown path is "unknown" (never the raw path)."""
-    if path == "/api/":
-        return "/api"
-    return path if path in ROUTES else "unknown"

@@ -19,6 +19,7 @@ from gunicorn.glogging import Logger
 
 from visitorapi import logs
 from visitorapi.config import ConfigError, log_settings
+from visitorapi.web.routes import PATHS
 
 # Access-log atoms that can carry visitor data; rendered as "-".
 PRIVATE_ATOMS = ("h", "r", "q", "a", "f", "u", "U")  # U is re-added below without the query
@@ -51,7 +52,7 @@ class PrivateLogger(Logger):
                 atoms[key] = "-"
         # The route is not visitor data, but a path can still carry text a
         # client chose: keep it only when it is one of ours.
-        atoms["U"] = path if path in _KNOWN_PATHS else "(other)"
+        atoms["U"] = path if path in PATHS else "(other)"
         return atoms
 
     def warning(self, msg, *args, **kwargs):
@@ -69,6 +70,3 @@ class PrivateLogger(Logger):
             msg, args = "Error handling request (request line withheld)", ()
         super().error(msg, *args, **kwargs)
 
-
-_KNOWN_PATHS = frozenset({"/", "/api", "/api/", "/healthz", "/readyz", "/openapi.json",
-                          "/client.js", "/.well-known/security.txt", "/metrics"})
