@@ -1,10 +1,15 @@
 """The ``visitorapi`` command's wiring: help, version, usage errors, exit codes."""
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from visitorapi import __version__
 from visitorapi.cli import COMMAND_GROUPS, build_parser, main
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 def test_module_entry_point_prints_version():
@@ -32,3 +37,22 @@ def test_every_command_group_registers_runnable_commands(group):
     for name, sub in subparsers.choices.items():
         assert sub.get_default("run") is not None or any(
             a.dest.endswith("command") for a in sub._actions), name
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("projects", "list", "--format", "json"), id="projects-list"),
+    pytest.param(("usage", "--format", "csv"), id="usage-csv"),
+])
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path, args):
+    """``visitorapi ... | head``: no traceback, no message, 128 + SIGPIPE like Unix tools."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "VISITORAPI_STATE": str(tmp_path / "state.sqlite3")}
+    try:
+        result = subprocess.run([sys.executable, "-m", "visitorapi", *args], stdout=write_end,
+                                stderr=subprocess.PIPE, env=env, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.stderr == b""
+    assert result.returncode == 128 + signal.SIGPIPE

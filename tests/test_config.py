@@ -59,7 +59,7 @@ def test_all_problems_are_reported_at_once():
     assert "VISITORAPI_HTTPS" in str(caught.value) and "VISITORAPI_CLIENT_RATE" in str(caught.value)
 
 
-def test_every_setting_is_documented():
+def test_every_setting_is_documented_in_the_configuration_table():
     """Each VISITORAPI_* variable config.py reads has a row in docs/configuration.md's table."""
     import re
     from pathlib import Path

@@ -670,6 +670,15 @@ def test_sessions_list_names_the_browser_coarsely(app):
     pytest.param('<a href="https://x.test" onclick="alert(1)">x</a>',
                  '&lt;a href=&quot;<a href="https://x.test">https://x.test</a>&quot; '
                  'onclick=&quot;alert(1)&quot;&gt;x&lt;/a&gt;', id="extra-attribute"),
+    pytest.param("IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0 "
+                 "(https://creativecommons.org/licenses/by/4.0/)",
+                 'IP Geolocation by DB-IP (<a href="https://db-ip.com">https://db-ip.com</a>), '
+                 'licensed under CC BY 4.0 (<a href="https://creativecommons.org/licenses/by/4.0/">'
+                 'https://creativecommons.org/licenses/by/4.0/</a>)', id="urls-in-parentheses"),
+    pytest.param("See https://example.com/a_(b). Or https://example.com/c?d=1!",
+                 'See <a href="https://example.com/a_(b)">https://example.com/a_(b)</a>. '
+                 'Or <a href="https://example.com/c?d=1">https://example.com/c?d=1</a>!',
+                 id="balanced-parenthesis-and-sentence-punctuation"),
     pytest.param("", "", id="none"),
 ])
 def test_attribution_links_are_rebuilt_and_the_rest_escaped(text, expected):

@@ -131,6 +131,27 @@ def test_bad_input_names_file_and_line_and_keeps_the_old_file(tmp_path, compiled
     assert sorted(p.name for p in tmp_path.iterdir()) == ["city.csv", "city.vdb"]
 
 
+@pytest.mark.parametrize("content", [
+    pytest.param(bytes(range(256)) * 12, id="random-bytes"),
+    pytest.param(b"\x7fELF\x02\x01\x01" + bytes(200) + b",\n", id="executable"),
+    pytest.param("1.0.0.0,1.0.0.9,AU\n".encode("utf-16"), id="utf-16-csv"),
+])
+def test_binary_input_is_refused_in_words(tmp_path, content):
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(content)
+    result = run_cli("compile", binary, "-o", tmp_path / "out.vdb")
+    assert result.returncode == 1
+    assert result.stderr == (f"visitorapi compile: error: {binary}: is not a CSV text file "
+                             "(its first bytes are binary data or not UTF-8); give the CSV file "
+                             "itself, plain or gzip-compressed\n")
+
+
+def test_a_missing_input_is_named_plainly(tmp_path):
+    result = run_cli("compile", "nope.csv", "-o", "out.vdb", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "visitorapi compile: error: nope.csv: no such file\n"
+
+
 def test_on_overlap_last_and_skip_invalid(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("1.0.0.0,1.0.0.9,AU,,,,,,,\n1.0.0.5,1.0.0.20,FR,,,,,,,\n"

@@ -220,6 +220,11 @@ def test_real_refresh_over_http_serves_the_new_data(server, real_db):
     assert "updated" in result.stdout
     assert _country(real_db, "1.0.1.7") == "CN" and _country(real_db, "9.9.9.9") is None
     assert leftovers(real_db) == []
+    # the URL's file name says DB-IP, though the download's temporary name does not
+    from visitorapi.ipdb import open_database
+    from visitorapi.ipdb.licenses import DBIP
+    with open_database(real_db) as database:
+        assert database.metadata["attribution"] == DBIP.notice
 
 
 @pytest.mark.parametrize("body, message", [

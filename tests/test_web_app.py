@@ -291,6 +291,15 @@ def test_openapi_describes_the_api(app):
     assert {"/healthz", "/readyz", "/.well-known/security.txt", "/client.js"} <= set(document["paths"])
 
 
+def test_openapi_operation_ids_are_unique(app):
+    document = call(app, "/openapi.json").json
+    ids = [operation["operationId"] for path in document["paths"].values()
+           for operation in path.values()]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert {"getVisitor", "getVisitorWithoutSlash"} <= set(ids)
+    assert document["paths"]["/api"]["get"]["responses"] == document["paths"]["/api/"]["get"]["responses"]
+
+
 def test_client_js_is_loadable_cross_site(app):
     reply = call(app, "/client.js")
     assert reply.header("Content-Type") == "text/javascript; charset=utf-8"

@@ -303,7 +303,7 @@ def main(argv=None) -> int:
                "VISITORAPI_CLIENT_RATE": "0", "VISITORAPI_PROJECT_RATE": "0",
                "VISITORAPI_TRUSTED_PROXIES": "127.0.0.1/32",
                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tools")])}
-        from visitorapi.cli.serve import ensure_default_database
+        from visitorapi.ipdb.default import ensure_default_database
         from visitorapi.config import load_settings
         if args.db:
             env["VISITORAPI_DB"] = str(Path(args.db).resolve())

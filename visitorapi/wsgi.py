@@ -12,6 +12,8 @@ from visitorapi import logs
 from visitorapi.config import load_settings
 from visitorapi.countries import country_facts
 from visitorapi.dashboard.mount import mount_dashboard
+from visitorapi.errors import OperatorError
+from visitorapi.ipdb.default import ensure_default_database
 from visitorapi.state.authorized_domains import AuthorizedDomains
 from visitorapi.useragent import parse
 from visitorapi.web import accounting
@@ -33,6 +35,8 @@ def create_app(environ=None):
         log.warning("VISITORAPI_HTTPS=auto was not resolved (gunicorn was started without "
                     "visitorapi.web.gunicorn_conf); plain HTTP is served: set "
                     "VISITORAPI_HTTPS=require on a public address", extra={"event": "config.https"})
+    if settings.db_is_default:
+        prepare_default_database(settings.db_path)
     database = LiveDatabase(settings.db_path, open_checked,
                             check_interval=settings.db_check_interval)
     if database.current() is None:
@@ -55,6 +59,31 @@ def create_app(environ=None):
                      accounting=counting)
     mount_dashboard(api, settings, database)
     return api
+
+
+def prepare_default_database(path):
+    """Build the embedded default database on a first start (see visitorapi.ipdb.default).
+
+    The shipped gunicorn config calls this in the master before workers fork;
+    each worker calls it again when it builds the app, which costs one open
+    when the file is there and builds it under plain ``gunicorn
+    visitorapi.wsgi:app``. A failure is logged, not raised: the worker still
+    boots, and /readyz and /api say 503 until a database is in place, as with
+    any missing file.
+    """
+    def announce(message):
+        log.info("%s", message, extra={"event": "db.building"})
+
+    try:
+        seconds = ensure_default_database(path, announce=announce)
+    except (OSError, OperatorError) as exc:
+        log.error("cannot build the default IP database at %s: %s; make XDG_CACHE_HOME a "
+                  "writable folder, or set VISITORAPI_DB to a compiled database",
+                  path, exc, extra={"event": "db.missing"})
+        return
+    if seconds is not None:
+        log.info("default IP database built at %s in %.1f s", path, seconds,
+                 extra={"event": "db.built"})
 
 
 def __getattr__(name):

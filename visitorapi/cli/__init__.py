@@ -8,6 +8,8 @@ and exit status 1. Exit codes: 0 ok, 1 failure, 2 usage.
 """
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from visitorapi import __version__, logs
@@ -52,12 +54,38 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except (OperatorError, OSError) as exc:
         # NOTE: OSError covers the operator's own files (missing, unreadable,
-        # disk full); its message already names the path.
-        print(f"visitorapi {args.command}: error: {exc}", file=sys.stderr)
+        # disk full).
+        print(f"visitorapi {args.command}: error: {_describe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"visitorapi {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _describe(exc) -> str:
+    """An error as one line: ``FILE: no such file`` rather than ``[Errno 2] ...: 'FILE'``."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
+        return f"{exc.filename}: {reason or exc}"
+    return str(exc)
+
+
+def _reader_went_away() -> int:
+    """Stdout's reader closed the pipe (``visitorapi ... | head``): stop quietly.
+
+    As a standard Unix tool killed by SIGPIPE would: no message, exit status
+    128 + SIGPIPE. Stdout is pointed at /dev/null so that the interpreter's
+    final flush of what is still buffered does not fail again
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE

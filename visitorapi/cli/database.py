@@ -13,6 +13,7 @@ import time
 
 from visitorapi.atomic import write_atomically
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb.licenses import unattributed_sources
 
 
 
@@ -132,6 +133,8 @@ def run_compile(args) -> int:
           f"{summary['ranges_ipv4']:,} IPv4 + {summary['ranges_ipv6']:,} IPv6 ranges, "
           f"{summary['records']:,} records, {summary['bytes'] / 1e6:.1f} MB "
           f"in {summary['seconds']:.1f} s")
+    if summary["attribution"]:
+        print(f"attribution stored: {summary['attribution']}")
     return 0
 
 
@@ -170,6 +173,12 @@ def run_info(args) -> int:
                              for name, (offset, length) in header.sections.items()},
                 "body_sha256": header.body_sha256.hex(), **database.metadata}
     print(json.dumps(info, indent=2, ensure_ascii=False))
+    missing = unattributed_sources(database.metadata)
+    if missing:
+        print(f"visitorapi info: warning: {args.database} holds {' and '.join(missing)} data "
+              "but no attribution, which its license requires; recompile it (visitorapi "
+              "compile stores the source's notice) and credit the source where the data is "
+              "used", file=sys.stderr)
     return 0
 
 

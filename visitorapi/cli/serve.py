@@ -15,9 +15,10 @@ its parser, and the compiler, the CSV readers, urllib and ssl are not needed
 to list projects.
 """
 import argparse
-import fcntl
+import errno
 import ipaddress
 import os
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -27,9 +28,6 @@ from visitorapi.errors import OperatorError
 
 DEMO_NAME = "demo (visitorapi serve)"
 DEFAULT_BIND = "127.0.0.1:8000"
-DEFAULT_SOURCES = ("dbip-country-ipv4.csv.gz", "dbip-country-ipv6.csv.gz")
-DBIP_ATTRIBUTION = ("IP to Country Lite by DB-IP (https://db-ip.com), licensed under "
-                    "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)")
 
 
 def register(subparsers):
@@ -74,8 +72,9 @@ def run(args) -> int:
     settings = load_settings(env)
     if args.certfile:
         check_certificate(args.certfile, args.keyfile)
+    check_port_free(args.bind, host, port)
     if settings.db_is_default:
-        ensure_default_database(settings.db_path)
+        prepare_default_database(settings.db_path)
     else:
         check_database(settings.db_path)
     scheme = "https" if args.certfile else "http"
@@ -83,14 +82,24 @@ def run(args) -> int:
         pid = ensure_demo_project(settings.state_path, port)
         env["VISITORAPI_DEMO_PID"] = pid
         print(f"demo project pid: {pid}")
-        print(f"demo page: {scheme}://{'localhost' if host != '::1' else '[::1]'}:{port}/")
+        print(f"demo page: {scheme}://{_visit_host(host)}:{port}/")
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:visitorapi.web.gunicorn_conf",
             "--bind", args.bind, "--workers", str(args.workers)]
     if args.certfile:
         argv += ["--certfile", args.certfile, "--keyfile", args.keyfile]
     argv.append("visitorapi.wsgi:app")
     print(f"serving {scheme}://{args.bind} with {args.workers} workers "
-          f"(database {settings.db_path})", flush=True)
+          f"(database {settings.db_path})")
+    if port is not None:
+        print(f"dashboard: {scheme}://{_visit_host(host)}:{port}/dashboard/ (no account yet? "
+              "create one with: visitorapi users create you@example.com)")
+    if not args.certfile and redirects_plain_http(settings.https, host, port):
+        print(f"note: plain HTTP on {args.bind} is answered with 308 redirects to https "
+              "(VISITORAPI_HTTPS=require, the default off loopback; /healthz and /readyz "
+              "excepted). Serve TLS with --certfile/--keyfile, or put a TLS proxy in front "
+              "and list it in VISITORAPI_TRUSTED_PROXIES, or set VISITORAPI_HTTPS=off on a "
+              "private network.")
+    sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)
     return 1  # not reached
@@ -136,30 +145,57 @@ def check_database(path):
                             "check VISITORAPI_DB / --db") from exc
 
 
-def ensure_default_database(path: Path):
-    """Compile the shipped DB-IP country CSV into ``path`` unless a good copy is cached.
+def prepare_default_database(path):
+    """Build the default database now, if needed, so its one-time compile shows here."""
+    from visitorapi.ipdb.default import ensure_default_database
+    seconds = ensure_default_database(path, announce=lambda message: print(message, flush=True))
+    if seconds is not None:
+        print(f"compiled in {seconds:.1f} s")
 
-    A lock file serializes concurrent first starts; the compiler writes a
-    temporary file and renames it, so a crash leaves no half database.
+
+def check_port_free(bind, host, port):
+    """Bind the address once, so a busy port is one clear line, not gunicorn's retries.
+
+    SO_REUSEADDR as gunicorn sets it: a closed server's connections in
+    TIME_WAIT do not count as busy, a listening socket does.
     """
-    from visitorapi.ipdb import open_database
-    from visitorapi.ipdb.compiler import compile_files
-    from visitorapi.resources import data_path
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.exists():
-            try:
-                open_database(path)
-                return
-            except Exception as exc:  # a stale or corrupt cache: rebuild it
-                print(f"cached default database {path} is unusable ({exc}); recompiling",
-                      file=sys.stderr)
-        sources = [data_path(name) for name in DEFAULT_SOURCES]
-        print(f"compiling the default country database into {path} (once; about a minute)",
-              flush=True)
-        compile_files(sources, path, attribution=DBIP_ATTRIBUTION)
+    if port is None:
+        return  # a Unix socket: gunicorn replaces a stale one itself
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise OperatorError(f"--bind {bind}: cannot resolve {host!r} ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OperatorError(f"{bind} is already in use (another server, perhaps another "
+                                    "visitorapi serve, listens there); stop it or choose "
+                                    "another --bind") from None
+            raise OperatorError(f"cannot listen on {bind}: {exc.strerror}") from None
+
+
+def redirects_plain_http(https: str, host, port) -> bool:
+    """Whether gunicorn will answer plain HTTP on this address with redirects to https.
+
+    Mirrors ``gunicorn_conf.on_starting``, which resolves ``auto`` from the
+    bind address: ``require`` unless it is loopback or a Unix socket.
+    """
+    if https == "auto":
+        return port is not None and not _is_loopback(host)
+    return https == "require"
+
+
+def _visit_host(host) -> str:
+    """The host part of a URL to open in a browser for a server bound to ``host``."""
+    if _is_loopback(host):
+        return "localhost" if host != "::1" else "[::1]"
+    if host in ("0.0.0.0", "::"):
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host
 
 
 def ensure_demo_project(state_path, port) -> str:

@@ -1,20 +1,18 @@
-"""``visitorapi update --source URL|FILE``: refresh the IP database in place.
+"""``visitorapi update --source URL|FILE``: replace the IP database in place.
 
 Downloads (or takes) a CSV release, compiles it next to the configured
 database, verifies it and swaps it in atomically; running servers pick the
 new file up within seconds. On any failure the current database stays in
 place and keeps serving, and the command exits 1 with the reason. See
-:mod:`visitorapi.ipdb.update` and docs/operations.md.
+:mod:`visitorapi.ipdb.update` and docs/operations.md, "Keeping the database
+fresh".
 """
 from visitorapi.config import Settings, load_settings
-
 from visitorapi.errors import OperatorError
 
 # NOTE: visitorapi.ipdb.update (urllib, ssl, the compiler) is imported in run():
 # every ``visitorapi`` run imports this module to build its parser.
 TIMEOUT = 60.0  # seconds without progress before giving up
-
-DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0"
 
 
 def register(subparsers):
@@ -30,7 +28,8 @@ def register(subparsers):
     parser.add_argument("--db", metavar="PATH", default=None,
                         help="the database to replace (default: $VISITORAPI_DB)")
     parser.add_argument("--attribution", metavar="TEXT", default=None,
-                        help=f"attribution stored in the file (DB-IP: {DBIP_ATTRIBUTION!r})")
+                        help="attribution stored in the file (default: the source's own "
+                             "notice for DB-IP, GeoLite2 and IP2Location files)")
     parser.add_argument("--max-bytes", type=int, metavar="N", default=None,
                         help=f"download size limit (default $VISITORAPI_UPDATE_MAX_BYTES "
                              f"or {Settings.update_max_bytes})")
@@ -49,7 +48,7 @@ def run(args) -> int:
                             "or pass --db PATH")
     max_bytes = settings.update_max_bytes if args.max_bytes is None else args.max_bytes
     facts = update.update(args.source, target, format=args.format, attribution=args.attribution,
-                            max_bytes=max_bytes, timeout=args.timeout)
+                          max_bytes=max_bytes, timeout=args.timeout)
     print(f"updated {facts['target']}: {facts['bytes']} bytes in {facts['seconds']:.1f} s; "
           "running servers pick it up within seconds")
     return 0

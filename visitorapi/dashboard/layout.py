@@ -75,12 +75,29 @@ def attribution_html(text: str) -> Html:
         return Html("")
     parts, last = [], 0
     for match in _LINK.finditer(text):
+        if match.group(4):
+            url = _bare_url(match.group(4))
+            end = match.start() + len(url)
+        else:
+            url, end = match.group(2), match.end()
         parts.append(escape(text[last:match.start()]))
-        url = match.group(2) or match.group(4)
         parts.append(render('<a href="{0}">{1}</a>', url, match.group(3) or url))
-        last = match.end()
+        last = end
     parts.append(escape(text[last:]))
     return join(parts)
+
+
+def _bare_url(candidate: str) -> str:
+    """A bare URL without the punctuation of the sentence around it.
+
+    ``(https://db-ip.com), licensed`` links ``https://db-ip.com``: trailing
+    ``.,;:!?`` and a closing parenthesis with no opening one in the URL belong
+    to the text, as in GitHub's and most linkifiers' autolinks.
+    """
+    while candidate and (candidate[-1] in ".,;:!?" or
+                         (candidate[-1] == ")" and candidate.count(")") > candidate.count("("))):
+        candidate = candidate[:-1]
+    return candidate
 
 
 def csrf_field(ctx) -> Html:

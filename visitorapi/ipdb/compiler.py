@@ -27,6 +27,7 @@ from array import array
 
 from visitorapi.atomic import write_atomically
 from visitorapi.ipdb import format as fmt
+from visitorapi.ipdb import licenses
 from visitorapi.ipdb.reader import LOCATION_FIELDS
 from visitorapi.ipdb.sources import SourceError, format_address, read_sources
 
@@ -550,12 +551,16 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         format: force a dialect name (see ``sources.DIALECTS``); detected when None.
         on_overlap: "error", "first" or "last" (see :func:`build_database`).
         skip_invalid: skip and count bad rows instead of failing.
-        attribution: license and attribution text for the header.
+        attribution: license and attribution text for the header; None
+            stores the notice of a known source that requires one (DB-IP,
+            GeoLite2, IP2Location: see :mod:`visitorapi.ipdb.licenses`), so
+            following the docs cannot lose the credit.
         quiet: no progress callbacks (the CLI passes its own ``progress``).
         progress: ``progress(phase, count)``; ignored when ``quiet``.
 
     Returns:
-        The summary of :func:`build_database` plus ``skipped`` and ``files``.
+        The summary of :func:`build_database` plus ``attribution`` (as
+        stored), ``skipped`` and ``files``.
 
     Raises:
         SourceError: a bad row (naming file and line), an unknown dialect or
@@ -563,6 +568,8 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
     """
     scan = read_sources([str(path) for path in inputs], format=format,
                                        skip_invalid=skip_invalid)
+    if attribution is None:
+        attribution = licenses.notice_for(scan.files)
 
     def metadata_sources():
         return [{"name": os.path.basename(str(path)), "dialect": dialect}
@@ -572,6 +579,7 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         scan, output, on_overlap=on_overlap, attribution=attribution, sources=metadata_sources,
         progress=None if quiet else progress,
         extra_metadata=lambda: {"source_rows": scan.rows, "skipped_rows": scan.skipped})
+    summary["attribution"] = attribution
     summary["skipped"] = scan.skipped
     summary["source_rows"] = scan.rows
     summary["files"] = [(str(path), dialect) for path, dialect in scan.files]

@@ -499,6 +499,9 @@ def detect_dialect(path):
             name = _IP2LOCATION_BY_COLUMNS.get(columns)
         else:
             name = {3: "iplocation-country", 10: "iplocation-city"}.get(columns)
+    if name is None and _BAD_TEXT.search(line.replace("\t", "")):
+        raise SourceError(f"{path}: is not a CSV text file (its first bytes are binary data "
+                          "or not UTF-8); give the CSV file itself, plain or gzip-compressed")
     if name is None:
         shape = {"text": "address text", "integer": "integer addresses",
                  "cidr": "CIDR networks without a header"}.get(form, "no address")

@@ -33,6 +33,7 @@ from visitorapi import __version__
 from visitorapi.atomic import remove_quietly, replace
 from visitorapi.errors import OperatorError
 from visitorapi.ipdb.compiler import compile_files as compile_csv
+from visitorapi.ipdb.licenses import notice_for
 from visitorapi.ipdb.reader import verify as verify_structure
 from visitorapi.ipdb.sources import SourceError, open_source
 
@@ -198,6 +199,11 @@ def update(source: str, target, *, format=None, attribution=None,
         fd, compiled = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".new", dir=folder)
         os.close(fd)
         compiled = Path(compiled)
+        if attribution is None and downloaded is not None:
+            # NOTE: the download's temporary name says nothing; the URL's
+            # file name (dbip-city-lite-2026-06.csv.gz) tells the source.
+            attribution = notice_for([(urllib.parse.urlsplit(source).path,
+                                       format or "")])
         kwargs = {"format": format}
         if attribution is not None:
             kwargs["attribution"] = attribution

@@ -20,8 +20,10 @@ handling is switched off (``forwarded_allow_ips = ""``).
 import ipaddress
 import ssl
 
-from visitorapi.config import hand_to_workers, load_settings
+from visitorapi import logs
+from visitorapi.config import ConfigError, hand_to_workers, load_settings
 from visitorapi.web import accounting
+from visitorapi.wsgi import prepare_default_database
 
 wsgi_app = "visitorapi.wsgi:app"
 bind = ["127.0.0.1:8000"]
@@ -36,7 +38,7 @@ proc_name = "visitorapi"
 # 27's stock gthread) and passes with this worker. gthread also answers a
 # browser's next request on the same connection (keepalive; with TLS, no new
 # handshake) and serves others while a client is idle or slow.
-# What it costs, measured with tools/bench_service.py (README, "Performance";
+# What it costs, measured with tools/bench_service.py (docs/performance.md;
 # 2 workers, wrk on loopback, shared 2-core machine): requests/s within the
 # noise of sync's for every app (visitorapi / hello-world medians 0.67x-0.78x
 # vs sync's 0.74x-0.78x); 20-40 µs more worker CPU per request for thread
@@ -86,13 +88,21 @@ def is_loopback_bind(addresses) -> bool:
 
 
 def on_starting(server):
-    """Resolve VISITORAPI_HTTPS=auto, and make the service's metrics directory.
+    """Resolve VISITORAPI_HTTPS=auto, make the service's metrics directory, and
+    build the default database on a first start.
 
-    Runs in the arbiter before workers fork, so every worker inherits both
-    (see :mod:`visitorapi.web.metrics_share` for why the directory exists).
-    A bad setting stops the master here, before any worker starts.
+    Runs in the arbiter before workers fork, so every worker inherits all
+    three (see :mod:`visitorapi.web.metrics_share` for why the directory
+    exists). The database is built here rather than in a worker: a worker
+    would build it too (under a lock, see visitorapi.ipdb.default), but inside
+    gunicorn's worker boot timeout, which a first compile on a busy machine
+    can exceed; the master has no such timeout, and the compiler's memory
+    stays out of the workers.
     """
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return  # NOTE: each worker reports it, with every other bad setting, when it boots
     accounting.start_service(settings)
     if settings.https == "auto":
         loopback = is_loopback_bind(server.cfg.address)
@@ -100,6 +110,9 @@ def on_starting(server):
         hand_to_workers("VISITORAPI_HTTPS", resolved)
         server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)", resolved,
                         "loopback" if loopback else "non-loopback")
+    if settings.db_is_default:
+        logs.configure(settings.log_format, settings.log_level)
+        prepare_default_database(settings.db_path)
 
 
 def worker_exit(server, worker):

@@ -23,6 +23,7 @@ import time
 
 from visitorapi.config import Settings
 from visitorapi.ipdb import open_database
+from visitorapi.ipdb.licenses import unattributed_sources
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,20 @@ def open_checked(path):
     constant-time checks cannot see, for about 1 ms per MB. The full
     structural check (``visitorapi verify``, seconds for city data) is run
     by ``visitorapi update`` before it swaps a file in.
+
+    A database built from a source whose license requires a credit (DB-IP,
+    GeoLite2, IP2Location) but carrying none is served, with a warning: the
+    data is fine, the operator's obligation is not met.
     """
-    return open_database(path, checksum=True)
+    database = open_database(path, checksum=True)
+    missing = unattributed_sources(database.metadata)
+    if missing:
+        log.warning("database %s holds %s data but no attribution, which its license "
+                    "requires: recompile it with visitorapi compile, which stores the "
+                    "source's notice unless --attribution gives another, and credit the "
+                    "source on your site",
+                    path, " and ".join(missing), extra={"event": "db.attribution_missing"})
+    return database
 
 
 class LiveDatabase:

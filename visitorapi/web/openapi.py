@@ -38,6 +38,17 @@ def _error(description):
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _alias(operations: dict, suffix: str) -> dict:
+    """The same operations under another path, with their operationIds suffixed.
+
+    OpenAPI 3.1 requires every operationId to be unique in the document
+    (code generators name methods after them), so ``/api`` cannot reuse
+    ``/api/``'s operations as they are.
+    """
+    return {method: {**operation, "operationId": operation["operationId"] + suffix}
+            for method, operation in operations.items()}
+
+
 def document() -> dict:
     """Return the OpenAPI 3.1 document as a dict."""
     data_properties = {name: {"type": "string", "description": text}
@@ -100,7 +111,7 @@ def document() -> dict:
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "paths": {
             "/api/": api,
-            "/api": api,
+            "/api": _alias(api, "WithoutSlash"),
             "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz",
                                  "responses": {"200": {"description": "the process answers",
                                                        "content": {"application/json": {
