@@ -243,8 +243,7 @@ class DashboardApp:
         Raises:
             HTTPError: 403 otherwise (the form is not processed).
         """
-        sender = ctx.request.sender_origin()
-        if sender != ctx.request.origin:
+        if not ctx.request.sent_from_here():
             raise HTTPError(403, "This form was sent from another site (or without an Origin "
                                  "header) and was refused.")
         if ctx.session is None:

@@ -5,9 +5,9 @@ checks are :mod:`visitorapi.http`'s, shared with the API; this module adds
 only what the dashboard alone needs.
 """
 import re
-from urllib.parse import urlsplit
 
 from visitorapi.dashboard.markup import Html
+from visitorapi.domains import parse_origin, referer_origin
 from visitorapi.http.headers import check_headers
 from visitorapi.http.request import Request
 from visitorapi.http.response import Response
@@ -44,15 +44,18 @@ class DashboardRequest(Request):
                 return value
         return ""
 
-    def sender_origin(self) -> str:
-        """The ``Origin`` header, or the origin of ``Referer`` when Origin is absent, else ``""``."""
-        origin = self.environ.get("HTTP_ORIGIN")
-        if origin is not None:
-            return origin.strip()
-        parts = urlsplit(self.environ.get("HTTP_REFERER", ""))
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return f"{parts.scheme}://{parts.netloc}".lower()
-        return ""
+    def sent_from_here(self) -> bool:
+        """True if the page that sent this request has this server's origin (RFC 6454).
+
+        The sender is the ``Origin`` header, or the origin of ``Referer`` when
+        Origin is absent, parsed as the API parses them (:mod:`visitorapi.domains`);
+        ``Origin: null``, a missing or a malformed sender is never ours.
+        """
+        header = self.environ.get("HTTP_ORIGIN")
+        sender = (parse_origin(header.strip()) if header is not None
+                  else referer_origin(self.environ.get("HTTP_REFERER")))
+        own = parse_origin(self.origin)
+        return sender is not None and own is not None and sender[:3] == own[:3]
 
 
 def redirect(location: str, status: int = 303) -> Response:
