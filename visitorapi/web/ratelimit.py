@@ -17,6 +17,8 @@ import math
 import secrets
 import time
 
+from visitorapi.config import Settings
+
 
 class TokenBuckets:
     """Buckets of ``burst`` tokens refilled at ``rate`` tokens per second, by key.
@@ -72,8 +74,9 @@ class RateLimiter:
         clock: monotonic seconds; injectable for tests.
     """
 
-    def __init__(self, client_rate=10.0, client_burst=50.0, project_rate=0.0,
-                 project_burst=1.0, *, key_lifetime=3600.0, sweep_interval=60.0,
+    def __init__(self, client_rate=Settings.client_rate, client_burst=Settings.client_burst,
+                 project_rate=Settings.project_rate, project_burst=Settings.project_burst, *,
+                 key_lifetime=Settings.rate_key_lifetime, sweep_interval=60.0,
                  clock=time.monotonic):
         self.clients = TokenBuckets(client_rate, client_burst)
         self.projects = TokenBuckets(project_rate, project_burst)
