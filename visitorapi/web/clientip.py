@@ -250,13 +250,15 @@ def forwarded_https(environ, trusted: TrustedProxies) -> bool:
     """
     if not trusted.enabled:
         return False
+    x_forwarded = trusted.header == "x-forwarded-for"
+    value = environ.get("HTTP_X_FORWARDED_PROTO" if x_forwarded else "HTTP_FORWARDED")
+    if not value:
+        return False  # PERF: no report to trust, so the peer need not be checked
     remote = environ.get("REMOTE_ADDR") or ""
     if remote not in trusted.trusted_peers and not trusted.classify_peer(remote)[0]:
         return False
-    if trusted.header == "x-forwarded-for":
-        proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
-        return proto.rsplit(",", 1)[-1].strip().lower() == "https"
-    value = environ.get("HTTP_FORWARDED", "")
+    if x_forwarded:
+        return value.rsplit(",", 1)[-1].strip().lower() == "https"
     try:
         elements = _split_outside_quotes(value, ",")
     except HTTPError:
