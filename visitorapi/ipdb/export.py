@@ -8,11 +8,9 @@ compile -> export -> compile gives back the same database.
 """
 import csv
 import io
-import ipaddress
 
 from visitorapi.ipdb import format as fmt
-
-_ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+from visitorapi.ipdb.sources import format_address
 
 
 def coordinate_text(value) -> str:
@@ -27,10 +25,10 @@ def coordinate_text(value) -> str:
 def city_csv_rows(database):
     """Yield one CSV row (a list of str) per stored range."""
     for version, first, last, location in database.ranges():
-        make = _ADDRESS[version]
         (country_code, region, district, city, postcode, latitude, longitude,
          timezone) = location
-        yield [str(make(first)), str(make(last)), country_code or "", region or "",
+        yield [format_address(first, version), format_address(last, version),
+               country_code or "", region or "",
                district or "", city or "", postcode or "", coordinate_text(latitude),
                coordinate_text(longitude), timezone or ""]
 
