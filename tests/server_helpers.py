@@ -6,6 +6,7 @@ SIGKILL of the whole process group).
 import contextlib
 import http.client
 import http.server
+import json
 import os
 import signal
 import socket
@@ -44,7 +45,7 @@ def create_project(state_path: Path, patterns, name="test") -> str:
     """Create a project in the store at ``state_path``; return its pid."""
     from visitorapi.state import projects
     from visitorapi.state.db import connect
-    conn = connect(state_path)
+    conn = connect(state_path, create=True)
     try:
         return projects.create(conn, name, patterns, actor="cli:test").pid
     finally:
@@ -145,6 +146,35 @@ class Server:
     def output(self) -> str:
         return (self.stdout_path.read_text(errors="replace")
                 + self.stderr_path.read_text(errors="replace"))
+
+    def log_mark(self) -> int:
+        """How many lines the server has logged so far (``since`` for :meth:`wait_logged`)."""
+        return len(self.stderr_path.read_text(errors="replace").splitlines())
+
+    def wait_logged(self, event, processes, *, since=0, poke=None, timeout=60.0) -> int:
+        """Wait until ``processes`` processes (workers) have logged ``event`` after line ``since``.
+
+        A real condition to wait on where a worker's state matters: requests
+        cannot choose their worker, so "N answers in a row" proves nothing
+        about the others. ``poke()`` runs between looks (a worker notices a
+        file change on its next request). Returns how many processes logged
+        it, fewer only when ``timeout`` passed first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = set()
+            for line in self.stderr_path.read_text(errors="replace").splitlines()[since:]:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line being written, or not JSON
+                if record.get("event") == event:
+                    seen.add(record.get("process"))
+            if len(seen) >= processes or time.monotonic() >= deadline:
+                return len(seen)
+            if poke is not None:
+                poke()
+            time.sleep(0.05)
 
 
 def tls_client_context(certfile) -> ssl.SSLContext:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("fast_scrypt")
 
 @pytest.fixture
 def conn(tmp_path):
-    connection = db.connect(tmp_path / "state.sqlite3")
+    connection = db.connect(tmp_path / "state.sqlite3", create=True)
     yield connection
     connection.close()
 
@@ -45,6 +45,10 @@ def test_create_stores_lowercased_email_and_a_scrypt_hash(conn, owner):
 @pytest.mark.parametrize("email, role, password, error", [
     pytest.param("not-an-email", "member", PASSWORD, "not an email", id="bad-email"),
     pytest.param("a b@example.com", "member", PASSWORD, "not an email", id="space-in-email"),
+    pytest.param("adm\u202enim@example.com", "member", PASSWORD, "U\\+202E", id="bidi-override"),
+    pytest.param("owner\u200b@example.com", "member", PASSWORD, "U\\+200B", id="zero-width-space"),
+    pytest.param("a\x85b@example.com", "member", PASSWORD, "U\\+0085", id="c1-control"),
+    pytest.param("a\x9bb@example.com", "member", PASSWORD, "U\\+009B", id="c1-csi"),
     pytest.param("m@example.com", "admin", PASSWORD, "unknown role", id="bad-role"),
     pytest.param("m@example.com", "member", "short", "at least 12", id="short-password"),
     pytest.param("owner@example.com", "member", PASSWORD, "already exists", id="duplicate"),
@@ -228,7 +232,7 @@ def test_account_backoff(failures, seconds):
 
 def test_throttle_counts_per_key_and_success_clears_the_account(conn):
     account_key = throttle.account_key("a@example.com")
-    client_key = throttle.client_key(conn, "192.0.2.1")
+    client_key = throttle.client_key(conn, "192.0.2.1", NOW)
     keys = (account_key, client_key)
     t = NOW
     for _ in range(10):
@@ -240,10 +244,12 @@ def test_throttle_counts_per_key_and_success_clears_the_account(conn):
     assert throttle.wait_seconds(conn, keys, t) == throttle.delay_after(10, throttle.CLIENT_POLICY)
 
 
-def test_client_key_is_an_hmac_not_the_ip(conn):
-    key = throttle.client_key(conn, "198.51.100.7")
-    assert "198.51.100.7" not in key and key == throttle.client_key(conn, "198.51.100.7")
-    assert key != throttle.client_key(conn, "198.51.100.8")
+def test_client_key_is_an_hmac_of_the_network_not_the_ip(conn):
+    key = throttle.client_key(conn, "198.51.100.7", NOW)
+    assert "198.51.100" not in key and key == throttle.client_key(conn, "198.51.100.7", NOW)
+    assert key == throttle.client_key(conn, "198.51.100.8", NOW)  # one /24, one counter
+    assert key == throttle.client_key(conn, "::ffff:198.51.100.9", NOW)
+    assert key != throttle.client_key(conn, "198.51.101.7", NOW)
     assert key.startswith("client:") and len(key) == len("client:") + 64
 
 
@@ -296,3 +302,91 @@ def test_grants_of_deleted_projects_are_pruned(conn, owner):
     projects.delete(conn, gone, actor=ACTOR)
     accounts.set_grant(conn, member.email, kept, True, ACTOR)
     assert accounts.granted_pids(conn, member) == {kept}
+
+
+def test_store_and_key_together_give_back_at_most_the_network(conn):
+    """Brute force with the store's own key: the /24 (or /48) is found, never the address."""
+    import hmac
+    import ipaddress
+    for ip in ("203.0.113.77", "2001:db8:aa:bb::1"):
+        throttle.record_failure(conn, (throttle.client_key(conn, ip, NOW),), NOW)
+    key_hex = conn.execute("SELECT value FROM dashboard_settings "
+                           "WHERE name = 'throttle_key'").fetchone()[0].split()[0]
+    stored = {row[0].removeprefix("client:") for row in
+              conn.execute("SELECT key FROM login_throttle WHERE key LIKE 'client:%'")}
+
+    def keyed(text):
+        return hmac.new(bytes.fromhex(key_hex), text.encode(), "sha256").hexdigest()
+
+    candidates = [str(address) for address in ipaddress.ip_network("203.0.113.0/24")]
+    candidates += ["2001:db8:aa:bb::1", "2001:db8:aa:bb:0:0:0:1", "203.0.113.77"]
+    assert not stored & {keyed(text) for text in candidates}
+    assert stored == {keyed("203.0.113.0/24"), keyed("2001:db8:aa::/48")}
+
+
+def test_the_client_key_and_client_rows_expire_within_a_day(conn):
+    first = throttle.client_key(conn, "203.0.113.77", NOW)
+    throttle.record_failure(conn, (first, throttle.account_key("a@example.com")), NOW)
+    assert throttle.client_key(conn, "203.0.113.77", NOW + throttle.KEY_LIFETIME - 1) == first
+    later = NOW + throttle.KEY_LIFETIME
+    second = throttle.client_key(conn, "203.0.113.77", later)
+    assert second != first
+    assert throttle.failures(conn, first) == 0 and throttle.failures(conn, second) == 0
+    assert throttle.failures(conn, throttle.account_key("a@example.com")) == 1  # not an address
+    assert throttle.client_key(conn, "203.0.113.77", later + 60) == second
+
+
+def test_rotate_key_drops_every_client_row_now(conn):
+    first = throttle.client_key(conn, "203.0.113.77", NOW)
+    throttle.record_failure(conn, (first,), NOW)
+    assert throttle.rotate_key(conn, NOW) == 1
+    assert throttle.client_key(conn, "203.0.113.77", NOW) != first
+
+
+def test_reserve_counts_before_the_check_and_refund_gives_it_back(conn):
+    keys = (throttle.account_key("a@example.com"),)
+    for _ in range(throttle.ACCOUNT_POLICY.free + 1):
+        assert throttle.reserve(conn, keys, NOW) == 0
+    assert throttle.reserve(conn, keys, NOW) == throttle.ACCOUNT_POLICY.base_seconds
+    assert throttle.failures(conn, keys[0]) == throttle.ACCOUNT_POLICY.free + 1  # refused: not counted
+    throttle.refund(conn, keys)
+    assert throttle.failures(conn, keys[0]) == throttle.ACCOUNT_POLICY.free
+    assert throttle.wait_seconds(conn, keys, NOW) == 0
+    for _ in range(throttle.ACCOUNT_POLICY.free):
+        throttle.refund(conn, keys)
+    assert conn.execute("SELECT count(*) FROM login_throttle").fetchone()[0] == 0
+
+
+def _statements_cost(conn, action) -> int:
+    """SQLite virtual-machine steps ``action`` takes: a cost measure that is not wall-clock time."""
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(count, 1)
+    try:
+        action()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def test_starting_and_pruning_sessions_costs_the_same_at_the_cap(conn):
+    """At the 10,000-session cap a login page view costs what it costs with 100 sessions."""
+    def fill(count, start):  # all within one second: nothing expires, prune deletes nothing
+        for i in range(start, start + count):
+            sessions.create(conn, NOW + i / 100_000)
+
+    def cost_now(at):
+        return (_statements_cost(conn, lambda: sessions.create(conn, at)),
+                _statements_cost(conn, lambda: sessions.prune(conn, at)))
+
+    fill(100, 0)
+    small = cost_now(NOW + 1)
+    fill(sessions.MAX_ANONYMOUS + 10, 200)
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == sessions.MAX_ANONYMOUS
+    large = cost_now(NOW + 1)
+    assert large[0] < 2 * small[0], (small, large)
+    assert large[1] < 2 * small[1], (small, large)

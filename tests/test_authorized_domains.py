@@ -10,7 +10,7 @@ import pytest
 from visitorapi.domains import is_allowed, parse_origin
 from visitorapi.state import db
 from visitorapi.state import projects as store
-from visitorapi.state.authorized_domains import AuthorizedDomains
+from visitorapi.state.authorized_domains import AuthorizedDomains, ProjectsUnavailable
 
 ACTOR = "cli:tester"
 
@@ -30,7 +30,7 @@ def path(tmp_path):
 
 @pytest.fixture
 def conn(path):
-    connection = db.connect(path)
+    connection = db.connect(path, create=True)
     yield connection
     connection.close()
 
@@ -123,19 +123,22 @@ def test_locked_store_serves_the_last_snapshot_and_warns_once(path, conn, caplog
     view.close()
 
 
-def test_unopenable_store_refuses_everything_without_raising(tmp_path, caplog):
+def test_unopenable_store_is_reported_not_guessed(tmp_path, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the store's folder should be")
     view = AuthorizedDomains(blocker / "state.sqlite3")
     with caplog.at_level(logging.WARNING):
-        assert view.patterns_for("anypid") is None
+        with pytest.raises(ProjectsUnavailable):
+            view.patterns_for("anypid")
     assert not view.healthy
     assert not view.refresh()
+    assert str(blocker / "state.sqlite3") in view.problem
+    assert [r.event for r in caplog.records] == ["projects.store_unavailable"]
 
 
 def _child_waits_for_change(view, pid, results):
     """Runs in a forked worker: report what it sees at first, then after the parent's change."""
-    forgot_parent_connection = view._conn is None
+    forgot_parent_connection = view._store._conn is None
     results.put(("first", _hosts(view.patterns_for(pid)), forgot_parent_connection))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -151,7 +154,7 @@ def test_forked_worker_opens_its_own_connection_and_sees_later_changes(path, con
     pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
     view = AuthorizedDomains(path, check_interval=0.05)
     assert _hosts(view.patterns_for(pid)) == ["example.com"]      # the master loaded it (--preload)
-    parent_connection = view._conn
+    parent_connection = view._store._conn
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     child = context.Process(target=_child_waits_for_change, args=(view, pid, results))
@@ -165,7 +168,7 @@ def test_forked_worker_opens_its_own_connection_and_sees_later_changes(path, con
         if child.is_alive():
             child.kill()
     assert child.exitcode == 0
-    assert view._conn is parent_connection      # the parent's connection was left alone
+    assert view._store._conn is parent_connection      # the parent's connection was left alone
     view.close()
 
 

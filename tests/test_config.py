@@ -45,6 +45,30 @@ def test_values_are_parsed(tmp_path):
     pytest.param("VISITORAPI_SECURITY_EXPIRES", "2020-01-01", "in the past", id="expires-past"),
     pytest.param("VISITORAPI_DEMO_PID", "has space", "not a project id", id="demo-pid"),
     pytest.param("VISITORAPI_DB_CHECK_INTERVAL", "0", ">= 0.05", id="check-interval"),
+    pytest.param("VISITORAPI_TRUSTED_PROXIES", "0.0.0.0/0", "VISITORAPI_TRUSTED_PROXIES_FORCE=1",
+                 id="proxies-everyone-v4"),
+    pytest.param("VISITORAPI_TRUSTED_PROXIES", "::/0", "VISITORAPI_TRUSTED_PROXIES_FORCE=1",
+                 id="proxies-everyone-v6"),
+    pytest.param("VISITORAPI_TRUSTED_PROXIES", "::ffff:0:0/96", "large part of the internet",
+                 id="proxies-every-mapped-v4"),
+    pytest.param("VISITORAPI_TRUSTED_PROXIES", "128.0.0.0/1", "large part of the internet",
+                 id="proxies-half-the-internet"),
+    pytest.param("VISITORAPI_TRUSTED_PROXIES_FORCE", "maybe", "must be 1 or 0", id="force-word"),
+    pytest.param("VISITORAPI_PUBLIC_URL", "http://api.example.com", "https origin", id="url-http"),
+    pytest.param("VISITORAPI_PUBLIC_URL", "https://api.example.com/v1", "without path",
+                 id="url-path"),
+    pytest.param("VISITORAPI_PUBLIC_URL", "https://u@api.example.com", "without path",
+                 id="url-user"),
+    pytest.param("VISITORAPI_PUBLIC_URL", "https://api.example.com:99999", "https origin",
+                 id="url-port"),
+    pytest.param("VISITORAPI_PUBLIC_URL", "https://", "https origin", id="url-no-host"),
+    pytest.param("VISITORAPI_HSTS_PRELOAD", "1", "INCLUDE_SUBDOMAINS=1", id="preload-alone"),
+    pytest.param("VISITORAPI_SECURITY_POLICY", "http://x.test/p", "https:// URL", id="policy-http"),
+    pytest.param("VISITORAPI_SECURITY_ACKNOWLEDGMENTS", "https://x.test/a b", "https:// URL",
+                 id="acknowledgments-space"),
+    pytest.param("VISITORAPI_SECURITY_LANGUAGES", "english!", "language tags", id="languages"),
+    pytest.param("VISITORAPI_SECURITY_LANGUAGES", ",", "language tags", id="languages-empty"),
+    pytest.param("VISITORAPI_HSTS_INCLUDE_SUBDOMAINS", "sure", "must be 1 or 0", id="subdomains"),
 ])
 def test_bad_values_name_the_variable(name, value, fragment):
     with pytest.raises(ConfigError) as caught:
@@ -65,7 +89,8 @@ def test_every_setting_is_documented_in_the_configuration_table():
     from pathlib import Path
     root = Path(__file__).resolve().parent.parent
     source = (root / "visitorapi" / "config.py").read_text(encoding="utf-8")
-    table = (root / "docs" / "configuration.md").read_text(encoding="utf-8")
+    table = "".join(line for line in (root / "docs" / "configuration.md").read_text(
+        encoding="utf-8").splitlines(True) if line.startswith("| `VISITORAPI_"))
     names = set(re.findall(r'"(VISITORAPI_[A-Z_]+)"', source))
     assert len(names) > 10
     assert not {name for name in names if f"`{name}`" not in table}
@@ -96,3 +121,36 @@ def test_every_unset_variable_gives_the_settings_default():
                  "usage_retention_days", "metrics_allow", "metrics_interval", "db_max_age_days",
                  "log_format", "log_level", "update_max_bytes", "proxy_header", "metrics_dir"):
         assert getattr(settings, name) == getattr(Settings, name), name
+
+
+def test_catch_all_proxies_need_force_and_public_ones_warn():
+    forced = load_settings({"VISITORAPI_TRUSTED_PROXIES": "0.0.0.0/0 ::/0",
+                            "VISITORAPI_TRUSTED_PROXIES_FORCE": "1"}, now=NOW)
+    assert [str(n) for n in forced.trusted_proxies] == ["0.0.0.0/0", "::/0"]
+    private = load_settings({"VISITORAPI_TRUSTED_PROXIES": "10.0.0.0/8 fc00::/7 ::1"}, now=NOW)
+    assert private.warnings == ()
+    public = load_settings({"VISITORAPI_TRUSTED_PROXIES": "10.0.0.0/8 8.8.8.0/24"}, now=NOW)
+    assert len(public.warnings) == 1 and "8.8.8.0/24 is a public network" in public.warnings[0]
+
+
+@pytest.mark.parametrize("raw, origin", [
+    pytest.param("https://API.example.com", "https://api.example.com", id="lowercased"),
+    pytest.param("https://api.example.com:443/", "https://api.example.com", id="default-port"),
+    pytest.param("https://api.example.com:8443", "https://api.example.com:8443", id="port"),
+    pytest.param("https://[2001:db8::1]", "https://[2001:db8::1]", id="ipv6"),
+])
+def test_public_url_is_kept_as_an_origin(raw, origin):
+    assert load_settings({"VISITORAPI_PUBLIC_URL": raw}, now=NOW).public_url == origin
+
+
+@pytest.mark.parametrize("env, value", [
+    pytest.param({}, "max-age=31536000", id="default"),
+    pytest.param({"VISITORAPI_HSTS_INCLUDE_SUBDOMAINS": "1"}, "max-age=31536000; includeSubDomains",
+                 id="subdomains"),
+    pytest.param({"VISITORAPI_HSTS_INCLUDE_SUBDOMAINS": "1", "VISITORAPI_HSTS_PRELOAD": "yes",
+                  "VISITORAPI_HSTS_MAX_AGE": "63072000"},
+                 "max-age=63072000; includeSubDomains; preload", id="preload"),
+    pytest.param({"VISITORAPI_HSTS_MAX_AGE": "0"}, "", id="off"),
+])
+def test_hsts_value(env, value):
+    assert load_settings(env, now=NOW).hsts == value

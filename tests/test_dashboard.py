@@ -1,6 +1,8 @@
 """The dashboard under wsgiref.validate: login, MFA, sessions, CSRF, throttling, pages, escaping."""
+import concurrent.futures
 import html
 import re
+import threading
 
 import pytest
 
@@ -28,7 +30,7 @@ class Clock:
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "state.sqlite3"
-    conn = db.connect(path)
+    conn = db.connect(path, create=True)
     accounts.create(conn, "owner@example.com", PASSWORD, "owner", "test:setup")
     yield path, conn
     conn.close()
@@ -198,6 +200,50 @@ def test_one_client_trying_many_accounts_is_throttled(app, clock):
         login(client, f"user{i}@example.com", "not the password")
     assert login(client, "fresh@example.com").status == 429
     assert login(Client(app, ip="198.51.100.99")).status == 303  # other clients are unaffected
+
+
+def test_concurrent_wrong_passwords_get_no_more_tries_than_sequential_ones(app, monkeypatch):
+    """24 guesses at once for one account: only as many reach the password check as one by one.
+
+    Every call to check_password waits (bounded) until all 24 requests are
+    inside it, so on code that checks the throttle before counting, all 24
+    get there; reserving the attempt first lets only the free ones through.
+    """
+    attempts = 24
+    arrived, everyone_in, lock = [], threading.Event(), threading.Lock()
+    real_check = accounts.check_password
+
+    def slow_check(*args):
+        with lock:
+            arrived.append(1)
+            if len(arrived) == attempts:
+                everyone_in.set()
+        everyone_in.wait(timeout=2)
+        return real_check(*args)
+
+    monkeypatch.setattr(accounts, "check_password", slow_check)
+    clients = [Client(app, ip=f"198.51.{100 + i}.1") for i in range(attempts)]  # many networks
+    forms = [client.get("/dashboard/login").csrf() for client in clients]
+
+    def guess(client, token):
+        return client.post("/dashboard/login", {"email": "owner@example.com",
+                                                "password": "not the password", "csrf": token})
+
+    with concurrent.futures.ThreadPoolExecutor(attempts) as pool:
+        statuses = [page.status for page in pool.map(guess, clients, forms)]
+    allowed = throttle.ACCOUNT_POLICY.free + 1  # the sequential cut-off
+    assert len(arrived) == allowed
+    assert statuses.count(200) == allowed and statuses.count(429) == attempts - allowed
+
+
+def test_a_right_password_gives_the_client_its_attempt_back(app, conn, clock):
+    client = Client(app, ip="203.0.113.5")
+    for _ in range(3):
+        login(client, "someone@example.com", "not the password")
+    key = throttle.client_key(conn, "203.0.113.5", clock.now)
+    assert throttle.failures(conn, key) == 3
+    assert login(client).status == 303
+    assert throttle.failures(conn, key) == 3
 
 
 def test_throttle_store_never_holds_the_ip(app, conn):
@@ -429,6 +475,24 @@ def test_reauth_next_cannot_leave_the_dashboard(app, clock):
     result = client.post("/dashboard/reauth", {"password": PASSWORD, "csrf": page.csrf(),
                                                "next": "//evil.test/"})
     assert result.location.startswith("/dashboard/?")
+
+
+@pytest.mark.parametrize("next_path", [
+    pytest.param("/dashboard/projects\u0100", id="non-latin-1"),
+    pytest.param("/dashboard/projects\u00e9", id="latin-1"),
+    pytest.param("/dashboard/projects\x7f", id="del"),
+])
+def test_reauth_with_a_next_that_cannot_be_a_location_goes_home_and_stays_logged_in(
+        app, clock, next_path):
+    """Under a real server, a non-ASCII Location was a 500 after the session had rotated."""
+    client = logged_in(app)
+    page = client.get("/dashboard/reauth?next=/dashboard/projects%C4%80")
+    result = client.post("/dashboard/reauth", {"password": PASSWORD, "csrf": page.csrf(),
+                                               "next": next_path})
+    assert result.status == 303
+    assert result.location == "/dashboard/?done=reauthenticated"
+    assert result.location.encode("latin-1")  # writable as a header at all
+    assert client.get("/dashboard/projects").status == 200
 
 
 def test_disable_mfa_needs_reauth_and_rotates(app, clock, conn):

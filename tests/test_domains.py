@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from visitorapi.domains import (DomainPattern, Origin, PatternError, is_allowed, parse_origin,
                                 parse_pattern, referer_origin, stored_pattern)
-from visitorapi.errors import OperatorError
 
 P = pytest.param
 
@@ -130,11 +129,6 @@ def test_pattern_refused_with_a_helpful_message(text, message):
     with pytest.raises(PatternError) as info:
         parse_pattern(text)
     assert message in str(info.value)
-
-
-def test_pattern_error_is_an_operator_error_and_a_value_error():
-    assert issubclass(PatternError, OperatorError)
-    assert issubclass(PatternError, ValueError)
 
 
 def test_stored_pattern_skips_only_the_public_suffix_check():

@@ -70,6 +70,19 @@ def test_lookup_of_a_malformed_ip_reports_it_and_exits_1(compiled):
     assert second["location"]["country_code"] == "AU"
 
 
+def test_lookup_in_a_damaged_file_blames_the_file_not_the_address(compiled):
+    """A record whose place is not UTF-8: one error naming the file, exit 1, no
+    per-address "error" answer (the address was fine)."""
+    data = bytearray(compiled.read_bytes())
+    data[data.index("Ampelokipoi".encode())] = 0xFF
+    compiled.write_bytes(bytes(data))  # the checksum is only checked by verify
+    result = run_cli("lookup", "--db", compiled, "5.10.0.2")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert re.fullmatch(r"visitorapi lookup: error: \S*city\.vdb: the file is damaged .*\n",
+                        result.stderr), result.stderr
+
+
 def test_info_prints_the_header(compiled):
     result = run_cli("info", compiled)
     assert result.returncode == 0, result.stderr

@@ -17,7 +17,7 @@ ACTOR = "cli:tester"
 
 @pytest.fixture
 def conn(tmp_path):
-    connection = db.connect(tmp_path / "state.sqlite3")
+    connection = db.connect(tmp_path / "state.sqlite3", create=True)
     yield connection
     connection.close()
 
@@ -206,7 +206,7 @@ def _naive_note_ok(text: str) -> bool:
 
 @pytest.fixture(scope="module")
 def noted_project(tmp_path_factory):
-    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3")
+    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3", create=True)
     pid = store.create(connection, "Shop", ["example.com"], actor=ACTOR).pid
     yield connection, pid
     connection.close()
@@ -232,7 +232,7 @@ def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(tmp_path, monk
     everything = db.available_migrations()
     monkeypatch.setattr(db, "available_migrations",
                         lambda: [m for m in everything if m[0] < "0004_domain_notes"])
-    old = db.connect(path)
+    old = db.connect(path, create=True)
     old.execute("INSERT INTO projects VALUES ('oldpid', 'Old shop', 1, '2026-01-01T00:00:00Z',"
                 " '2026-01-01T00:00:00Z')")
     old.executemany("INSERT INTO project_domains VALUES ('oldpid', ?, '2026-01-01T00:00:00Z')",
@@ -241,7 +241,7 @@ def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(tmp_path, monk
     old.close()
     monkeypatch.undo()
 
-    conn = db.connect(path)
+    conn = db.connect(path, create=True)
     try:
         assert "0004_domain_notes" in {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         project = store.require(conn, "oldpid")

@@ -29,7 +29,10 @@ class FakeClock:
 
 @pytest.fixture
 def store(tmp_path):
-    return tmp_path / "state.sqlite3"
+    """A created store: the recorder, like every serving component, never creates one."""
+    path = tmp_path / "state.sqlite3"
+    db.connect(path, create=True).close()
+    return path
 
 
 def make(store, clock, **kwargs):
@@ -51,7 +54,7 @@ def test_one_flush_writes_daily_hourly_countries_and_origins(store):
     recorder.record("unknown_project")
     recorder.record("bad_request")
     assert recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     [today] = usage.daily(conn, "p1", days=1, now=clock.now)
     assert (today.period, today.served, today.denied, today.rate_limited, today.bad_request,
             today.unknown_project, today.total) == ("2023-11-14", 3, 2, 1, 0, 0, 6)
@@ -70,7 +73,7 @@ def test_whole_service_row_never_keeps_countries_or_origins(store):
     recorder = make(store, FakeClock())
     recorder.record("unknown_project", SERVICE, country="DE", origin="https://x.test")
     recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     assert usage.countries(conn) == []
     assert usage.top_denied_origins(conn) == []
 
@@ -87,17 +90,16 @@ def test_series_are_zero_filled_oldest_first(store):
     clock.now += 2 * DAY
     recorder.record("served", "p1")
     recorder.flush()
-    series = usage.daily(db.connect(store), "p1", days=4, now=clock.now)
+    series = usage.daily(db.connect(store, create=True), "p1", days=4, now=clock.now)
     assert [(d.period, d.served) for d in series] == [
         ("2023-11-13", 0), ("2023-11-14", 1), ("2023-11-15", 0), ("2023-11-16", 1)]
-    hours = usage.hourly(db.connect(store), "p1", hours=48, now=clock.now)
+    hours = usage.hourly(db.connect(store, create=True), "p1", hours=48, now=clock.now)
     assert len(hours) == 48 and hours[-1] == usage.UsageCounts("2023-11-16T22", served=1)
     assert sum(h.total for h in hours) == 1  # the first one is older than 48 hours
 
 
-def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store, monkeypatch):
-    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 50)
-    recorder = make(store, FakeClock())
+def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store):
+    recorder = make(store, FakeClock(), busy_timeout_ms=50)
     recorder.record("served", "p1", country="FR")
     assert recorder.flush()
     recorder.record("served", "p1", country="FR")
@@ -110,7 +112,7 @@ def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store, monkeyp
     blocker.execute("ROLLBACK")
     blocker.close()
     assert recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     assert usage.daily(conn, "p1", days=1, now=T0)[0].served == 3
     assert usage.countries(conn, "p1", days=1, now=T0) == [("FR", 3)]
     assert usage.top_denied_origins(conn, "p1")[0].requests == 1
@@ -135,10 +137,10 @@ def test_retention_prunes_old_days_hours_and_origins(store):
     recorder.record("served", "p1", country="DE")
     recorder.record("denied", "p1", origin="https://new.test")
     recorder.flush()  # the first day is the 10th day back: still kept
-    assert len(usage.top_denied_origins(db.connect(store))) == 2
+    assert len(usage.top_denied_origins(db.connect(store, create=True))) == 2
     clock.now += 1 * DAY
     recorder.flush()  # the first day is now the 11th day back
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     days = {row[0] for row in conn.execute("SELECT day FROM usage_daily")}
     assert days == {"2023-11-23"}
     assert {row[0] for row in conn.execute("SELECT day FROM usage_countries")} == {"2023-11-23"}
@@ -162,7 +164,7 @@ def test_origin_flood_is_bounded_in_memory_and_in_the_store(store, monkeypatch):
         recorder.record("denied", "p1", origin=f"https://site{i}.test")
     clock.now += usage.PRUNE_EVERY_SECONDS
     recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     origins = usage.top_denied_origins(conn, "p1", limit=100)
     assert len(origins) == 7
     assert {o.origin for o in origins} >= {f"https://site{i}.test" for i in range(8, 12)}
@@ -175,14 +177,14 @@ def test_totals_by_project(store):
         recorder.record(outcome, "p1")
     recorder.record("served", "p2")
     recorder.flush()
-    totals = usage.totals_by_project(db.connect(store), days=7, now=T0)
+    totals = usage.totals_by_project(db.connect(store, create=True), days=7, now=T0)
     assert {pid: c.total for pid, c in totals.items()} == {"p1": 3, "p2": 1}
 
 
 def test_background_thread_flushes_and_close_writes_the_rest(store):
     recorder = UsageRecorder(store, flush_interval=0.05)
     recorder.record("served", "p1")
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     deadline = time.monotonic() + 30
     while usage.daily(conn, "p1", days=1)[0].served != 1:
         assert time.monotonic() < deadline, "the writer thread never flushed"
@@ -222,6 +224,7 @@ EVENT = st.tuples(
 @given(st.lists(EVENT, max_size=40))
 def test_counts_match_a_naive_oracle(tmp_path_factory, events):
     store = tmp_path_factory.mktemp("usage") / "state.sqlite3"
+    db.connect(store, create=True).close()
     clock = FakeClock()
     recorder = make(store, clock)
     day_counts, countries, origins = {}, {}, {}
@@ -239,7 +242,7 @@ def test_counts_match_a_naive_oracle(tmp_path_factory, events):
             assert recorder.flush()
     clock.now = T0 + 5 * DAY
     assert recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     for pid in ("p1", "p2", SERVICE):
         for counts in usage.daily(conn, pid, days=6, now=clock.now):
             for outcome in OUTCOMES:
@@ -260,7 +263,7 @@ def _hammer(store, worker, rounds):
 
 
 def test_concurrent_processes_add_up_exactly(store):
-    db.connect(store).close()
+    db.connect(store, create=True).close()
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_hammer, args=(store, w, 3000)) for w in range(4)]
     for process in workers:
@@ -268,7 +271,59 @@ def test_concurrent_processes_add_up_exactly(store):
     for process in workers:
         process.join(120)
         assert process.exitcode == 0
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     assert sum(c.served for c in usage.daily(conn, days=2)) == 4 * 3000
     assert sum(n for _, n in usage.countries(conn, days=2)) == 4 * 3000
     assert sum(o.requests for o in usage.top_denied_origins(conn)) == 4 * len(range(0, 3000, 7))
+
+
+def test_failed_writes_are_logged_once_per_streak_and_retried_until_written(store, caplog):
+    recorder = make(store, FakeClock(), busy_timeout_ms=50)
+    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a real writer holds the store's lock
+    with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
+        for _ in range(3):
+            recorder.record("served", "p1", country="DE")
+            assert recorder.flush() is False
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert recorder.flush()
+        recorder.record("served", "p1", country="DE")
+        assert recorder.flush()
+    assert [r.event for r in caplog.records] == ["usage.flush_failed", "usage.flush_recovered"]
+    assert str(store) in caplog.records[0].getMessage()
+    assert "after 3 failed attempts; 0 requests were not counted" in caplog.records[1].getMessage()
+    assert (recorder.flush_failures, recorder.dropped) == (3, 0)
+    conn = db.connect(store)
+    assert usage.daily(conn, "p1", days=1, now=T0)[0].served == 4
+    assert usage.countries(conn, "p1", days=1, now=T0) == [("DE", 4)]
+
+
+def test_pending_sums_are_bounded_and_what_does_not_fit_is_counted_as_dropped(store, caplog):
+    clock = FakeClock()
+    recorder = make(store, clock, busy_timeout_ms=50, max_pending=4)
+    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
+        recorder.record("served", "p1", country="DE")   # two sums: served, and DE
+        recorder.record("denied", "p1")                 # three
+        assert recorder.flush() is False
+        recorder.record("served", "p1", country="DE")   # existing sums: kept
+        recorder.record("served", "p2", country="FR")   # needs two more: dropped
+        recorder.record("rate_limited", "p1")           # the fourth sum: kept
+        recorder.record("bad_request", "p1")            # full: dropped
+        assert recorder.flush() is False
+        clock.now += 3600
+        recorder.record("served", "p1", country="DE")   # a new hour needs new sums: dropped
+        assert recorder.flush() is False
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert recorder.flush()
+    assert recorder.dropped == 3
+    assert [r.event for r in caplog.records] == ["usage.flush_failed", "usage.dropping",
+                                                 "usage.flush_recovered"]
+    assert "3 requests were not counted" in caplog.records[2].getMessage()
+    conn = db.connect(store)
+    [p1] = usage.daily(conn, "p1", days=1, now=T0)
+    assert (p1.served, p1.denied, p1.rate_limited, p1.bad_request) == (2, 1, 1, 0)
+    assert usage.daily(conn, "p2", days=1, now=T0)[0].total == 0

@@ -276,6 +276,21 @@ def test_security_txt(tmp_path):
         "Preferred-Languages: en"]
 
 
+def test_security_txt_policy_acknowledgments_languages_and_canonical(tmp_path):
+    app = make_app(tmp_path, FakeDatabase(), VISITORAPI_SECURITY_CONTACT="mailto:sec@example.com",
+                   VISITORAPI_SECURITY_EXPIRES="2099-01-31T00:00:00Z",
+                   VISITORAPI_SECURITY_POLICY="https://example.com/security-policy",
+                   VISITORAPI_SECURITY_ACKNOWLEDGMENTS="https://example.com/hall-of-fame",
+                   VISITORAPI_SECURITY_LANGUAGES="en, de,pt-BR",
+                   VISITORAPI_PUBLIC_URL="https://api.example.com")
+    assert call(app, "/.well-known/security.txt").body.decode().splitlines() == [
+        "Contact: mailto:sec@example.com", "Expires: 2099-01-31T00:00:00Z",
+        "Policy: https://example.com/security-policy",
+        "Acknowledgments: https://example.com/hall-of-fame",
+        "Preferred-Languages: en, de, pt-BR",
+        "Canonical: https://api.example.com/.well-known/security.txt"]
+
+
 def test_security_txt_absent_without_contact(app):
     assert call(app, "/.well-known/security.txt").status == 404
 

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.http.errors import NoMoreData
 
 from visitorapi.web import gunicorn_conf
 from visitorapi.web.gunicorn_logger import PrivateLogger
@@ -81,6 +82,14 @@ def test_access_atoms_carry_no_visitor_data(logger):
     pytest.param("exception", "Error handling request %s %s", ("GET", "/?CANARY"),
                  id="handler-error"),
     pytest.param("error", "Error handling request %s", ("/?CANARY",), id="handler-error-uri"),
+    pytest.param("debug", "Ignored premature client disconnection. %s",
+                 (NoMoreData(b"Host: x\r\nX-Forwarded-For: 198.51.100.99\r\nUser-Agent: CANARY"),),
+                 id="truncated-head"),
+    pytest.param("debug", "Closing connection. %s", (StopIteration("GET /?CANARY"),),
+                 id="closing"),
+    pytest.param("info", "Error while closing socket %s", (("198.51.100.99", 5000),),
+                 id="address"),
+    pytest.param("critical", RuntimeError("GET /?CANARY"), (), id="exception-as-message"),
 ])
 def test_gunicorn_messages_that_name_the_client_are_rewritten(logger, method, message, args):
     # NOTE: gunicorn's error log does not propagate to the root logger, so the
@@ -89,6 +98,7 @@ def test_gunicorn_messages_that_name_the_client_are_rewritten(logger, method, me
     handler = logging.Handler(logging.DEBUG)
     handler.emit = records.append
     logger.error_log.addHandler(handler)
+    logger.error_log.setLevel(logging.DEBUG)  # as with --log-level debug
     try:
         try:
             raise RuntimeError("boom")
@@ -97,5 +107,21 @@ def test_gunicorn_messages_that_name_the_client_are_rewritten(logger, method, me
     finally:
         logger.error_log.removeHandler(handler)
     text = "\n".join(logging.Formatter().format(record) for record in records)
-    assert "withheld" in text
+    assert records and "withheld" in text
     assert "CANARY" not in text and "198.51.100.99" not in text
+
+
+def test_gunicorn_wsgi_module_log_is_filtered_too(logger):
+    """gunicorn.http.wsgi logs through its own module logger, not the error log."""
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    wsgi_log = logging.getLogger("gunicorn.http.wsgi")
+    wsgi_log.addHandler(handler)
+    try:
+        wsgi_log.warning("WSGI app sent body bytes on a no-body response (method=%s status=%s)",
+                         NoMoreData(b"X-Forwarded-For: 198.51.100.99"), 204)
+    finally:
+        wsgi_log.removeHandler(handler)
+    text = "\n".join(logging.Formatter().format(record) for record in records)
+    assert records and "198.51.100.99" not in text and "204" in text

@@ -1,10 +1,15 @@
 """LiveDatabase: follows atomic replacements, refuses a corrupt one, keeps serving."""
+import gc
 import logging
 import os
 import subprocess
 import sys
 
+import pytest
+
+from server_helpers import FIXTURE_CSV, compile_fixture
 from visitorapi.web.livedb import LiveDatabase, open_checked
+from web_helpers import call, make_app
 
 from conftest import ROOT
 
@@ -97,3 +102,28 @@ def test_the_serving_path_never_imports_the_updater_or_the_compiler():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")
+def test_a_replaced_file_is_unmapped_once_the_app_serves_the_new_one(tmp_path):
+    """The app's caches hold no Location of an old file, which would keep it mapped.
+
+    Each replacement brings a record the others lack (a new city), as real
+    updates do; a worker that kept every replaced file mapped would grow by
+    a file per update and never free their disk space.
+    """
+    live = tmp_path / "live.vdb"
+    pid = "p" * 20
+    app = make_app(tmp_path, None, {pid: ["https://shop.example"]})
+    app.database = LiveDatabase(live, open_checked, check_interval=0)
+    for number in range(4):
+        csv_text = FIXTURE_CSV.replace("Berlin,,52.52", f"Berlin {number},,52.52")  # the city
+        source = compile_fixture(tmp_path, csv_text, name=f"v{number}.vdb")
+        replace(live, source.read_bytes())
+        reply = call(app, query=f"pid={pid}", headers={"Origin": "https://shop.example"},
+                     remote_addr="192.0.2.7")
+        assert reply.status == 200 and f"Berlin {number}" in reply.json["data"]["city"]
+    gc.collect()
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[4] for line in maps if str(live) in line}
+    assert mapped == {str(os.stat(live).st_ino)}

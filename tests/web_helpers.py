@@ -42,8 +42,12 @@ class Reply:
 
 
 def make_environ(path="/api/", query="", *, method="GET", headers=None,
-                 remote_addr="192.0.2.10", scheme="http", host="api.test", body=b""):
-    """A complete WSGI environ for one request (``headers``: {"Name": value})."""
+                 remote_addr="192.0.2.10", scheme="http", host="api.test", body=b"",
+                 environ_changes=None):
+    """A complete WSGI environ for one request (``headers``: {"Name": value}).
+
+    ``environ_changes`` is applied last ({key: None} removes a key).
+    """
     environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path,
                "QUERY_STRING": query,
                "REMOTE_ADDR": remote_addr, "HTTP_HOST": host, "SERVER_NAME": host,
@@ -53,6 +57,11 @@ def make_environ(path="/api/", query="", *, method="GET", headers=None,
         key = name.upper().replace("-", "_")
         environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
     setup_testing_defaults(environ)
+    for key, value in (environ_changes or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     return environ
 
 
@@ -133,6 +142,9 @@ class Place:
 
     def _key(self):
         return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __iter__(self):
+        return iter(self._key())  # a Location iterates over its fields in this order
 
     def __eq__(self, other):
         return isinstance(other, Place) and self._key() == other._key()

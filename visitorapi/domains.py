@@ -54,14 +54,23 @@ _ORIGIN_RE = re.compile(_AUTHORITY, re.ASCII | re.IGNORECASE)
 _REFERER_RE = re.compile(_AUTHORITY + r"(?=[/?#]|\Z)", re.ASCII | re.IGNORECASE)
 # Longer than any serialized origin ("https://" + 254-character host + ":65535").
 _MAX_ORIGIN_LENGTH = 300
-_FORBIDDEN_IN_REFERER = re.compile(r"[\x00-\x20\x7f\\]|[^\x00-\x7f]")
+# NOTE: a comma too. gunicorn joins repeated headers with ",", so two Referer
+# headers reach us as one value whose first URL would win; a request carrying
+# two is refused like one with two Origins. Referer is only read when Origin
+# is absent (same-origin pages and non-CORS loads), where a comma is rare.
+_FORBIDDEN_IN_REFERER = re.compile(r"[\x00-\x20\x7f\\,]|[^\x00-\x7f]")
 # URL Standard "ends in a number": such a host is parsed as IPv4 or rejected.
 _NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*", re.ASCII)
 _SCHEME_LIKE_RE = re.compile(r"[A-Za-z][A-Za-z0-9+-]*:(?![0-9])", re.ASCII)
 
 
-class PatternError(OperatorError, ValueError):
-    """A domain pattern that cannot be authorized; the message says what to write instead."""
+class PatternError(OperatorError):
+    """A domain pattern that cannot be authorized; the message says what to write instead.
+
+    Not a ``ValueError``: a stored pattern that no longer parses is a
+    configuration problem, and must not be caught by code that treats
+    ``ValueError`` as a visitor's malformed input.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +325,8 @@ def referer_origin(value: str | None) -> Origin | None:
 
     Browsers send ``Referer`` fully serialized (URL Standard), so anything
     else is refused rather than repaired: whitespace, control characters,
-    backslashes and non-ASCII anywhere, userinfo, bad ports.
+    backslashes and non-ASCII anywhere, userinfo, bad ports, and commas
+    (two Referer headers, joined by the server).
 
     Returns:
         The origin, with :attr:`Origin.serialized` the ``scheme://host[:port]``

@@ -15,6 +15,7 @@ from visitorapi.dashboard.mount import mount_dashboard
 from visitorapi.errors import OperatorError
 from visitorapi.ipdb.default import ensure_default_database
 from visitorapi.state.authorized_domains import AuthorizedDomains
+from visitorapi.state.db import write_problem
 from visitorapi.useragent import parse
 from visitorapi.web import accounting
 from visitorapi.web.app import VisitorAPI
@@ -31,6 +32,8 @@ def create_app(environ=None):
     """
     settings = load_settings(environ)
     logs.configure(settings.log_format, settings.log_level)
+    for warning in settings.warnings:
+        log.warning("%s", warning, extra={"event": "config.warning"})
     if settings.https == "auto":
         log.warning("VISITORAPI_HTTPS=auto was not resolved (gunicorn was started without "
                     "visitorapi.web.gunicorn_conf); plain HTTP is served: set "
@@ -45,10 +48,15 @@ def create_app(environ=None):
     domains = AuthorizedDomains(settings.state_path)
 
     def store_ready():
-        """None when the projects store answers now (for /readyz), else the problem."""
-        if domains.refresh():
-            return None
-        return f"the state database {settings.state_path} is unreachable"
+        """None when the store can be read and written now (for /readyz), else the problem.
+
+        Reading is the project list's refresh (missing, unopenable, damaged at
+        open, locked, replaced); writing is a permission check, since a
+        read-only store still serves but loses every change and usage count.
+        """
+        if not domains.refresh():
+            return domains.problem
+        return write_problem(settings.state_path)
 
     # One Accounting per worker process; gunicorn's worker_exit hook closes it
     # (writes pending usage, retires this worker's metrics).

@@ -25,6 +25,8 @@ COMMAND_GROUPS = (
     "update",
     "serve",
     "users",
+    "keys",
+    "state",
 )
 
 

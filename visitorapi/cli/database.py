@@ -152,9 +152,7 @@ def run_lookup(args) -> int:
         for ip in args.ips:
             try:
                 location, prefix_len = database.lookup_with_prefix(ip)
-            except ValueError as exc:
-                if isinstance(exc, OperatorError):
-                    raise
+            except ValueError as exc:  # a malformed address; a damaged file is no ValueError
                 print(json.dumps({"ip": ip, "error": str(exc)}))
                 status = 1
                 continue

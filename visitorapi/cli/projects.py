@@ -208,4 +208,4 @@ def _warn(message: str) -> None:
 
 def _store():
     """The store at $VISITORAPI_STATE, closed when the ``with`` block ends."""
-    return contextlib.closing(db.connect(state_path()))
+    return contextlib.closing(db.connect(state_path(), create=True))

@@ -45,7 +45,7 @@ def _days(text: str) -> int:
 
 def run(args) -> int:
     """Print the report; return 0."""
-    conn = db.connect(state_path())
+    conn = db.connect(state_path(), create=True)
     try:
         report = collect(conn, args.pid, args.days)
     finally:

@@ -41,6 +41,16 @@ def register(subparsers) -> None:
         command.add_argument("email")
         command.set_defaults(run=handler)
 
+    revoke = commands.add_parser(
+        "revoke-sessions", help="log out every browser (or one account's) now",
+        description="End dashboard sessions at once (incident response): every session with "
+                    "--all, or those of one account. The next request of each browser goes to "
+                    "the login page.")
+    who = revoke.add_mutually_exclusive_group(required=True)
+    who.add_argument("email", nargs="?", help="end only this account's sessions")
+    who.add_argument("--all", action="store_true", help="end every session of every account")
+    revoke.set_defaults(run=run_revoke_sessions)
+
     require = commands.add_parser(
         "require-mfa", help="require two-factor authentication for every account (or stop)",
         description="yes: accounts without MFA must enroll at their next page view; no: optional.")
@@ -62,7 +72,7 @@ def read_password(from_stdin: bool) -> str:
 
 
 def run_create(args) -> int:
-    conn = db.connect(state_path())
+    conn = db.connect(state_path(), create=True)
     try:
         role = args.role or ("owner" if not accounts.list_accounts(conn) else "member")
         email = accounts.normalize_email(args.email)
@@ -78,7 +88,7 @@ def run_create(args) -> int:
 
 
 def run_list(args) -> int:
-    conn = db.connect(state_path())
+    conn = db.connect(state_path(), create=True)
     try:
         rows = [(a.email, a.role, "disabled" if a.disabled else "active",
                  "on" if a.mfa_enabled else "off", a.created_at)
@@ -95,7 +105,7 @@ def run_list(args) -> int:
 
 
 def _change(args, change, done: str) -> int:
-    conn = db.connect(state_path())
+    conn = db.connect(state_path(), create=True)
     try:
         account = change(conn, args.email)
     finally:
@@ -121,8 +131,19 @@ def run_reset_mfa(args) -> int:
                    "MFA is off and its recovery codes are void; it enrolls again at next login")
 
 
-def run_require_mfa(args) -> int:
+def run_revoke_sessions(args) -> int:
     conn = db.connect(state_path())
+    try:
+        ended = accounts.revoke_sessions(conn, cli_actor(), None if args.all else args.email)
+    finally:
+        conn.close()
+    print(f"ended {ended} session{'s' if ended != 1 else ''} "
+          f"({'every account' if args.all else accounts.normalize_email(args.email)})")
+    return 0
+
+
+def run_require_mfa(args) -> int:
+    conn = db.connect(state_path(), create=True)
     try:
         accounts.set_mfa_required(conn, args.answer == "yes", cli_actor())
     finally:

@@ -23,15 +23,18 @@ from visitorapi.config import Settings
 from visitorapi.dashboard import layout, routes
 from visitorapi.dashboard.http import POLICY, DashboardRequest, redirect, session_cookie_header
 from visitorapi.dashboard.markup import render
+from visitorapi.errors import OperatorError
 from visitorapi.http.errors import HTTPError
 from visitorapi.http.headers import STATUS_LINES
 from visitorapi.http.response import CSS, Responder, Response
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
+from visitorapi.web.https import https_location
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/dashboard"
+DEFAULT_HSTS = f"max-age={Settings.hsts_max_age}"  # Settings.hsts when nothing is set
 STATIC = Path(__file__).resolve().parent / "static"
 
 @dataclass
@@ -124,13 +127,15 @@ class DashboardApp:
         is_https: ``f(environ) -> bool``, whether the browser connected over TLS.
         https_required: answer plain-HTTP requests with a 308 to https (as the API
             does under ``VISITORAPI_HTTPS=require``).
-        hsts_max_age: ``VISITORAPI_HSTS_MAX_AGE`` (0: no HSTS header).
+        public_url: ``VISITORAPI_PUBLIC_URL``, the origin that 308 points at ("":
+            the Host header's name, without its port).
+        hsts: the Strict-Transport-Security value for https answers ("": none).
         attribution: ``f() -> str``, the IP database's attribution text.
         clock: ``f() -> float``, the current Unix time (tests move it).
     """
 
     def __init__(self, state_path, *, prefix=PREFIX, client_ip=None, is_https=None,
-                 https_required=False, hsts_max_age=Settings.hsts_max_age, attribution=None,
+                 https_required=False, public_url="", hsts=DEFAULT_HSTS, attribution=None,
                  clock=time.time):
         self.state_path = state_path
         self.prefix = prefix
@@ -138,8 +143,9 @@ class DashboardApp:
         self.is_https = is_https or _default_is_https
         self.attribution = attribution or (lambda: "")
         self.https_required = https_required
+        self.public_url = public_url
         self.clock = clock
-        self.responder = Responder(POLICY, hsts_max_age=hsts_max_age)
+        self.responder = Responder(POLICY, hsts=hsts)
         self.routes = [(method, re.compile(re.escape(prefix) + pattern), handler, access)
                        for method, pattern, handler, access in routes.ROUTES]
         self._local = threading.local()
@@ -147,11 +153,21 @@ class DashboardApp:
                         if path.suffix == ".css"}
 
     def connection(self):
-        """This thread's store connection (opened once; migrations run then)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = db.connect(self.state_path)
-        return conn
+        """This thread's store connection (reopened if the file was replaced).
+
+        Raises:
+            HTTPError: 503 when the store is missing or unusable (logged with
+                the reason; the page does not name server files).
+        """
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = db.Connection(self.state_path)
+        try:
+            return store.get()
+        except OperatorError as exc:
+            log.error("dashboard unavailable: %s", exc, extra={"event": "dashboard.store_unavailable"})
+            raise HTTPError(503, "The service's state database is unavailable; the reason is "
+                                 "in the server log.") from None
 
     def __call__(self, environ, start_response):
         request = DashboardRequest(environ, self.is_https(environ))
@@ -171,7 +187,9 @@ class DashboardApp:
         path = request.path
         method = "GET" if request.method == "HEAD" else request.method
         if self.https_required and not request.https:
-            return redirect(request.https_url(), 308)
+            return redirect(https_location(path, request.environ.get("QUERY_STRING", ""),
+                                           request.environ.get("HTTP_HOST", ""), self.public_url),
+                            308)
         if path == self.prefix or path == self.prefix + "/":
             return redirect(f"{self.prefix}/projects", 302)
         if path.startswith(self.prefix + "/static/"):

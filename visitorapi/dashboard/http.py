@@ -77,9 +77,13 @@ def session_cookie_header(value: str, clear: bool = False) -> tuple:
 
 
 def safe_next(path: str, prefix: str) -> str:
-    """``path`` if it is a local dashboard path, else the dashboard's home (no open redirect)."""
+    """``path`` if it is a local dashboard path, else the dashboard's home (no open redirect).
+
+    Only printable ASCII is kept (RFC 3986 URLs are ASCII): anything else
+    could not be written in a ``Location`` header at all.
+    """
     if path.startswith(prefix + "/") and "//" not in path and "\\" not in path \
-            and not any(ord(ch) < 33 for ch in path):
+            and all(33 <= ord(ch) <= 126 for ch in path):
         return path
     return prefix + "/"
 

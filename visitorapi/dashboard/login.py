@@ -2,8 +2,10 @@
 
 Every failure answers with the same words whether or not the account
 exists, is disabled, or has MFA, and counts against both the typed account
-name and the client (:mod:`visitorapi.state.throttle`); a throttled attempt
-is refused before any password is checked. Each successful step starts a
+name and the client (:mod:`visitorapi.state.throttle`). Every attempt is
+reserved (checked and counted in one transaction) before any password is
+hashed, so concurrent guesses get no more tries than sequential ones; a
+right answer gives its reservation back. Each successful step starts a
 session with a new id (no fixation), and re-authentication rotates it too.
 """
 import math
@@ -18,9 +20,9 @@ WRONG_LOGIN = "The email or password is incorrect."
 WRONG_CODE = "That code is not valid. Codes from your app work once; wait for the next one."
 
 
-def _throttled(ctx, keys) -> None:
-    """Raise a 429 (with Retry-After) when any of ``keys`` must still wait."""
-    wait = throttle.wait_seconds(ctx.conn, keys, ctx.now)
+def _reserve(ctx, keys) -> None:
+    """Reserve one attempt under ``keys``, or raise a 429 (with Retry-After) while they must wait."""
+    wait = throttle.reserve(ctx.conn, keys, ctx.now)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise HTTPError(429, f"Too many failed attempts. Wait {seconds} seconds and try again.",
@@ -28,7 +30,7 @@ def _throttled(ctx, keys) -> None:
 
 
 def _client_key(ctx) -> str:
-    return throttle.client_key(ctx.conn, ctx.client_ip())
+    return throttle.client_key(ctx.conn, ctx.client_ip(), ctx.now)
 
 
 def _login_form(ctx, error: str = "", email: str = "", status: int = 200, headers=()):
@@ -52,19 +54,25 @@ def submit_login(ctx):
     _prune(ctx)
     keys = (throttle.account_key(email), _client_key(ctx))
     try:
-        _throttled(ctx, keys)
+        _reserve(ctx, keys)
     except HTTPError as error:
         return _login_form(ctx, error.message, email, error.status, error.headers)
     account = accounts.check_password(ctx.conn, email, password)
     if account is None:
-        throttle.record_failure(ctx.conn, keys, ctx.now)
         return _login_form(ctx, WRONG_LOGIN, email, 200)
     if account.mfa_enabled:
+        throttle.refund(ctx.conn, keys)  # the account's counter clears only after the code
         ctx.start_session(account, "mfa", reauthenticated=False)
         return redirect(f"{ctx.prefix}/login/code")
-    throttle.record_success(ctx.conn, keys[0])
+    _succeeded(ctx, keys)
     ctx.start_session(account, "full", reauthenticated=True)
     return redirect(f"{ctx.prefix}/projects")
+
+
+def _succeeded(ctx, keys) -> None:
+    """A complete login: clear the account's counter, give the client its attempt back."""
+    throttle.refund(ctx.conn, keys[1:])
+    throttle.record_success(ctx.conn, keys[0])
 
 
 def _prune(ctx) -> None:
@@ -98,24 +106,18 @@ def show_code(ctx):
                       Html("<p>Enter the 6-digit code your authenticator app shows now.</p>"))
 
 
-def _second_factor(ctx, keys, code: str) -> bool:
-    if accounts.verify_second_factor(ctx.conn, ctx.account, code, ctx.now):
-        return True
-    throttle.record_failure(ctx.conn, keys, ctx.now)
-    return False
-
-
 def submit_code(ctx):
     keys = (throttle.account_key(ctx.account.email), _client_key(ctx))
     intro = Html("<p>Enter the 6-digit code your authenticator app shows now.</p>")
+    code = ctx.request.field("code", max_length=40)
     try:
-        _throttled(ctx, keys)
+        _reserve(ctx, keys)
     except HTTPError as error:
         return _code_form(ctx, "/login/code", "Two-factor authentication", intro, error.message,
                           error.status, headers=error.headers)
-    if not _second_factor(ctx, keys, ctx.request.field("code", max_length=40)):
+    if not accounts.verify_second_factor(ctx.conn, ctx.account, code, ctx.now):
         return _code_form(ctx, "/login/code", "Two-factor authentication", intro, WRONG_CODE)
-    throttle.record_success(ctx.conn, keys[0])
+    _succeeded(ctx, keys)
     ctx.rotate_session(stage="full", created_at=ctx.now, reauth_at=ctx.now)
     return redirect(f"{ctx.prefix}/projects")
 
@@ -143,18 +145,18 @@ def submit_reauth(ctx):
         return _code_form(ctx, "/reauth", "Confirm your identity", _REAUTH_INTRO, message, status,
                           password=True, next_path=next_path, headers=headers)
 
+    password = ctx.request.field("password", max_length=1024)
+    code = ctx.request.field("code", max_length=40) if ctx.account.mfa_enabled else ""
     try:
-        _throttled(ctx, keys)
+        _reserve(ctx, keys)
     except HTTPError as error:
         return again(error.message, error.status, error.headers)
-    password = ctx.request.field("password", max_length=1024)
     if accounts.check_password(ctx.conn, ctx.account.email, password) is None:
-        throttle.record_failure(ctx.conn, keys, ctx.now)
         return again("The password is incorrect.")
-    if ctx.account.mfa_enabled and not _second_factor(
-            ctx, keys, ctx.request.field("code", max_length=40)):
+    if ctx.account.mfa_enabled and not accounts.verify_second_factor(ctx.conn, ctx.account, code,
+                                                                     ctx.now):
         return again(WRONG_CODE)
-    throttle.record_success(ctx.conn, keys[0])
+    _succeeded(ctx, keys)
     ctx.rotate_session(reauth_at=ctx.now)
     separator = "&" if "?" in next_path else "?"
     return redirect(f"{next_path}{separator}done=reauthenticated")

@@ -25,7 +25,7 @@ def mount_dashboard(api, settings, database) -> DashboardApp:
     dashboard = DashboardApp(settings.state_path,
                              client_ip=lambda environ: client_ip(environ, api.trusted),
                              is_https=api.is_https, https_required=api.https_required,
-                             hsts_max_age=settings.hsts_max_age,
+                             public_url=settings.public_url, hsts=settings.hsts,
                              attribution=attribution)
     api.mounts[PREFIX + "/"] = dashboard
     return dashboard

@@ -1,7 +1,7 @@
 """Status lines, header checks and the security headers every response carries.
 
 References: RFC 9110 section 5.1 (field names are tokens) and 5.5 (field
-values: CR, LF and NUL are never allowed), RFC 6797 (HSTS).
+values: CR, LF and NUL are never allowed).
 """
 import http
 import re
@@ -40,12 +40,3 @@ def check_headers(headers) -> tuple:
         check_header_name(name)
         check_header_value(value)
     return tuple(headers)
-
-
-def hsts_header(max_age: int) -> tuple:
-    """``Strict-Transport-Security`` for ``VISITORAPI_HSTS_MAX_AGE``; ``()`` when it is 0.
-
-    Sent only on responses to https requests (RFC 6797 section 7.2: a
-    browser ignores it over plain HTTP).
-    """
-    return (("Strict-Transport-Security", f"max-age={max_age}"),) if max_age else ()

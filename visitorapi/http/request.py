@@ -4,15 +4,17 @@ A thin, lazy view over the WSGI environ: nothing is parsed until a handler
 asks for it, so the API's hot path pays only for the object itself.
 """
 import re
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 from visitorapi.http.errors import HTTPError
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
 FORM_TYPE = "application/x-www-form-urlencoded"
-# A DNS name or a bracketed IPv6 literal, with an optional port (RFC 9110 section 7.2).
-_HOST = re.compile(r"(?P<name>(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?"
+# RFC 9110 section 7.2 / RFC 3986 section 3.2.2: a reg-name (DNS-style) or a
+# bracketed IP literal, optional port. One value only: gunicorn joins repeated
+# headers with ",".
+HOST_HEADER = re.compile(r"(?P<name>(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?"
                    r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
@@ -62,7 +64,7 @@ class Request:
         return self._host_match().group("name").lower()
 
     def _host_match(self):
-        match = _HOST.fullmatch(self.environ.get("HTTP_HOST") or "")
+        match = HOST_HEADER.fullmatch(self.environ.get("HTTP_HOST") or "")
         if match is None:
             raise HTTPError(400, "the Host header is missing or malformed")
         return match
@@ -73,21 +75,6 @@ class Request:
         scheme = "https" if self.https else "http"
         default = ":443" if self.https else ":80"
         return f"{scheme}://{self.host.removesuffix(default)}"
-
-    def https_url(self) -> str:
-        """This request's URL with https and without the port (for a 308 to https).
-
-        The port goes: the one a browser used for plain HTTP is not the TLS one.
-
-        Raises:
-            HTTPError: 400 when the Host header is missing or malformed.
-        """
-        target = "https://" + self.host_name + quote(self.path.encode("latin-1"),
-                                                     safe="/:@!$&'()*+,;=~")
-        query = self.environ.get("QUERY_STRING")
-        if query:
-            target += "?" + quote(query, safe="=&;%+/:@!$'()*,~?")
-        return target
 
     def form(self) -> dict:
         """The posted ``application/x-www-form-urlencoded`` form as ``{name: [values]}``.

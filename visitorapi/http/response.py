@@ -6,7 +6,7 @@ type and length, ``nosniff``, ``Cache-Control``, the app's header policy,
 HSTS over https) and checks each header name and value for CR/LF/NUL.
 """
 from visitorapi.http.headers import (NOSNIFF, STATUS_LINES, check_header_name,
-                                     check_header_value, check_headers, hsts_header)
+                                     check_header_value, check_headers)
 
 JSON = "application/json; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -50,12 +50,15 @@ class Responder:
     Args:
         policy: the app's security headers, e.g. its Content-Security-Policy
             and Referrer-Policy (checked once, here).
-        hsts_max_age: ``VISITORAPI_HSTS_MAX_AGE`` (0: no HSTS header).
+        hsts: the Strict-Transport-Security value, ``Settings.hsts`` (from
+            ``VISITORAPI_HSTS_MAX_AGE`` and its flags; "": no HSTS header).
+            Sent only over https (RFC 6797 section 7.2: a browser ignores it
+            over plain HTTP).
     """
 
-    def __init__(self, policy, *, hsts_max_age: int):
+    def __init__(self, policy, *, hsts: str):
         self.policy = check_headers(policy)
-        self.hsts = check_headers(hsts_header(hsts_max_age))
+        self.hsts = check_headers((("Strict-Transport-Security", hsts),) if hsts else ())
         self._checked_names = set()
 
     def respond(self, start_response, response: Response, *, head: bool, https: bool):

@@ -176,8 +176,13 @@ _CRC_AT = 12
 _CRC_END = 16
 
 
-class InvalidDatabaseError(OperatorError, ValueError):
-    """The file is not a visitorapi database, or it is truncated or corrupt."""
+class InvalidDatabaseError(OperatorError):
+    """The file is not a visitorapi database, or it is truncated or corrupt.
+
+    Not a ``ValueError`` on purpose: a lookup raises ``ValueError`` for a
+    malformed address (the caller's input), and a damaged file must never be
+    mistaken for that. It is the operator's problem, never the visitor's.
+    """
 
 
 def align(n: int) -> int:

@@ -51,8 +51,12 @@ from visitorapi.ipdb.reader import LOCATION_FIELDS
 
 
 
-class SourceError(OperatorError, ValueError):
-    """A CSV input is unreadable or has a bad row; the message starts with "path:line:"."""
+class SourceError(OperatorError):
+    """A CSV input is unreadable or has a bad row; the message starts with "path:line:".
+
+    Not a ``ValueError``: bad data files are the operator's to fix, and must not
+    be caught by code that treats ``ValueError`` as malformed input.
+    """
 
 
 class SourceRange(NamedTuple):

@@ -20,11 +20,13 @@ from visitorapi import passwords, totp
 from visitorapi.errors import OperatorError
 from visitorapi.state import audit
 from visitorapi.state.db import transaction
+from visitorapi.state.text import check_text
 
 ROLES = ("owner", "member")
 RECOVERY_CODE_COUNT = 10
 ISSUER = "visitorapi"
 # RFC 5321 section 4.5.3.1 limits a path to 256 octets; one "@", no spaces or controls.
+MAX_EMAIL_LENGTH = 320  # 64 + "@" + 255 (RFC 5321 section 4.5.3.1)
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}$")
 
 
@@ -60,8 +62,17 @@ def _row_to_account(row) -> Account:
 
 
 def normalize_email(email: str) -> str:
-    """Lowercase and strip an email address; raise :class:`AccountError` if it is not one."""
+    """Lowercase and strip an email address; raise :class:`AccountError` if it is not one.
+
+    Like project names and notes (:func:`visitorapi.state.text.check_text`),
+    an email is one line of printable text: no bidi override, zero-width
+    space or C1 control can make it read as another account's.
+    """
     email = email.strip().lower()
+    try:
+        check_text(email, "the email address", MAX_EMAIL_LENGTH)
+    except OperatorError as error:
+        raise AccountError(str(error)) from None
     if not _EMAIL.match(email):
         raise AccountError(f"{email!r} is not an email address (expected name@example.com)")
     return email
@@ -166,6 +177,25 @@ def set_disabled(conn: sqlite3.Connection, email: str, disabled: bool, actor: st
                      before={"account": account.email, "disabled": account.disabled},
                      after={"account": account.email, "disabled": disabled})
     return get(conn, account.id)
+
+
+def revoke_sessions(conn: sqlite3.Connection, actor: str, email: str | None = None) -> int:
+    """End every dashboard session (or every session of ``email``'s account); return how many.
+
+    For incident response: whoever holds a stolen session cookie is out at
+    their next request. Anonymous (login form) sessions go too, so every
+    browser starts again from a fresh login page.
+    """
+    account = require(conn, email) if email is not None else None
+    with transaction(conn):
+        if account is None:
+            ended = conn.execute("DELETE FROM sessions").rowcount
+        else:
+            ended = conn.execute("DELETE FROM sessions WHERE account_id = ?",
+                                 (account.id,)).rowcount
+        audit.append(conn, actor=actor, action="sessions.revoked",
+                     after={"account": account.email if account else "*", "sessions": ended})
+    return ended
 
 
 def set_role(conn: sqlite3.Connection, email: str, role: str, actor: str) -> Account:

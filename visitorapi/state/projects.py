@@ -20,6 +20,7 @@ from visitorapi.errors import OperatorError
 from visitorapi.pids import is_pid
 from visitorapi.state import audit
 from visitorapi.state.db import transaction
+from visitorapi.state.text import check_text
 
 PID_LENGTH = 20                     # characters of secrets.token_urlsafe output
 MAX_NAME_LENGTH = 200
@@ -299,29 +300,13 @@ def check_note(note) -> str:
     """
     if not isinstance(note, str):
         raise OperatorError("a domain note must be text, e.g. 'staging site, owner: Ana'")
-    return _check_text(note.strip(), "domain note", MAX_NOTE_LENGTH)
+    return check_text(note.strip(), "domain note", MAX_NOTE_LENGTH)
 
 
 def _check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise OperatorError("a project needs a name, e.g. 'My shop'")
-    return _check_text(name.strip(), "project name", MAX_NAME_LENGTH)
-
-
-def _check_text(text: str, what: str, limit: int) -> str:
-    """Refuse operator text that is too long or not one line of printable characters.
-
-    NOTE: ``str.isprintable`` is False for control (Cc) and format (Cf)
-    characters, so newlines and bidi overrides (U+202E, which can make text
-    read differently from what it is) are refused along with NUL and ESC.
-    """
-    if len(text) > limit:
-        raise OperatorError(f"{what} is {len(text)} characters long; the limit is {limit}")
-    bad = next((c for c in text if not c.isprintable()), None)
-    if bad is not None:
-        raise OperatorError(f"{what} contains a control character (U+{ord(bad):04X}); "
-                            "use one line of printable text")
-    return text
+    return check_text(name.strip(), "project name", MAX_NAME_LENGTH)
 
 
 def _read(conn, pid):

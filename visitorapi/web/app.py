@@ -25,10 +25,13 @@ from visitorapi.domains import is_allowed
 from visitorapi.http.errors import HTTPError
 from visitorapi.http.request import Request
 from visitorapi.http.response import HTML, JAVASCRIPT, TEXT, Responder
+from visitorapi.ipdb import InvalidDatabaseError
+from visitorapi.state.authorized_domains import ProjectsUnavailable
 from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.authorize import asking_origin, authorize
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
+from visitorapi.web.https import host_problem, https_location
 from visitorapi.web.ratelimit import RateLimiter
 from visitorapi.web.responses import (API_POLICY, POLICY, SCRIPT_POLICY, ApiResponse,
                                       render_error)
@@ -46,6 +49,9 @@ _NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages
                    '"region":"","city":"","cityLatLong":""', '"timezone":"","continentCode":""')
 _UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
               "deviceFamily")
+# The visitor's answer when no sound database is served (missing or damaged);
+# the reason is for the operator: /readyz and the log.
+_NO_DATABASE = "not ready: no IP database is loaded"
 _LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
@@ -91,9 +97,10 @@ class VisitorAPI:
                                       header=settings.proxy_header)
         self.limiter = rate_limiter or RateLimiter(
             settings.client_rate, settings.client_burst, settings.project_rate,
-            settings.project_burst, key_lifetime=settings.rate_key_lifetime)
+            settings.project_burst, key_lifetime=settings.rate_key_lifetime,
+            ipv6_prefix=settings.client_ipv6_prefix)
         self.https_required = settings.https == "require"
-        self.responder = Responder(POLICY, hsts_max_age=settings.hsts_max_age)
+        self.responder = Responder(POLICY, hsts=settings.hsts)
         self.pages = pages.Pages(settings)
         # PERF: the two halves of "data" that depend only on the database
         # record and only on the User-Agent are rendered once and cached.
@@ -107,12 +114,15 @@ class VisitorAPI:
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         path = environ.get("PATH_INFO") or "/"
-        for prefix, mounted in self.mounts.items():
-            if path.startswith(prefix) or path == prefix.rstrip("/"):
-                return mounted(environ, start_response)
+        problem = host_problem(environ)
+        if problem is None:
+            for prefix, mounted in self.mounts.items():
+                if path.startswith(prefix) or path == prefix.rstrip("/"):
+                    return mounted(environ, start_response)
         request = Request(environ, self.is_https(environ))
         try:
-            response = self.handle(request)
+            response = (self.handle(request) if problem is None else
+                        ApiResponse(400, render_error(400, problem), route=route_name(path)))
         except Exception:  # NOTE: the traceback goes to the server log, never to the client
             log.exception("unhandled error in %s", route_name(path),
                           extra={"event": "request.error"})
@@ -161,10 +171,11 @@ class VisitorAPI:
 
     def https_redirect(self, request: Request) -> ApiResponse:
         """A 308 to https for a plain-HTTP request when https is required."""
-        target = request.https_url()
-        message = "this service requires https; use https://" + request.host_name
-        return ApiResponse(308, render_error(308, message), headers=[("Location", target)],
-                           route=route_name(request.path))
+        target = https_location(request.path, request.environ.get("QUERY_STRING", ""),
+                                request.environ.get("HTTP_HOST", ""), self.settings.public_url)
+        origin = "/".join(target.split("/", 3)[:3])
+        return ApiResponse(308, render_error(308, "this service requires https; use " + origin),
+                           headers=[("Location", target)], route=route_name(request.path))
 
     # -- /api ------------------------------------------------------------------
 
@@ -185,7 +196,11 @@ class VisitorAPI:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
             pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
-            patterns = self.domains.patterns_for(pid)
+            try:
+                patterns = self.domains.patterns_for(pid)
+            except ProjectsUnavailable:
+                # NOTE: the reason (it names files) is in /readyz and the log, not here.
+                raise HTTPError(503, "not ready: the project list cannot be read") from None
             if patterns is not None:
                 response.pid = pid  # NOTE: known first, so every outcome counts for it
             else:
@@ -216,14 +231,19 @@ class VisitorAPI:
             # 4. lookup
             database = self.database.current()
             if database is None:
-                raise HTTPError(503, "not ready: no IP database is loaded")
+                raise HTTPError(503, _NO_DATABASE)
             try:
                 location = database.lookup(ip)
             except ValueError:
                 raise HTTPError(400, "the client address is not an IP address") from None
+            except InvalidDatabaseError as error:
+                raise self.damaged(database, error) from None
             # 5. answer
-            response.body = self.render_data(ip, location, environ.get("HTTP_USER_AGENT", ""),
-                                             response)
+            try:
+                response.body = self.render_data(ip, location,
+                                                 environ.get("HTTP_USER_AGENT", ""), response)
+            except InvalidDatabaseError as error:  # a lazy Location decodes its record here
+                raise self.damaged(database, error) from None
             return response
         except HTTPError as error:
             if not response.headers and "HTTP_ORIGIN" in environ \
@@ -231,6 +251,15 @@ class VisitorAPI:
                 # A 400/405 found before the decision: readable by the page too.
                 response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
             return response.fail(error)
+
+    def damaged(self, database, error) -> HTTPError:
+        """The 503 for a lookup that found ``database`` damaged, which stops being served.
+
+        The visitor is told nothing about the file; the operator gets one
+        log line naming it, and /readyz the reason (``LiveDatabase.report_damage``).
+        """
+        self.database.report_damage(database, error)
+        return HTTPError(503, _NO_DATABASE)
 
     def decide(self, environ, pid, patterns):
         """Authorize the request (a :class:`~visitorapi.web.authorize.Decision`) and cache it.
@@ -279,29 +308,39 @@ class VisitorAPI:
         if location is None:
             country, (place, zone) = "", _NOT_FOUND_DATA
         else:
-            country, place, zone = self._location_json(location)
+            # NOTE: the cache is keyed by the field values, never by the Location:
+            # a Location from a lookup keeps its database file mapped, so caching
+            # one would keep every replaced file mapped (and its disk space in
+            # use) for the worker's life (found by tools/soak.py). PERF: the
+            # tuple costs about 0.3 µs per request over keying by the Location.
+            country, place, zone = self._location_json(tuple(location))
         response.country = country
         browser, device = self._ua_json(user_agent)
         return ''.join(('{"status":200,"result":"ok","data":{"ipAddress":',
                         encode_basestring_ascii(ip), ',', place, ',', browser, ',', zone, ',',
                         device, '}}')).encode()
 
-    def _render_location(self, location):
-        """Return (country code, JSON members before the UA ones, members after)."""
-        code = location.country_code or ""
+    def _render_location(self, values):
+        """Return (country code, JSON members before the UA ones, members after).
+
+        Args:
+            values: a Location's fields, in the order it iterates over them.
+        """
+        code, region, _, city, _, latitude, longitude, timezone = values
+        code = code or ""
         facts = self.country_facts(code) if code else None
-        lat_long = (f"{location.latitude},{location.longitude}"
-                    if location.latitude is not None and location.longitude is not None else "")
+        lat_long = (f"{latitude},{longitude}"
+                    if latitude is not None and longitude is not None else "")
         place = {
             "countryCode": code,
             "countryName": facts.name if facts else "",
             "currencies": list(facts.currencies) if facts else [],
             "languages": list(facts.languages) if facts else [],
-            "region": location.region or "",
-            "city": location.city or "",
+            "region": region or "",
+            "city": city or "",
             "cityLatLong": lat_long,
         }
-        zone = {"timezone": location.timezone or "",
+        zone = {"timezone": timezone or "",
                 "continentCode": facts.continent_code if facts else ""}
         return code, _members(place), _members(zone)
 
@@ -321,7 +360,11 @@ class VisitorAPI:
         return ApiResponse(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
     def readyz(self, request: Request) -> ApiResponse:
-        """Readiness: a database is loaded and the store is reachable."""
+        """Readiness: a sound database is loaded and the store is reachable.
+
+        A missing, refused or damaged database is 503 with the reason (it
+        names the file: this answer is for the operator's probes).
+        """
         _read_only(request)
         database = self.database.current()
         if database is None:

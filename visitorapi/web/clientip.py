@@ -13,6 +13,7 @@ the proxy merely passes through would let the client pick its own address.
 Every candidate is validated strictly; a bad one is a 400 whose message never
 repeats what was sent.
 """
+import ipaddress
 import re
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import NamedTuple
@@ -62,7 +63,8 @@ class TrustedProxies:
         self.enabled = bool(self.networks) or unix
         # PERF: networks as integer ranges; membership is two comparisons.
         self._ranges = tuple((network.version, int(network.network_address),
-                              int(network.broadcast_address)) for network in self.networks)
+                              int(network.broadcast_address))
+                             for network in map(ipv4_equivalent, self.networks))
         # PERF: behind a proxy every request comes from the same few REMOTE_ADDRs;
         # each is parsed and matched once. Only trusted peers (the operator's
         # proxies, never visitors) are remembered, and at most MAX_REMEMBERED_PEERS.
@@ -72,10 +74,8 @@ class TrustedProxies:
         return self.enabled
 
     def contains(self, address: Address) -> bool:
-        """True if ``address`` is in a trusted network (IPv4-mapped IPv6 counts as IPv4)."""
+        """True if ``address`` is in a trusted network."""
         version, value = address.version, address.value
-        if version == 6 and value >> 32 == 0xFFFF:
-            version, value = 4, value & 0xFFFFFFFF
         for network_version, first, last in self._ranges:
             if network_version == version and first <= value <= last:
                 return True
@@ -101,13 +101,28 @@ class TrustedProxies:
         return True, address
 
 
+def ipv4_equivalent(network):
+    """``network``, or the IPv4 network it maps when it lies in ::ffff:0:0/96.
+
+    :func:`parse_ip` reads IPv4-mapped addresses as IPv4, so networks
+    written in mapped form must be compared as IPv4 too.
+    """
+    if network.version == 6 and network.prefixlen >= 96 and \
+            network.network_address.ipv4_mapped is not None:
+        return ipaddress.ip_network(f"{network.network_address.ipv4_mapped}/"
+                                    f"{network.prefixlen - 96}")
+    return network
+
+
 def parse_ip(text: str):
     """Return the :class:`Address` that ``text`` spells exactly, or None.
 
     Strict: dotted-quad IPv4 without leading zeros (they are octal to some
     parsers), IPv6 per RFC 4291 section 2.2 without a zone (``%eth0``), no
     whitespace anywhere. IPv6 text is returned in RFC 5952 canonical form
-    (``inet_ntop``), IPv4 text is already canonical when it parses.
+    (``inet_ntop``), IPv4 text is already canonical when it parses. An
+    IPv4-mapped IPv6 address (``::ffff:8.8.8.8``, RFC 4291 section 2.5.5.2)
+    is the IPv4 client it maps, as a dual-stack socket's REMOTE_ADDR is.
 
     PERF: ``inet_pton`` validates in C; ``ipaddress`` costs several µs per call.
     """
@@ -118,7 +133,10 @@ def parse_ip(text: str):
             packed = inet_pton(AF_INET6, text)
         except (OSError, ValueError):  # ValueError: an embedded NUL
             return None
-        return Address(6, int.from_bytes(packed, "big"), inet_ntop(AF_INET6, packed))
+        value = int.from_bytes(packed, "big")
+        if value >> 32 == 0xFFFF:
+            return Address(4, value & 0xFFFFFFFF, inet_ntop(AF_INET, packed[12:]))
+        return Address(6, value, inet_ntop(AF_INET6, packed))
     try:
         packed = inet_pton(AF_INET, text)
     except (OSError, ValueError):

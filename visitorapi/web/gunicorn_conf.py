@@ -8,8 +8,13 @@ themselves should use it too. It exists for four reasons:
   own warnings (malformed requests, limits) from naming the client;
 - input limits tighter than gunicorn's defaults (4094-byte request line,
   100 headers of 8190 bytes): a valid /api request line is under 200 bytes;
-- TLS 1.2 or newer when ``--certfile``/``--keyfile`` are given, and
-  ``VISITORAPI_HTTPS=auto`` resolved from the bind address;
+- TLS 1.2 or newer with AEAD ciphers only (:data:`TLS12_CIPHERS`) when
+  ``--certfile``/``--keyfile`` are given, and ``VISITORAPI_HTTPS=auto``
+  resolved from the bind address;
+- no control socket: gunicorn 25.1+ opens one (``gunicorn.ctl`` in
+  ``$XDG_RUNTIME_DIR`` or ``~/.gunicorn``) through which anyone running as
+  the service's user can resize or stop it; it exists only when
+  ``VISITORAPI_CONTROL_SOCKET`` names a path for it;
 - a worker model fit for browsers calling directly: threads, keepalive, and
   no stall from idle or slow clients (see ``worker_class`` below).
 
@@ -18,11 +23,12 @@ from ``VISITORAPI_TRUSTED_PROXIES``, so gunicorn's own forwarded-header
 handling is switched off (``forwarded_allow_ips = ""``).
 """
 import ipaddress
+import os
 import ssl
 
 from visitorapi import logs
 from visitorapi.config import ConfigError, hand_to_workers, load_settings
-from visitorapi.web import accounting
+from visitorapi.web import accounting, ratelimit
 from visitorapi.wsgi import prepare_default_database
 
 wsgi_app = "visitorapi.wsgi:app"
@@ -54,16 +60,29 @@ limit_request_fields = 40
 limit_request_field_size = 4096
 
 forwarded_allow_ips = ""
+
+# gunicorn's control socket (gunicornc): off unless the operator names a path.
+control_socket_path = os.environ.get("VISITORAPI_CONTROL_SOCKET", "").strip()
+control_socket_disable = not control_socket_path
+if control_socket_path:
+    control_socket = control_socket_path
 logger_class = "visitorapi.web.gunicorn_logger.PrivateLogger"
 # Used only when an access log is enabled (--access-logfile): no %(h)s, %(r)s,
 # %(q)s, %(a)s or %(f)s; PrivateLogger blanks those atoms even if they are added.
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms pid=%(p)s'
 
 
+# TLS 1.2 suites: forward secrecy (ECDHE) and AEAD only (RFC 9325 section 4.2;
+# Mozilla's "intermediate" profile). TLS 1.3 suites are all AEAD and are not
+# affected by this string.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+
+
 def ssl_context(config, default_ssl_context_factory):
-    """TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and 1.1)."""
+    """TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and 1.1); no CBC or non-ECDHE suites."""
     context = default_ssl_context_factory()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
     return context
 
 
@@ -88,17 +107,18 @@ def is_loopback_bind(addresses) -> bool:
 
 
 def on_starting(server):
-    """Resolve VISITORAPI_HTTPS=auto, make the service's metrics directory, and
-    build the default database on a first start.
+    """Resolve VISITORAPI_HTTPS=auto, make the metrics directory and the rate-limit table,
+    and build the default database on a first start.
 
-    Runs in the arbiter before workers fork, so every worker inherits all
-    three (see :mod:`visitorapi.web.metrics_share` for why the directory
-    exists). The database is built here rather than in a worker: a worker
-    would build it too (under a lock, see visitorapi.ipdb.default), but inside
-    gunicorn's worker boot timeout, which a first compile on a busy machine
-    can exceed; the master has no such timeout, and the compiler's memory
-    stays out of the workers.
+    Runs in the arbiter before workers fork, so every worker inherits them
+    (see :mod:`visitorapi.web.metrics_share` for why the directory exists,
+    :mod:`visitorapi.web.ratelimit` for the shared buckets). The database is
+    built here rather than in a worker: a worker would build it too (under a
+    lock, see visitorapi.ipdb.default), but inside gunicorn's worker boot
+    timeout, which a first compile on a busy machine can exceed; the master
+    has no such timeout, and the compiler's memory stays out of the workers.
     """
+    ratelimit.create_shared()  # one set of rate-limit buckets for all workers of this node
     try:
         settings = load_settings()
     except ConfigError:

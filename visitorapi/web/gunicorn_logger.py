@@ -11,15 +11,66 @@ cannot reach (checked against gunicorn 27's ``workers/base.py``):
 - the access log's atoms include ``h`` (address), ``r``/``q`` (request line,
   query), ``a`` (User-Agent), ``f`` (Referer) and ``{name}i`` (any header).
 
-This class rewrites those messages and blanks those atoms, whatever format
-or log level an operator configures. Select it with ``logger_class`` (the
-shipped ``visitorapi.web.gunicorn_conf`` does).
+- at debug level, ``Ignored premature client disconnection. No more data
+  after: b'...'`` quotes the bytes of a request head cut off mid-way, and
+  other debug lines pass exceptions whose text quotes the request.
+
+This class blanks those atoms, and :class:`PrivacyFilter`, on gunicorn's
+loggers (``gunicorn.error``, ``gunicorn.http.wsgi``), rewrites those
+messages and withholds every argument that can quote a request (bytes,
+exceptions, addresses), at every level and whatever format an operator
+configures. Select it with ``logger_class`` (the shipped
+``visitorapi.web.gunicorn_conf`` does).
 """
+import logging
+
 from gunicorn.glogging import Logger
 
 from visitorapi import logs
 from visitorapi.config import ConfigError, log_settings
 from visitorapi.web.routes import PATHS
+
+WITHHELD = "(withheld)"
+# gunicorn messages that name the client or quote the request in their text.
+_REWRITES = (
+    ("Invalid request from ip=", "invalid request refused (client address and request text "
+                                 "withheld)"),
+    ("Error handling request", "Error handling request (request line withheld)"),
+)
+# gunicorn's loggers: its error log, and the module logger of its WSGI layer.
+GUNICORN_LOGGERS = ("gunicorn.error", "gunicorn.http.wsgi")
+
+
+def scrub(msg, args):
+    """Return gunicorn's ``(msg, args)`` with everything that could quote a request withheld.
+
+    Arguments that are bytes (request data), exceptions (their text quotes
+    the request line, a header or the head read so far) or tuples (socket
+    addresses) become :data:`WITHHELD`; numbers and gunicorn's own strings
+    (pids, bind addresses, worker names) stay.
+    """
+    if not isinstance(msg, str):
+        return f"{type(msg).__name__} (text withheld)", ()
+    for prefix, replacement in _REWRITES:
+        if msg.startswith(prefix):
+            return replacement, ()
+    if isinstance(args, tuple):
+        args = tuple(WITHHELD if isinstance(arg, (bytes, bytearray, memoryview, BaseException,
+                                                  tuple)) else arg for arg in args)
+    elif args:
+        return msg.replace("%", "%%"), ()  # a mapping: keep the template only
+    return msg, args
+
+
+class PrivacyFilter(logging.Filter):
+    """Applies :func:`scrub` to every record of the logger it is on, at every level."""
+
+    def filter(self, record):
+        record.msg, record.args = scrub(record.msg, record.args)
+        return True
+
+
+PRIVACY_FILTER = PrivacyFilter()
 
 # Access-log atoms that can carry visitor data; rendered as "-".
 PRIVATE_ATOMS = ("h", "r", "q", "a", "f", "u", "U")  # U is re-added below without the query
@@ -36,6 +87,10 @@ class PrivateLogger(Logger):
         the access log keeps its own (visitor-free) format.
         """
         super().setup(cfg)
+        for name in GUNICORN_LOGGERS:
+            logger = logging.getLogger(name)
+            if PRIVACY_FILTER not in logger.filters:
+                logger.addFilter(PRIVACY_FILTER)
         try:
             fmt, level = log_settings()
         except ConfigError:
@@ -54,19 +109,3 @@ class PrivateLogger(Logger):
         # client chose: keep it only when it is one of ours.
         atoms["U"] = path if path in PATHS else "(other)"
         return atoms
-
-    def warning(self, msg, *args, **kwargs):
-        if isinstance(msg, str) and msg.startswith("Invalid request from ip="):
-            msg, args = "invalid request refused (client address and request text withheld)", ()
-        super().warning(msg, *args, **kwargs)
-
-    def exception(self, msg, *args, **kwargs):
-        if isinstance(msg, str) and msg.startswith("Error handling request"):
-            msg, args = "Error handling request (request line withheld)", ()
-        super().exception(msg, *args, **kwargs)
-
-    def error(self, msg, *args, **kwargs):
-        if isinstance(msg, str) and msg.startswith("Error handling request"):
-            msg, args = "Error handling request (request line withheld)", ()
-        super().error(msg, *args, **kwargs)
-

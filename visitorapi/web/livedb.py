@@ -12,6 +12,12 @@ A replacement that does not open (truncated, corrupt, foreign, or with a
 damaged body) is refused: it is logged once and the old database keeps
 serving until the file changes again.
 
+A database found damaged while serving (a lookup read a bad record, or the
+served file itself was rewritten in place and no longer checks out) is
+dropped: ``current()`` answers None, so ``/api`` says 503 and ``/readyz``
+says why, until a good file is in place. It is logged once, naming the file.
+A damaged file is the operator's problem, never the visitor's.
+
 :class:`AgeWatch` warns when the served database is older than
 ``VISITORAPI_DB_MAX_AGE_DAYS``; replacing it is ``visitorapi update``'s job
 (:mod:`visitorapi.ipdb.update`), which serving never imports.
@@ -19,6 +25,7 @@ serving until the file changes again.
 import datetime
 import logging
 import os
+import threading
 import time
 
 from visitorapi.config import Settings
@@ -77,8 +84,10 @@ class LiveDatabase:
         self.clock = clock
         self.database = None
         self.error = None
-        self._identity = None
+        self._identity = None   # of the file last tried
+        self._served = None     # of the file self.database was opened from
         self._next_check = 0.0
+        self._lock = threading.Lock()
 
     def current(self):
         """Return the database to use for this request, or None if none is loaded.
@@ -94,28 +103,59 @@ class LiveDatabase:
 
     def reload(self):
         """Open the file if it changed since the last attempt; keep the old one on failure."""
-        identity = _identity(self.path)
-        if identity is None:
-            if self.database is None:
-                self.error = f"database file {self.path} does not exist"
-            return
-        if identity == self._identity:
-            return
-        self._identity = identity
-        try:
-            database = self.opener(self.path)
-        except Exception as exc:  # NOTE: any failure to open must leave the old one serving
-            self.error = f"database file {self.path} was refused: {exc}"
-            log.warning("database replacement refused: %s; %s", exc,
-                        "the previous database keeps serving" if self.database is not None
-                        else "no database is loaded",
-                        extra={"event": "db.refused"})
-            return
-        replaced = self.database is not None
-        self.database = database
-        self.error = None
+        with self._lock:
+            identity = _identity(self.path)
+            if identity is None:
+                if self.database is None:
+                    self.error = f"database file {self.path} does not exist"
+                return
+            if identity == self._identity:
+                return
+            self._identity = identity
+            try:
+                database = self.opener(self.path)
+            except Exception as exc:  # NOTE: any failure to open must leave the old one serving
+                if self.database is not None and self._served[:2] == identity[:2]:
+                    # The same inode: the served file itself was rewritten in
+                    # place, and the mapping being served reads the new bytes.
+                    self._drop(f"{exc}; it was rewritten in place: replace the file with a "
+                               "rename instead (write a new file, then mv it over the old one)")
+                    return
+                self.error = f"database file {self.path} was refused: {exc}"
+                log.warning("database replacement refused: %s; %s", exc,
+                            "the previous database keeps serving" if self.database is not None
+                            else "no database is loaded",
+                            extra={"event": "db.refused"})
+                return
+            replaced = self.database is not None
+            self.database = database
+            self._served = identity
+            self.error = None
         log.info("database %s: %s", "replaced" if replaced else "loaded", self.path,
                  extra={"event": "db.replaced" if replaced else "db.loaded"})
+
+    def report_damage(self, database, error):
+        """A lookup in ``database`` found it damaged: stop serving it until the file is replaced.
+
+        Called by every request that hits the damage; only the first one for
+        the served database changes anything or logs.
+
+        Args:
+            database: the database the lookup used (from :meth:`current`).
+            error: the :class:`~visitorapi.ipdb.InvalidDatabaseError` raised;
+                its message names the file.
+        """
+        with self._lock:
+            if database is self.database:
+                self._drop(str(error))
+
+    def _drop(self, problem):
+        """Stop serving the current database, which is damaged; say so once (lock held)."""
+        self.database = None
+        self.error = f"the IP database is damaged: {problem}"
+        log.error("IP database damaged: %s; /api answers 503 and /readyz reports not ready "
+                  "until a good file replaces it", problem, extra={"event": "db.damaged"})
+
 
 
 def build_time(database):

@@ -55,13 +55,23 @@ class Pages:
         self.settings = settings
 
     def security_txt(self):
-        """RFC 9116 security.txt bytes, or None when no contact is configured."""
-        if not self.settings.security_contact:
+        """RFC 9116 security.txt bytes, or None when no contact is configured.
+
+        Canonical is given when ``VISITORAPI_PUBLIC_URL`` says where the file lives.
+        """
+        settings = self.settings
+        if not settings.security_contact:
             return None
-        expires = self.settings.security_expires.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return (f"Contact: {self.settings.security_contact}\n"
-                f"Expires: {expires}\n"
-                "Preferred-Languages: en\n").encode("utf-8")
+        lines = [f"Contact: {settings.security_contact}",
+                 f"Expires: {settings.security_expires.strftime('%Y-%m-%dT%H:%M:%SZ')}"]
+        if settings.security_policy:
+            lines.append(f"Policy: {settings.security_policy}")
+        if settings.security_acknowledgments:
+            lines.append(f"Acknowledgments: {settings.security_acknowledgments}")
+        lines.append(f"Preferred-Languages: {', '.join(settings.security_languages)}")
+        if settings.public_url:
+            lines.append(f"Canonical: {settings.public_url}/.well-known/security.txt")
+        return ("\n".join(lines) + "\n").encode("utf-8")
 
     @functools.cache
     def openapi(self) -> bytes:
