@@ -58,7 +58,7 @@ def run_backup(args) -> int:
         raise
     finally:
         source.close()
-    print(f"backed up {db.default_state_path()} to {target} ({target.stat().st_size} bytes)")
+    print(f"backed up {state_path()} to {target} ({target.stat().st_size} bytes)")
     return 0
 
 
@@ -104,6 +104,6 @@ def run_restore(args) -> int:
                          after={"backup": args.file.name, "sessions_ended": ended})
     finally:
         live.close()
-    print(f"restored {db.default_state_path()} from {args.file}; {ended} restored "
+    print(f"restored {state_path()} from {args.file}; {ended} restored "
           "session(s) ended, everyone logs in again")
     return 0

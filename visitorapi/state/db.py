@@ -192,13 +192,13 @@ def _explain(path, exc: sqlite3.DatabaseError) -> str:
     return f"state database {path} is unusable: {exc}" + (f"; {problem}" if problem else "")
 
 
-def write_problem(path=None):
+def write_problem(path):
     """Why the store cannot be written, or None; for ``/readyz``.
 
     Uses ``os.access`` (a permission check, no descriptor), which also
     reports a read-only file system to root.
     """
-    path = Path(path) if path is not None else default_state_path()
+    path = Path(path)
     if not os.path.exists(path):
         return missing_message(path)
     for target, what in ((path, "file"), (path.parent, "folder")):
@@ -227,12 +227,12 @@ class Connection:
     when the file changed; a missing file raises, so the caller reports it.
 
     Args:
-        path: the store; None means :func:`default_state_path`.
+        path: the store (``Settings.state_path``).
         busy_timeout_ms: passed to :func:`connect`.
     """
 
-    def __init__(self, path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
-        self.path = Path(path) if path is not None else default_state_path()
+    def __init__(self, path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
+        self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._conn = None
         self._identity = None
