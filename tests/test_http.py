@@ -41,15 +41,15 @@ def test_header_names_must_be_tokens(name, token):
             check_header_name(name)
 
 
-@pytest.mark.parametrize("host, name, with_port", [
-    pytest.param("Example.COM", "example.com", "example.com", id="name"),
-    pytest.param("example.com:8080", "example.com", "example.com:8080", id="port"),
-    pytest.param("[2001:db8::1]:443", "[2001:db8::1]", "[2001:db8::1]:443", id="ipv6"),
-    pytest.param("192.0.2.1", "192.0.2.1", "192.0.2.1", id="ipv4"),
+@pytest.mark.parametrize("host, https, origin", [
+    pytest.param("Example.COM", False, "http://example.com", id="name"),
+    pytest.param("example.com:8080", True, "https://example.com:8080", id="port"),
+    pytest.param("example.com:443", True, "https://example.com", id="default-port"),
+    pytest.param("[2001:db8::1]:443", True, "https://[2001:db8::1]", id="ipv6"),
+    pytest.param("192.0.2.1", False, "http://192.0.2.1", id="ipv4"),
 ])
-def test_the_host_header_with_and_without_its_port(host, name, with_port):
-    request = Request(make_environ(host=host), https=False)
-    assert request.host_name == name and request.host == with_port
+def test_the_server_origin_from_the_host_header(host, https, origin):
+    assert Request(make_environ(host=host), https=https).origin == origin
 
 
 @pytest.mark.parametrize("host", [
@@ -61,7 +61,7 @@ def test_the_host_header_with_and_without_its_port(host, name, with_port):
 ])
 def test_a_malformed_host_is_a_400(host):
     with pytest.raises(HTTPError) as caught:
-        Request(make_environ(host=host), https=False).host_name
+        Request(make_environ(host=host), https=False).origin
     assert caught.value.status == 400
 
 

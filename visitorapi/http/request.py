@@ -14,8 +14,8 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # RFC 9110 section 7.2 / RFC 3986 section 3.2.2: a reg-name (DNS-style) or a
 # bracketed IP literal, optional port. One value only: gunicorn joins repeated
 # headers with ",".
-HOST_HEADER = re.compile(r"(?P<name>(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?"
-                   r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+HOST_HEADER = re.compile(r"(?:(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?"
+                         r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
 class Request:
@@ -37,10 +37,6 @@ class Request:
         self._query = None
         self._form = None
 
-    def header(self, name: str, default=None):
-        """The value of request header ``name`` (e.g. ``"User-Agent"``), or ``default``."""
-        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
-
     def query(self, name: str) -> str:
         """The single value of a query parameter, or ``""`` (absent or repeated)."""
         if self._query is None:
@@ -56,18 +52,10 @@ class Request:
         Raises:
             HTTPError: 400 when it is missing or not a host name or address.
         """
-        return self._host_match().group(0).lower()
-
-    @property
-    def host_name(self) -> str:
-        """The Host header without its port, lower-cased (raises like :attr:`host`)."""
-        return self._host_match().group("name").lower()
-
-    def _host_match(self):
-        match = HOST_HEADER.fullmatch(self.environ.get("HTTP_HOST") or "")
-        if match is None:
+        host = self.environ.get("HTTP_HOST") or ""
+        if not HOST_HEADER.fullmatch(host):
             raise HTTPError(400, "the Host header is missing or malformed")
-        return match
+        return host.lower()
 
     @property
     def origin(self) -> str:
