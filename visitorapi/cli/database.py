@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     compile_.add_argument("--on-overlap", choices=("error", "first", "last"), default="error",
                           help="overlapping ranges: fail (default), or let the row given "
                                "first / last win")
+    compile_.add_argument("--no-derive-timezones", dest="derive_timezones", action="store_false",
+                          help="keep the source's timezone column as it is (by default a row "
+                               "without one gets its country's zone, or the zone nearest its "
+                               "coordinates: data/timezones.json)")
     compile_.add_argument("--skip-invalid", action="store_true",
                           help="skip and count bad rows instead of failing")
     attribution = compile_.add_mutually_exclusive_group()
@@ -122,7 +126,7 @@ def run_compile(args) -> int:
         summary = compile_files(args.inputs, args.output, format=args.format,
                                 on_overlap=args.on_overlap, skip_invalid=args.skip_invalid,
                                 attribution=attribution, quiet=progress is None,
-                                progress=progress)
+                                progress=progress, derive_timezones=args.derive_timezones)
     finally:
         if progress:
             progress.finish()

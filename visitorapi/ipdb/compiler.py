@@ -25,6 +25,7 @@ import sys
 import time
 from array import array
 
+from visitorapi import timezones
 from visitorapi.atomic import write_atomically
 from visitorapi.ipdb import format as fmt
 from visitorapi.ipdb import licenses
@@ -35,6 +36,8 @@ ON_OVERLAP = ("error", "first", "last")
 _PROGRESS_EVERY = 1 << 16
 _MAPPED_ID = 0xFFFFFFFF  # location id of the pseudo-row covering ::ffff:0:0/96
 _LAT, _LON = LOCATION_FIELDS.index("latitude"), LOCATION_FIELDS.index("longitude")
+_TZ = LOCATION_FIELDS.index("timezone")
+_UNSEEN = object()
 _TEXT_FIELDS = tuple(LOCATION_FIELDS.index(name) for name in fmt.PLACE_FIELDS)
 
 
@@ -542,7 +545,7 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
 
 
 def compile_files(inputs, output, *, format=None, on_overlap="error", skip_invalid=False,
-                  attribution=None, quiet=True, progress=None) -> dict:
+                  attribution=None, quiet=True, progress=None, derive_timezones=True) -> dict:
     """Read CSV files (any supported dialect) and compile them into ``output``.
 
     Args:
@@ -557,8 +560,12 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
             following the docs cannot lose the credit.
         quiet: no progress callbacks (the CLI passes its own ``progress``).
         progress: ``progress(phase, count)``; ignored when ``quiet``.
+        derive_timezones: fill the timezone of rows whose source has none
+            (see :func:`with_derived_timezones`).
 
     Returns:
+        The summary of :func:`build_database` plus ``skipped``, ``files`` and
+        ``timezones_derived`` (distinct locations given a derived zone).
         The summary of :func:`build_database` plus ``attribution`` (as
         stored), ``skipped`` and ``files``.
 
@@ -566,8 +573,7 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         SourceError: a bad row (naming file and line), an unknown dialect or
             an overlap.
     """
-    scan = read_sources([str(path) for path in inputs], format=format,
-                                       skip_invalid=skip_invalid)
+    scan = read_sources([str(path) for path in inputs], format=format, skip_invalid=skip_invalid)
     if attribution is None:
         attribution = licenses.notice_for(scan.files)
 
@@ -575,13 +581,43 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         return [{"name": os.path.basename(str(path)), "dialect": dialect}
                 for path, dialect in scan.files]
 
+    derived = {}
+    ranges = with_derived_timezones(scan, derived) if derive_timezones else scan
+
+    def extra_metadata():
+        extra = {"source_rows": scan.rows, "skipped_rows": scan.skipped}
+        if derived:
+            extra["timezones_derived"] = sum(1 for zone in derived.values() if zone)
+        return extra
+
     summary = build_database(
-        scan, output, on_overlap=on_overlap, attribution=attribution, sources=metadata_sources,
-        progress=None if quiet else progress,
-        extra_metadata=lambda: {"source_rows": scan.rows, "skipped_rows": scan.skipped})
+        ranges, output, on_overlap=on_overlap, attribution=attribution, sources=metadata_sources,
+        progress=None if quiet else progress, extra_metadata=extra_metadata)
+    summary["timezones_derived"] = sum(1 for zone in derived.values() if zone)
     summary["attribution"] = attribution
     summary["skipped"] = scan.skipped
     summary["source_rows"] = scan.rows
     summary["files"] = [(str(path), dialect) for path, dialect in scan.files]
     summary["skipped_examples"] = list(getattr(scan, "skipped_examples", []))
     return summary
+
+
+def with_derived_timezones(ranges, derived: dict):
+    """Yield ``ranges`` with a derived timezone where the source gave none.
+
+    The zone comes from :func:`visitorapi.timezones.derive` (country and
+    coordinates), computed once per distinct location and remembered in
+    ``derived`` (``{location: zone or None}``), which the caller reads for
+    its summary (``{location: completed location, or None when no zone was
+    found}``). A timezone the source gives is never replaced.
+    """
+    for row in ranges:
+        location = row.location
+        if location[_TZ]:
+            yield row
+            continue
+        completed = derived.get(location, _UNSEEN)
+        if completed is _UNSEEN:
+            zone = timezones.derive(location[0], location[_LAT], location[_LON])
+            completed = derived[location] = zone and location[:_TZ] + (zone,) + location[_TZ + 1:]
+        yield row._replace(location=completed) if completed else row
