@@ -14,6 +14,7 @@ from json.encoder import encode_basestring_ascii
 from visitorapi.timezones import utc_offset
 
 _STRING, _STRINGS, _BOOLEAN, _CURRENCIES = "string", "strings", "boolean", "currencies"
+_INTEGER_OR_NULL = "integer-or-null"
 
 FIELDS = (
     ("ipAddress", _STRING, "the visitor's IP address as seen by the service"),
@@ -41,6 +42,9 @@ FIELDS = (
     ("currencyDetails", _CURRENCIES, "each of currencies with its English name and symbol"),
     ("deviceType", _STRING, "desktop, mobile, tablet, bot, ... or empty"),
     ("isBot", _BOOLEAN, "the client is a known bot"),
+    ("asn", _INTEGER_OR_NULL, "the autonomous system number of the visitor's network, or null "
+                              "when unknown (or no AS-number database is configured)"),
+    ("asOrganization", _STRING, "the organization that runs that network (or \"\")"),
 )
 NAMES = tuple(name for name, _, _ in FIELDS)
 
@@ -51,7 +55,9 @@ _UNKNOWN_PLACE = ('"countryCode":"","countryName":"","currencies":[],"languages"
                   '"region":"","city":"","cityLatLong":""')
 _UNKNOWN_ZONE = ('"timezone":"","utcOffset":"', "", '","continentCode":"","isEU":false,'
                  '"callingCode":"","flag":"","currencyDetails":[]')
+_UNKNOWN_NETWORK = '"asn":null,"asOrganization":""'
 _LOCATION_CACHE_SIZE = 16384
+_NETWORK_CACHE_SIZE = 16384
 _UA_CACHE_SIZE = 8192
 _OFFSET_SECONDS = 900   # every UTC offset change falls on a quarter hour
 
@@ -77,9 +83,10 @@ class Renderer:
         self.clock = clock
         self._location_json = functools.lru_cache(_LOCATION_CACHE_SIZE)(self._render_location)
         self._ua_json = functools.lru_cache(_UA_CACHE_SIZE)(self._render_ua)
+        self._network_json = functools.lru_cache(_NETWORK_CACHE_SIZE)(self._render_network)
         self._offsets = {}
 
-    def render(self, ip: str, location, user_agent: str, fields=None) -> tuple:
+    def render(self, ip: str, location, user_agent: str, fields=None, network=None) -> tuple:
         """Return ``(body bytes, country code or "")`` for a 200 answer.
 
         Args:
@@ -87,6 +94,7 @@ class Renderer:
             location: the database's Location, or None when it has none.
             user_agent: the User-Agent header ("" when absent).
             fields: names from :data:`NAMES` to keep (None: every field).
+            network: the AS-number values ``(asn, organization)``, or None.
         """
         if location is None:
             country, place, (before, zone, after) = "", _UNKNOWN_PLACE, _UNKNOWN_ZONE
@@ -100,7 +108,9 @@ class Renderer:
         browser, device = self._ua_json(user_agent)
         body = ''.join(('{"status":200,"result":"ok","data":{"ipAddress":',
                         encode_basestring_ascii(ip), ',', place, ',', browser, ',', before,
-                        self._offset(zone) if zone else "", after, ',', device, '}}'))
+                        self._offset(zone) if zone else "", after, ',', device, ',',
+                        _UNKNOWN_NETWORK if network is None else self._network_json(network),
+                        '}}'))
         if fields is not None:
             # NOTE: a page that asks for fewer fields pays one JSON round trip
             # (about 10 us); the default answer keeps the fragment path.
@@ -159,6 +169,12 @@ class Renderer:
         extra = {"deviceType": parsed.get("deviceType") or "",
                  "isBot": bool(parsed.get("isBot"))}
         return members(main), members(extra)
+
+
+    @staticmethod
+    def _render_network(network):
+        asn, organization = network
+        return members({"asn": asn, "asOrganization": organization or ""})
 
 
 def members(mapping) -> str:

@@ -58,6 +58,7 @@ class VisitorAPI:
     Args:
         settings: validated :class:`visitorapi.config.Settings`.
         database: a :class:`visitorapi.web.livedb.LiveDatabase`.
+        networks: the AS-number database's ``LiveDatabase`` (None: not configured).
         domains: an object with ``patterns_for(pid) -> tuple | None`` (None
             for an unknown or disabled project).
         parse_ua: ``visitorapi.useragent.parse``.
@@ -71,11 +72,12 @@ class VisitorAPI:
         rate_limiter: a :class:`RateLimiter` (default: from ``settings``).
     """
 
-    def __init__(self, settings, *, database, domains, parse_ua, country_facts,
+    def __init__(self, settings, *, database, domains, parse_ua, country_facts, networks=None,
                  store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None,
                  accounting=None):
         self.settings = settings
         self.database = database
+        self.networks = networks
         self.domains = domains
         self.renderer = answer.Renderer(parse_ua, country_facts)
         self.store_ready = store_ready
@@ -226,9 +228,10 @@ class VisitorAPI:
             except InvalidDatabaseError as error:
                 raise self.damaged(database, error) from None
             # 5. answer
+            network = self.network_of(ip)
             try:
                 response.body, response.country = self.renderer.render(
-                    ip, location, environ.get("HTTP_USER_AGENT", ""), fields)
+                    ip, location, environ.get("HTTP_USER_AGENT", ""), fields, network=network)
             except InvalidDatabaseError as error:  # a lazy Location decodes its record here
                 raise self.damaged(database, error) from None
             return response
@@ -238,6 +241,26 @@ class VisitorAPI:
                 # A 400/405 found before the decision: readable by the page too.
                 response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
             return response.fail(error)
+
+    def network_of(self, ip):
+        """The address's AS-number values ``(asn, organization)``, or None.
+
+        None when the address is not in the AS data, or no sound AS database
+        is loaded. NOTE: the AS data is an extra: while its database is
+        missing or damaged the answer still goes out, with ``asn: null``, and
+        /readyz says why; a damaged file is reported once, like the IP database.
+        """
+        networks = self.networks.current() if self.networks is not None else None
+        if networks is None:
+            return None
+        try:
+            network = networks.lookup(ip)
+            # NOTE: decoded here, so a damaged record blames this file, not the
+            # location database, and the render cache never holds the mapping.
+            return None if network is None else tuple(network)
+        except InvalidDatabaseError as error:
+            self.networks.report_damage(networks, error)
+            return None
 
     def damaged(self, database, error) -> HTTPError:
         """The 503 for a lookup that found ``database`` damaged, which stops being served.
@@ -303,6 +326,8 @@ class VisitorAPI:
         database = self.database.current()
         if database is None:
             raise HTTPError(503, f"not ready: {self.database.error or 'no IP database loaded'}")
+        if self.networks is not None and self.networks.current() is None:
+            raise HTTPError(503, f"not ready: {self.networks.error or 'no AS-number database'}")
         problem = self.store_ready()
         if problem:
             raise HTTPError(503, f"not ready: {problem}")

@@ -6,6 +6,7 @@ _SCHEMAS = {
     "string": {"type": "string"},
     "strings": {"type": "array", "items": {"type": "string"}},
     "boolean": {"type": "boolean"},
+    "integer-or-null": {"type": ["integer", "null"]},
     "currencies": {"type": "array", "items": {
         "type": "object", "required": ["code", "name", "symbol"],
         "properties": {"code": {"type": "string", "description": "ISO 4217 code"},
@@ -69,8 +70,9 @@ def document() -> dict:
             "operationId": "getVisitor",
             "parameters": [pid, fields],
             "responses": {
-                "200": {"description": "the visitor's information; no key is ever null, "
-                                       "and none is missing unless fields= leaves it out",
+                "200": {"description": "the visitor's information; no key is null but an "
+                                       "unknown asn, and none is missing unless fields= "
+                                       "leaves it out",
                         "headers": cors_headers,
                         "content": {"application/json": {
                             "schema": {"$ref": "#/components/schemas/Success"}}}},
@@ -133,9 +135,9 @@ def document() -> dict:
                             "result": {"type": "string", "const": "ok"},
                             "data": {"type": "object", "required": sorted(data_properties),
                                      "additionalProperties": False,
-                                     "description": "every member below, never null (a "
-                                                    "request with fields= gets only those "
-                                                    "it names)",
+                                     "description": "every member below, never null but "
+                                                    "asn (a request with fields= gets only "
+                                                    "those it names)",
                                      "properties": data_properties}}},
             "Error": {"type": "object", "required": ["status", "result"],
                       "properties": {"status": {"type": "integer",
