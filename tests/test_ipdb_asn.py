@@ -154,3 +154,14 @@ def test_shared_asn_data_answers_google_for_8_8_8_8(tmp_path):
                     continue
                 assert database.lookup(first).asn == int(asn), line
                 assert database.lookup(last).asn == int(asn), line
+
+
+def test_serving_refuses_a_database_of_the_other_kind(tmp_path):
+    from visitorapi.ipdb import InvalidDatabaseError
+    from visitorapi.web.livedb import open_checked
+    source = tmp_path / "asn.csv"
+    source.write_text(IPLOCATION_ASN, encoding="utf-8")
+    compile_files([source], tmp_path / "asn.vdb")
+    with pytest.raises(InvalidDatabaseError, match="serve it with VISITORAPI_ASN_DB"):
+        open_checked(tmp_path / "asn.vdb")
+    open_checked(tmp_path / "asn.vdb", kind="asn").close()
