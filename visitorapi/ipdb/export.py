@@ -37,10 +37,9 @@ def city_csv_rows(database):
 def asn_csv_rows(database):
     """Yield one ``start,end,as_number,as_organization`` row per stored range."""
     for version, first, last, network in database.ranges():
-        make = _ADDRESS[version]
         asn, organization = network
-        yield [str(make(first)), str(make(last)), "" if asn is None else str(asn),
-               organization or ""]
+        yield [format_address(first, version), format_address(last, version),
+               "" if asn is None else str(asn), organization or ""]
 
 
 def csv_chunks(database, rows_per_chunk=4096):
