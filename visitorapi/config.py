@@ -63,6 +63,7 @@ class Settings:
     max_pending_per_client: int = 64
     max_pending: int = 512
     db_check_interval: float = 2.0
+    asn_db_path: Path | None = None
     security_contact: str = ""
     security_expires: datetime.datetime = field(default=None)
     security_policy: str = ""  # RFC 9116 Policy: (https URL)
@@ -414,6 +415,8 @@ def load_settings(environ=None, *, now=None) -> Settings:
                                   integer=True),
         db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL",
                                         Settings.db_check_interval, minimum=0.05),
+        asn_db_path=Path(reader.text("VISITORAPI_ASN_DB")) if reader.text("VISITORAPI_ASN_DB")
+        else None,
         security_contact=contact,
         **security_txt,
         security_expires=_expires(reader, "VISITORAPI_SECURITY_EXPIRES", now),

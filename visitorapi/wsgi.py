@@ -6,6 +6,7 @@ validates the settings, opens the database and the projects store, and
 builds the app, so a bad setting stops the worker at boot with a clear
 message.
 """
+import functools
 import logging
 
 from visitorapi import logs
@@ -45,6 +46,13 @@ def create_app(environ=None):
     if database.current() is None:
         log.error("no IP database: %s; /api answers 503 until one is in place",
                   database.error, extra={"event": "db.missing"})
+    networks = None
+    if settings.asn_db_path is not None:
+        networks = LiveDatabase(settings.asn_db_path, functools.partial(open_checked, kind="asn"),
+                                check_interval=settings.db_check_interval)
+        if networks.current() is None:
+            log.error("no AS-number database: %s; answers carry no asn until one is in place",
+                      networks.error, extra={"event": "db.missing"})
     domains = AuthorizedDomains(settings.state_path)
 
     def store_ready():
@@ -62,7 +70,7 @@ def create_app(environ=None):
     # (writes pending usage, retires this worker's metrics).
     counting = accounting.current(lambda: accounting.Accounting.from_settings(settings))
     counting.watch_database(database, settings.db_max_age_days)
-    api = VisitorAPI(settings, database=database, domains=domains,
+    api = VisitorAPI(settings, database=database, networks=networks, domains=domains,
                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready,
                      accounting=counting)
     mount_dashboard(api, settings, database)

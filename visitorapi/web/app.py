@@ -13,11 +13,9 @@ the only caller of ``start_response``.
 registered there (usage counting, metrics) see every response and can never
 fail it.
 """
-import functools
 import json
 import logging
 import time
-from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl
 
 from visitorapi import pids
@@ -27,7 +25,7 @@ from visitorapi.http.request import Request
 from visitorapi.http.response import HTML, JAVASCRIPT, TEXT, Responder
 from visitorapi.ipdb import InvalidDatabaseError
 from visitorapi.state.authorized_domains import ProjectsUnavailable
-from visitorapi.web import cors, pages
+from visitorapi.web import answer, cors, pages
 from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.authorize import asking_origin, authorize
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
@@ -45,16 +43,10 @@ _UNSUPPORTED_PARAMETERS = {
     "callback": "JSONP is not supported; call the API with XMLHttpRequest or fetch (CORS)",
     "jsonp": "JSONP is not supported; call the API with XMLHttpRequest or fetch (CORS)",
 }
-_NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages":[],'
-                   '"region":"","city":"","cityLatLong":""', '"timezone":"","continentCode":""')
-_UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
-              "deviceFamily")
 # The visitor's answer when no sound database is served (missing or damaged);
 # the reason is for the operator: /readyz and the log.
 _NO_DATABASE = "not ready: no IP database is loaded"
-_LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
-_UA_CACHE_SIZE = 8192
 # Health probes are exempt from the redirect to https: load balancers call them
 # over plain HTTP on the inside.
 _PROBES = ("/healthz", "/readyz")
@@ -66,6 +58,7 @@ class VisitorAPI:
     Args:
         settings: validated :class:`visitorapi.config.Settings`.
         database: a :class:`visitorapi.web.livedb.LiveDatabase`.
+        networks: the AS-number database's ``LiveDatabase`` (None: not configured).
         domains: an object with ``patterns_for(pid) -> tuple | None`` (None
             for an unknown or disabled project).
         parse_ua: ``visitorapi.useragent.parse``.
@@ -79,14 +72,14 @@ class VisitorAPI:
         rate_limiter: a :class:`RateLimiter` (default: from ``settings``).
     """
 
-    def __init__(self, settings, *, database, domains, parse_ua, country_facts,
+    def __init__(self, settings, *, database, domains, parse_ua, country_facts, networks=None,
                  store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None,
                  accounting=None):
         self.settings = settings
         self.database = database
+        self.networks = networks
         self.domains = domains
-        self.parse_ua = parse_ua
-        self.country_facts = country_facts
+        self.renderer = answer.Renderer(parse_ua, country_facts)
         self.store_ready = store_ready
         self.observers = list(observers)
         self.accounting = accounting
@@ -102,10 +95,6 @@ class VisitorAPI:
         self.https_required = settings.https == "require"
         self.responder = Responder(POLICY, hsts=settings.hsts)
         self.pages = pages.Pages(settings)
-        # PERF: the two halves of "data" that depend only on the database
-        # record and only on the User-Agent are rendered once and cached.
-        self._location_json = functools.lru_cache(_LOCATION_CACHE_SIZE)(self._render_location)
-        self._ua_json = functools.lru_cache(_UA_CACHE_SIZE)(self._render_ua)
         self._grants = {}
         self._routes = {path: getattr(self, ROUTES[ALIASES.get(path, path)]) for path in PATHS}
 
@@ -195,7 +184,7 @@ class VisitorAPI:
             if method not in _READ_METHODS:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
-            pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
+            pid, fields = query_parameters(environ.get("QUERY_STRING", ""), validate=False)
             try:
                 patterns = self.domains.patterns_for(pid)
             except ProjectsUnavailable:
@@ -239,9 +228,10 @@ class VisitorAPI:
             except InvalidDatabaseError as error:
                 raise self.damaged(database, error) from None
             # 5. answer
+            network = self.network_of(ip)
             try:
-                response.body = self.render_data(ip, location,
-                                                 environ.get("HTTP_USER_AGENT", ""), response)
+                response.body, response.country = self.renderer.render(
+                    ip, location, environ.get("HTTP_USER_AGENT", ""), fields, network=network)
             except InvalidDatabaseError as error:  # a lazy Location decodes its record here
                 raise self.damaged(database, error) from None
             return response
@@ -251,6 +241,26 @@ class VisitorAPI:
                 # A 400/405 found before the decision: readable by the page too.
                 response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
             return response.fail(error)
+
+    def network_of(self, ip):
+        """The address's AS-number values ``(asn, organization)``, or None.
+
+        None when the address is not in the AS data, or no sound AS database
+        is loaded. NOTE: the AS data is an extra: while its database is
+        missing or damaged the answer still goes out, with ``asn: null``, and
+        /readyz says why; a damaged file is reported once, like the IP database.
+        """
+        networks = self.networks.current() if self.networks is not None else None
+        if networks is None:
+            return None
+        try:
+            network = networks.lookup(ip)
+            # NOTE: decoded here, so a damaged record blames this file, not the
+            # location database, and the render cache never holds the mapping.
+            return None if network is None else tuple(network)
+        except InvalidDatabaseError as error:
+            self.networks.report_damage(networks, error)
+            return None
 
     def damaged(self, database, error) -> HTTPError:
         """The 503 for a lookup that found ``database`` damaged, which stops being served.
@@ -299,59 +309,6 @@ class VisitorAPI:
         response.headers += [(cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]), *cors.PREFLIGHT_HEADERS]
         return response
 
-    def render_data(self, ip, location, user_agent, response) -> bytes:
-        """Return the success body; set ``response.country``.
-
-        PERF: assembled from cached fragments (see ``_render_location`` and
-        ``_render_ua``) instead of one ``json.dumps`` per request.
-        """
-        if location is None:
-            country, (place, zone) = "", _NOT_FOUND_DATA
-        else:
-            # NOTE: the cache is keyed by the field values, never by the Location:
-            # a Location from a lookup keeps its database file mapped, so caching
-            # one would keep every replaced file mapped (and its disk space in
-            # use) for the worker's life (found by tools/soak.py). PERF: the
-            # tuple costs about 0.3 µs per request over keying by the Location.
-            country, place, zone = self._location_json(tuple(location))
-        response.country = country
-        browser, device = self._ua_json(user_agent)
-        return ''.join(('{"status":200,"result":"ok","data":{"ipAddress":',
-                        encode_basestring_ascii(ip), ',', place, ',', browser, ',', zone, ',',
-                        device, '}}')).encode()
-
-    def _render_location(self, values):
-        """Return (country code, JSON members before the UA ones, members after).
-
-        Args:
-            values: a Location's fields, in the order it iterates over them.
-        """
-        code, region, _, city, _, latitude, longitude, timezone = values
-        code = code or ""
-        facts = self.country_facts(code) if code else None
-        lat_long = (f"{latitude},{longitude}"
-                    if latitude is not None and longitude is not None else "")
-        place = {
-            "countryCode": code,
-            "countryName": facts.name if facts else "",
-            "currencies": list(facts.currencies) if facts else [],
-            "languages": list(facts.languages) if facts else [],
-            "region": region or "",
-            "city": city or "",
-            "cityLatLong": lat_long,
-        }
-        zone = {"timezone": timezone or "",
-                "continentCode": facts.continent_code if facts else ""}
-        return code, _members(place), _members(zone)
-
-    def _render_ua(self, user_agent):
-        """Return (browser/OS/device JSON members, deviceType/isBot members)."""
-        parsed = self.parse_ua(user_agent)
-        main = {name: parsed.get(name) or "" for name in _UA_FIELDS}
-        extra = {"deviceType": parsed.get("deviceType") or "",
-                 "isBot": bool(parsed.get("isBot"))}
-        return _members(main), _members(extra)
-
     # -- other routes -------------------------------------------------------------
 
     def healthz(self, request: Request) -> ApiResponse:
@@ -369,6 +326,8 @@ class VisitorAPI:
         database = self.database.current()
         if database is None:
             raise HTTPError(503, f"not ready: {self.database.error or 'no IP database loaded'}")
+        if self.networks is not None and self.networks.current() is None:
+            raise HTTPError(503, f"not ready: {self.networks.error or 'no AS-number database'}")
         problem = self.store_ready()
         if problem:
             raise HTTPError(503, f"not ready: {problem}")
@@ -442,28 +401,62 @@ def pid_from_query(query: str, *, validate=True) -> str:
     """Return the ``pid`` of a query string, validated unless ``validate`` is False.
 
     Raises:
-        HTTPError: 400 when pid is missing, repeated, malformed, or an
-            unsupported parameter (``ip``, JSONP ``callback``) is present.
+        HTTPError: 400, as :func:`query_parameters`.
+    """
+    return query_parameters(query, validate=validate)[0]
+
+
+def query_parameters(query: str, *, validate=True) -> tuple:
+    """Return ``(pid, fields)`` of an /api query string; ``fields`` is None when not asked.
+
+    ``fields=countryCode,city`` keeps only those members of the answer's
+    data (names from :data:`visitorapi.web.answer.NAMES`, comma-separated).
+
+    Raises:
+        HTTPError: 400 when pid is missing, repeated or malformed (unless
+            ``validate`` is False), fields is repeated, empty or names an
+            unknown field, or an unsupported parameter (``ip``, JSONP
+            ``callback``) is present.
     """
     # PERF: the snippet's query is exactly "pid=...", which needs no parsing.
     if query.startswith("pid=") and "&" not in query and "%" not in query and "+" not in query:
-        pid = query[4:]
+        pid, fields = query[4:], None
     else:
         try:
             pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=32)
         except ValueError:
             raise HTTPError(400, "the query string has too many parameters") from None
-        found = []
+        found, asked = [], []
         for name, value in pairs:
             if name == "pid":
                 found.append(value)
+            elif name == "fields":
+                asked.append(value)
             elif name.lower() in _UNSUPPORTED_PARAMETERS:
                 raise HTTPError(400, _UNSUPPORTED_PARAMETERS[name.lower()])
         if len(found) != 1:
             raise HTTPError(400, "the pid parameter is required exactly once: /api/?pid=PID"
                             if not found else "the pid parameter appears more than once")
         pid = found[0]
-    return check_pid(pid) if validate else pid
+        fields = _fields(asked) if asked else None
+    return (check_pid(pid) if validate else pid), fields
+
+
+def _fields(asked: list) -> frozenset:
+    """Check the ``fields`` parameter's names against the answer's."""
+    if len(asked) > 1:
+        raise HTTPError(400, "the fields parameter appears more than once; "
+                             "list the names in one: fields=countryCode,city")
+    names = [name.strip() for name in asked[0].split(",")]
+    if not any(names):
+        raise HTTPError(400, "the fields parameter is empty; list the answer's members to "
+                             "keep, e.g. fields=countryCode,city")
+    unknown = [name for name in names if name not in answer.NAMES]
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise HTTPError(400, f"unknown field(s) {shown}; the answer's fields are "
+                             + ",".join(answer.NAMES))
+    return frozenset(names)
 
 
 def check_pid(pid: str) -> str:
@@ -471,11 +464,6 @@ def check_pid(pid: str) -> str:
     if not pids.is_pid(pid):
         raise HTTPError(400, f"pid must be {pids.FORM}")
     return pid
-
-
-def _members(mapping) -> str:
-    """Render a dict as JSON object members, without the braces."""
-    return json.dumps(mapping, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
 
 def _read_only(request: Request):

@@ -29,7 +29,7 @@ import threading
 import time
 
 from visitorapi.config import Settings
-from visitorapi.ipdb import open_database
+from visitorapi.ipdb import InvalidDatabaseError, open_database
 from visitorapi.ipdb.licenses import unattributed_sources
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def _identity(path):
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-def open_checked(path):
+def open_checked(path, kind="location"):
     """Open a database for serving: header and section bounds, plus the body's checksum.
 
     The checksum catches bit flips inside a section, which open's
@@ -54,8 +54,17 @@ def open_checked(path):
     A database built from a source whose license requires a credit (DB-IP,
     GeoLite2, IP2Location) but carrying none is served, with a warning: the
     data is fine, the operator's obligation is not met.
+
+    Raises:
+        InvalidDatabaseError: also when the file answers another ``kind``
+            ("location" for VISITORAPI_DB, "asn" for VISITORAPI_ASN_DB).
     """
     database = open_database(path, checksum=True)
+    if database.kind != kind:
+        database.close()
+        setting = "VISITORAPI_ASN_DB" if database.kind == "asn" else "VISITORAPI_DB"
+        raise InvalidDatabaseError(f"{path} is a {database.kind!r} database, not a {kind!r} "
+                                   f"one; serve it with {setting}")
     missing = unattributed_sources(database.metadata)
     if missing:
         log.warning("database %s holds %s data but no attribution, which its license "
