@@ -54,14 +54,6 @@ def test_migrations_run_once(tmp_path):
     conn.close()
 
 
-def test_default_path_honours_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("VISITORAPI_STATE", str(tmp_path / "x.sqlite3"))
-    assert db.default_state_path() == tmp_path / "x.sqlite3"
-    monkeypatch.delenv("VISITORAPI_STATE")
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert db.default_state_path() == tmp_path / "xdg" / "visitorapi" / "state.sqlite3"
-
-
 def test_store_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "state.sqlite3"
     db.connect(path, create=True).close()

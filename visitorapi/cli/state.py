@@ -12,6 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from visitorapi.config import state_path
 from visitorapi.errors import OperatorError
 from visitorapi.state import audit, db
 from visitorapi.state.db import transaction
@@ -41,7 +42,7 @@ def run_backup(args) -> int:
     if target.exists():
         raise OperatorError(f"{target} already exists; choose a new file name")
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    source = db.connect()
+    source = db.connect(state_path())
     try:
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         copy = sqlite3.connect(temporary)
@@ -57,7 +58,7 @@ def run_backup(args) -> int:
         raise
     finally:
         source.close()
-    print(f"backed up {db.default_state_path()} to {target} ({target.stat().st_size} bytes)")
+    print(f"backed up {state_path()} to {target} ({target.stat().st_size} bytes)")
     return 0
 
 
@@ -86,7 +87,7 @@ def run_restore(args) -> int:
     if not args.file.is_file():
         raise OperatorError(f"{args.file}: no such file")
     check_backup(args.file)
-    live = db.connect()
+    live = db.connect(state_path())
     try:
         live_revision = live.execute("SELECT revision FROM projects_revision").fetchone()[0]
         copy = sqlite3.connect(f"file:{args.file}?mode=ro", uri=True)
@@ -103,6 +104,6 @@ def run_restore(args) -> int:
                          after={"backup": args.file.name, "sessions_ended": ended})
     finally:
         live.close()
-    print(f"restored {db.default_state_path()} from {args.file}; {ended} restored "
+    print(f"restored {state_path()} from {args.file}; {ended} restored "
           "session(s) ended, everyone logs in again")
     return 0

@@ -32,20 +32,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 
 
-def default_state_path() -> Path:
-    """Return ``$VISITORAPI_STATE``, or ``visitorapi/state.sqlite3`` in the user's data dir.
-
-    The per-user data directory follows the XDG base-directory spec
-    (``$XDG_DATA_HOME``, else ``~/.local/share``).
-    """
-    configured = os.environ.get("VISITORAPI_STATE")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "visitorapi" / "state.sqlite3"
-
-
-def connect(path=None, *, create: bool = False,
+def connect(path, *, create: bool = False,
             busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Open the store, check it, and bring its schema up to date.
 
@@ -55,7 +42,7 @@ def connect(path=None, *, create: bool = False,
     and every login while looking healthy.
 
     Args:
-        path: the SQLite file; defaults to :func:`default_state_path`.
+        path: the SQLite file (``Settings.state_path``).
         create: make the file (and its folder) when it does not exist.
         busy_timeout_ms: how long a statement waits for another writer's lock
             (the serving path passes a short one: it would rather serve stale
@@ -71,7 +58,7 @@ def connect(path=None, *, create: bool = False,
             database, or was written by a newer visitorapi. The message
             names the file and what to do.
     """
-    path = Path(path) if path is not None else default_state_path()
+    path = Path(path)
     conn, mode = _open_sqlite(path, create, busy_timeout_ms)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -205,13 +192,13 @@ def _explain(path, exc: sqlite3.DatabaseError) -> str:
     return f"state database {path} is unusable: {exc}" + (f"; {problem}" if problem else "")
 
 
-def write_problem(path=None):
+def write_problem(path):
     """Why the store cannot be written, or None; for ``/readyz``.
 
     Uses ``os.access`` (a permission check, no descriptor), which also
     reports a read-only file system to root.
     """
-    path = Path(path) if path is not None else default_state_path()
+    path = Path(path)
     if not os.path.exists(path):
         return missing_message(path)
     for target, what in ((path, "file"), (path.parent, "folder")):
@@ -240,12 +227,12 @@ class Connection:
     when the file changed; a missing file raises, so the caller reports it.
 
     Args:
-        path: the store; None means :func:`default_state_path`.
+        path: the store (``Settings.state_path``).
         busy_timeout_ms: passed to :func:`connect`.
     """
 
-    def __init__(self, path=None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
-        self.path = Path(path) if path is not None else default_state_path()
+    def __init__(self, path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
+        self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._conn = None
         self._identity = None
