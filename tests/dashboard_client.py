@@ -1,19 +1,17 @@
-"""A browser-like test client for the dashboard WSGI app, under wsgiref.validate.
+"""A browser-like test client for the dashboard, on the one WSGI harness (web_helpers).
 
 It keeps the session cookie the way a browser keeps a ``__Host-`` cookie
 (only when Secure, Path=/ and no Domain), sends ``Origin`` with every POST
 like a browser does for same-origin forms, and reads CSRF tokens and
 TOTP secrets out of the returned HTML.
 """
-import io
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
-from wsgiref.util import setup_testing_defaults
-from wsgiref.validate import validator
 
 from visitorapi import totp
 from visitorapi.dashboard.http import SESSION_COOKIE
+from web_helpers import make_environ, run_wsgi
 
 SAME = object()
 
@@ -61,33 +59,19 @@ class Client:
 
     def request(self, method: str, path: str, form=None, headers=None, origin=SAME) -> Page:
         path, _, query = path.partition("?")
-        environ = {}
-        setup_testing_defaults(environ)
         body = urlencode(form or {}, doseq=True).encode() if form is not None else b""
-        environ.update({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
-                        "HTTP_HOST": self.host, "REMOTE_ADDR": self.ip,
-                        "wsgi.url_scheme": "https" if self.https else "http",
-                        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        browser = {}
         if form is not None:
-            environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+            browser["Content-Type"] = "application/x-www-form-urlencoded"
         if method == "POST" and origin is not None:
-            environ["HTTP_ORIGIN"] = self.origin if origin is SAME else origin
+            browser["Origin"] = self.origin if origin is SAME else origin
         if self.cookie:
-            environ["HTTP_COOKIE"] = f"{SESSION_COOKIE}={self.cookie}"
-        for name, value in (headers or {}).items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-        captured = {}
-
-        def start_response(status, response_headers, exc_info=None):
-            captured["status"] = int(status.split()[0])
-            captured["headers"] = response_headers
-
-        chunks = validator(self.app)(environ, start_response)
-        try:
-            text = b"".join(chunks).decode("utf-8")
-        finally:
-            chunks.close()
-        page = Page(captured["status"], captured["headers"], text)
+            browser["Cookie"] = f"{SESSION_COOKIE}={self.cookie}"
+        environ = make_environ(path, query, method=method, headers={**browser, **(headers or {})},
+                               remote_addr=self.ip, scheme="https" if self.https else "http",
+                               host=self.host, body=body)
+        reply = run_wsgi(self.app, environ)
+        page = Page(reply.status, reply.headers, reply.body.decode("utf-8"))
         self._store_cookie(page)
         self.history.append((method, path, page.status))
         return page

@@ -3,7 +3,7 @@ import pytest
 
 import exposition
 from visitorapi.state import db, usage
-from visitorapi.web import accounting
+from visitorapi.web import accounting, livedb
 
 
 @pytest.mark.parametrize("route, status, known, expected", [
@@ -72,9 +72,8 @@ class FakeLive:
 
 
 def test_a_stale_database_is_logged_once_per_day(caplog):
-    from visitorapi import refresh
     clock = [1_700_000_000 + 46 * 86400]
-    watch = refresh.AgeWatch(45, every=60, clock=lambda: clock[0])
+    watch = livedb.AgeWatch(45, every=60, clock=lambda: clock[0])
     stale = FakeDatabase("2023-11-14T22:13:20Z")
     assert watch.check(stale, "/srv/visitor.vdb")
     clock[0] += 30
@@ -99,9 +98,8 @@ def test_a_stale_database_is_logged_once_per_day(caplog):
     pytest.param(None, None, id="absent"),
 ])
 def test_build_time(value, expected):
-    from visitorapi import refresh
-    assert refresh.build_time(FakeDatabase(value)) == expected
-    assert refresh.build_time(None) is None
+    assert livedb.build_time(FakeDatabase(value)) == expected
+    assert livedb.build_time(None) is None
 
 
 def test_metrics_count_failed_usage_writes_and_dropped_requests(tmp_path):

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from visitorapi.config import ConfigError, load_settings
+from visitorapi.config import ConfigError, Settings, load_settings
 
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -94,6 +94,33 @@ def test_every_setting_is_documented_in_the_configuration_table():
     names = set(re.findall(r'"(VISITORAPI_[A-Z_]+)"', source))
     assert len(names) > 10
     assert not {name for name in names if f"`{name}`" not in table}
+
+
+def test_the_state_path_comes_from_the_environment_given_never_the_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("VISITORAPI_STATE", "/process/state.sqlite3")
+    monkeypatch.setenv("XDG_DATA_HOME", "/process/xdg")
+    given = {"VISITORAPI_STATE": str(tmp_path / "x.sqlite3")}
+    assert load_settings(given).state_path == tmp_path / "x.sqlite3"
+    xdg = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    assert load_settings(xdg).state_path == tmp_path / "xdg" / "visitorapi" / "state.sqlite3"
+
+
+@pytest.mark.parametrize("environ, expected", [
+    pytest.param({"VISITORAPI_RUN_DIR": "/run/v"}, "/run/v", id="run-dir"),
+    pytest.param({"XDG_RUNTIME_DIR": "/run/user/7"}, "/run/user/7/visitorapi", id="xdg-runtime"),
+])
+def test_run_dir_and_update_limit_are_settings(environ, expected):
+    settings = load_settings({**environ, "VISITORAPI_UPDATE_MAX_BYTES": "5000"})
+    assert str(settings.run_dir) == expected and settings.update_max_bytes == 5000
+
+
+def test_every_unset_variable_gives_the_settings_default():
+    settings = load_settings({})
+    for name in ("https", "hsts_max_age", "client_rate", "client_burst", "project_rate",
+                 "project_burst", "rate_key_lifetime", "db_check_interval", "usage_flush_seconds",
+                 "usage_retention_days", "metrics_allow", "metrics_interval", "db_max_age_days",
+                 "log_format", "log_level", "update_max_bytes", "proxy_header", "metrics_dir"):
+        assert getattr(settings, name) == getattr(Settings, name), name
 
 
 def test_catch_all_proxies_need_force_and_public_ones_warn():

@@ -363,6 +363,8 @@ def test_a_made_up_session_id_is_ignored(app):
     pytest.param({"origin": "null"}, id="null-origin"),
     pytest.param({"origin": None}, id="no-origin-no-referer"),
     pytest.param({"origin": "http://dash.test"}, id="downgraded-origin"),
+    pytest.param({"origin": "https://dash.test.evil.test"}, id="suffix-origin"),
+    pytest.param({"origin": "https://dash.test:8443"}, id="other-port"),
 ])
 def test_forged_posts_are_refused(app, conn, change, path, form):
     existing = projects.create(conn, "Shop", ["example.com"], actor="test")
@@ -384,13 +386,22 @@ def test_token_of_another_session_is_refused(app, conn):
     assert page.status == 403 and projects.list_projects(conn) == []
 
 
-def test_referer_is_used_when_origin_is_absent(app, conn):
+@pytest.mark.parametrize("origin, referer, accepted", [
+    pytest.param(None, "https://dash.test/dashboard/projects", True, id="referer"),
+    pytest.param(None, "https://evil.test/dashboard/projects", False, id="foreign-referer"),
+    pytest.param(None, "https://user@dash.test/dashboard/", False, id="referer-with-userinfo"),
+    pytest.param("https://DASH.test", None, True, id="origin-in-upper-case"),
+    pytest.param("https://dash.test:443", None, True, id="origin-with-its-default-port"),
+    pytest.param("https://evil.test", "https://dash.test/dashboard/projects", False,
+                 id="origin-decides-over-referer"),
+])
+def test_the_sender_is_compared_as_an_origin(app, conn, origin, referer, accepted):
     client = logged_in(app)
     token = client.get("/dashboard/projects").csrf()
-    page = client.post("/dashboard/projects", {"name": "via referer", "csrf": token}, origin=None,
-                       headers={"Referer": "https://dash.test/dashboard/projects"})
-    assert page.status == 303
-    assert [p.name for p in projects.list_projects(conn)] == ["via referer"]
+    page = client.post("/dashboard/projects", {"name": "sent", "csrf": token}, origin=origin,
+                       headers={"Referer": referer} if referer else None)
+    assert page.status == (303 if accepted else 403)
+    assert [p.name for p in projects.list_projects(conn)] == (["sent"] if accepted else [])
 
 
 def test_idle_and_absolute_timeouts(app, clock):

@@ -53,3 +53,44 @@ def test_throttling_sees_the_client_behind_a_trusted_proxy(tmp_path):
     assert throttle.failures(conn, throttle.client_key(conn, "203.0.113.9", now)) == 1
     assert throttle.failures(conn, throttle.client_key(conn, "10.0.0.2", now)) == 0
     conn.close()
+
+
+@pytest.mark.parametrize("max_age, expected", [
+    pytest.param("0", None, id="hsts-off"),
+    pytest.param("600", "max-age=600", id="hsts-short"),
+    pytest.param(None, "max-age=31536000", id="hsts-default"),
+])
+def test_hsts_setting_is_the_same_on_the_api_and_the_dashboard(tmp_path, max_age, expected):
+    env = {} if max_age is None else {"VISITORAPI_HSTS_MAX_AGE": max_age}
+    client = Client(mounted(tmp_path, **env))
+    for path in ("/healthz", "/api/", "/dashboard/login", "/dashboard/static/dashboard.css"):
+        assert client.get(path).header("Strict-Transport-Security") == expected, path
+    # Over plain HTTP neither face sends it (RFC 6797 section 7.2).
+    plain = Client(mounted(tmp_path, **env), https=False)
+    for path in ("/healthz", "/dashboard/login"):
+        assert plain.get(path).header("Strict-Transport-Security") is None, path
+
+
+def test_both_faces_send_the_core_headers_with_their_own_policy(tmp_path):
+    client = Client(mounted(tmp_path))
+    api, page = client.get("/healthz"), client.get("/dashboard/login")
+    for reply in (api, page):
+        assert reply.header("X-Content-Type-Options") == "nosniff"
+        assert reply.header("Cache-Control") == "no-store"
+        assert reply.header("Cross-Origin-Resource-Policy") == "same-origin"
+    assert api.header("Referrer-Policy") == "no-referrer"
+    assert page.header("Referrer-Policy") == "same-origin"
+    assert api.header("Content-Security-Policy") == "default-src 'none'; frame-ancestors 'none'"
+    assert "form-action 'self'" in page.header("Content-Security-Policy")
+    assert api.header("X-Frame-Options") is None and page.header("X-Frame-Options") == "DENY"
+    css = client.get("/dashboard/static/dashboard.css")
+    assert css.header("Cache-Control") == "public, max-age=3600"
+    assert css.header("Content-Type") == "text/css; charset=utf-8"
+
+
+def test_a_plain_http_request_is_sent_to_the_same_https_url_by_both_faces(tmp_path):
+    client = Client(mounted(tmp_path, VISITORAPI_HTTPS="require"), https=False,
+                    host="dash.test:8080")
+    for path in ("/client.js", "/dashboard/login"):
+        reply = client.get(path + "?a=1")
+        assert reply.status == 308 and reply.location == f"https://dash.test{path}?a=1"

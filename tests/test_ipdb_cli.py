@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from visitorapi.ipdb import open_database
-from visitorapi.ipdb.compiler import build_database, write_atomically
+from visitorapi.atomic import write_atomically
+from visitorapi.ipdb.compiler import build_database
 from visitorapi.ipdb.sources import SourceRange
 
 from conftest import run_cli
@@ -93,13 +94,26 @@ def test_info_prints_the_header(compiled):
     assert set(info["sections"]) == {"ipv4", "ipv6", "records", "places"}
 
 
-def test_export_writes_the_city_csv_back(compiled, tmp_path):
+def test_export_writes_the_city_csv_back_with_derived_timezones(compiled, tmp_path):
+    # AU and CN have several clocks: the zone nearest the coordinates; a zone
+    # the source gives (GR, JP) is kept.
+    derived = (CITY_CSV.replace("153.017,\n", "153.017,Australia/Brisbane\n")
+               .replace("119.297,\n", "119.297,Asia/Shanghai\n"))
     result = run_cli("export", compiled)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == CITY_CSV
+    assert result.stdout == derived
     out = tmp_path / "out.csv"
     assert run_cli("export", compiled, "-o", out).returncode == 0
-    assert out.read_text(encoding="utf-8") == CITY_CSV
+    assert out.read_text(encoding="utf-8") == derived
+    assert json.loads(run_cli("info", compiled).stdout)["timezones_derived"] == 2
+
+
+def test_compile_without_derived_timezones_round_trips_the_source(tmp_path, city_csv):
+    out = tmp_path / "plain.vdb"
+    result = run_cli("compile", city_csv, "-o", out, "--no-derive-timezones")
+    assert result.returncode == 0, result.stderr
+    assert run_cli("export", out).stdout == CITY_CSV
+    assert "timezones_derived" not in json.loads(run_cli("info", out).stdout)
 
 
 def test_compile_export_compile_is_the_identity(compiled, tmp_path):

@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from visitorapi import logs
+from visitorapi.config import ConfigError, log_settings
 
 from conftest import run_cli
 
@@ -73,14 +74,14 @@ def test_text_format(capture):
 
 
 @pytest.mark.parametrize("env, message", [
-    pytest.param({"VISITORAPI_LOG_FORMAT": "xml"}, "VISITORAPI_LOG_FORMAT must be", id="format"),
-    pytest.param({"VISITORAPI_LOG_LEVEL": "loud"}, "VISITORAPI_LOG_LEVEL must be", id="level"),
+    pytest.param({"VISITORAPI_LOG_FORMAT": "xml"}, "VISITORAPI_LOG_FORMAT='xml' must be",
+                 id="format"),
+    pytest.param({"VISITORAPI_LOG_LEVEL": "loud"}, "VISITORAPI_LOG_LEVEL='loud' must be",
+                 id="level"),
 ])
-def test_bad_settings_are_named(monkeypatch, env, message):
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(ValueError, match=message):
-        logs.settings()
+def test_bad_settings_are_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        log_settings(env)
     result = run_cli("usage", "--days", "1", env=env)
     assert result.returncode == 1
     assert message in result.stderr
@@ -93,8 +94,8 @@ def test_configure_is_idempotent_and_honours_the_environment(monkeypatch):
     level = root.level
     try:
         stream = io.StringIO()
-        logs.configure(stream=stream)
-        logs.configure(stream=stream)
+        logs.configure(*log_settings(), stream=stream)
+        logs.configure(*log_settings(), stream=stream)
         assert sum(h.get_name() == "visitorapi" for h in root.handlers) == 1
         logging.getLogger("visitorapi.x").info("quiet")
         logging.getLogger("visitorapi.x").warning("loud", extra={"event": "x.loud"})

@@ -5,12 +5,13 @@ import math
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
 
-from visitorapi.config import METRICS_ALLOW_DEFAULT, ConfigError, load_settings
-from visitorapi.web import metrics, metrics_share
+from visitorapi.config import METRICS_DIR_VARIABLE, ConfigError, Settings, load_settings
+from visitorapi.web import accounting, metrics, metrics_share
 from visitorapi.web.metrics import LATENCY_BUCKETS, Counters
 
 import exposition
@@ -104,7 +105,7 @@ def test_the_strict_parser_rejects_invalid_expositions(text):
 
 
 TOKEN = "s3cret-token"
-LOOPBACK = METRICS_ALLOW_DEFAULT
+LOOPBACK = Settings.metrics_allow
 
 
 def networks(*cidrs):
@@ -134,7 +135,7 @@ def test_access(client_ip, authorization, networks, token, expected):
 
 
 @pytest.mark.parametrize("env, expected", [
-    pytest.param({}, METRICS_ALLOW_DEFAULT, id="default-loopback"),
+    pytest.param({}, Settings.metrics_allow, id="default-loopback"),
     pytest.param({"VISITORAPI_METRICS_ALLOW": "10.1.0.0/16, 192.0.2.7"},
                  networks("10.1.0.0/16", "192.0.2.7/32"), id="configured"),
 ])
@@ -247,12 +248,14 @@ def test_background_thread_publishes(tmp_path):
 
 
 def test_service_dir_is_private_and_exported(tmp_path, monkeypatch):
-    monkeypatch.delenv(metrics_share.ENV_DIR, raising=False)
-    path = metrics_share.create_service_dir(tmp_path / "run")
-    assert os.environ[metrics_share.ENV_DIR] == str(path)
-    assert (path.stat().st_mode & 0o777) == 0o700
-    assert metrics_share.SharedMetrics().directory == path
-    metrics_share.remove_service_dir()
+    monkeypatch.setenv("VISITORAPI_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv(METRICS_DIR_VARIABLE, "")  # restored after the test
+    accounting.on_starting()
+    path = Path(os.environ[METRICS_DIR_VARIABLE])
+    assert path.parent == tmp_path / "run" and (path.stat().st_mode & 0o777) == 0o700
+    assert load_settings().metrics_dir == path
+    assert metrics_share.SharedMetrics(load_settings().metrics_dir).directory == path
+    accounting.on_exit()
     assert not path.exists()
 
 
@@ -267,10 +270,8 @@ def test_closing_twice_or_counting_after_close_never_double_counts(tmp_path):
     assert total["requests"][("/api", 200, "")] == 2
 
 
-def test_a_process_outside_gunicorn_uses_and_removes_its_own_directory(tmp_path, monkeypatch):
-    monkeypatch.delenv(metrics_share.ENV_DIR, raising=False)
-    monkeypatch.setenv("VISITORAPI_RUN_DIR", str(tmp_path))
-    shared = metrics_share.SharedMetrics(interval=3600)
+def test_a_process_outside_gunicorn_uses_and_removes_its_own_directory(tmp_path):
+    shared = metrics_share.SharedMetrics(run_dir=tmp_path, interval=3600)
     shared.observe("/api", 200, 0.001)
     directory = shared.directory
     assert directory.parent == tmp_path and shared.started() is not None

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from visitorapi import refresh
+from visitorapi.ipdb import update
 from visitorapi.errors import OperatorError
 
 from conftest import run_cli
@@ -89,8 +89,9 @@ def db_path(tmp_path):
     return path
 
 
-def do_refresh(source, target, **kwargs):
-    return refresh.refresh(source, target, compile_files=fake_compile, verify=fake_verify, **kwargs)
+def do_update(source, target, *, max_bytes=1 << 20, timeout=10, **kwargs):
+    return update.update(source, target, compile_files=fake_compile, verify=fake_verify,
+                         max_bytes=max_bytes, timeout=timeout, **kwargs)
 
 
 def leftovers(db_path):
@@ -102,7 +103,7 @@ def test_success_swaps_the_new_database_in(server, db_path, body):
     base, routes = server
     routes["/dbip.csv"] = (200, body, None)
     inode = db_path.stat().st_ino
-    facts = do_refresh(f"{base}/dbip.csv", db_path)
+    facts = do_update(f"{base}/dbip.csv", db_path)
     assert db_path.read_text().startswith("COMPILED\n1.0.0.0,1.0.0.255,AU")
     assert db_path.stat().st_ino != inode  # a new file renamed over the old: servers see a new inode
     assert facts["bytes"] == db_path.stat().st_size
@@ -128,8 +129,8 @@ def test_every_failure_leaves_the_old_database_serving(server, db_path, route, s
     base, routes = server
     if route is not None:
         routes[source] = route
-    with pytest.raises(refresh.UpdateError, match=message):
-        do_refresh(f"{base}{source}", db_path, max_bytes=4000)
+    with pytest.raises(update.UpdateError, match=message):
+        do_update(f"{base}{source}", db_path, max_bytes=4000)
     assert db_path.read_bytes() == OLD_DB
     assert leftovers(db_path) == []
 
@@ -139,8 +140,8 @@ def test_unreachable_server_is_a_clear_error(db_path):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(refresh.UpdateError, match="cannot connect"):
-        do_refresh(f"http://127.0.0.1:{port}/x.csv", db_path, timeout=5)
+    with pytest.raises(update.UpdateError, match="cannot connect"):
+        do_update(f"http://127.0.0.1:{port}/x.csv", db_path, timeout=5)
     assert db_path.read_bytes() == OLD_DB
 
 
@@ -151,24 +152,25 @@ def test_a_verify_failure_leaves_the_old_database(tmp_path, db_path):
     def broken_compile(inputs, output, **kwargs):
         with open(output, "w") as out:
             out.write("GARBAGE")
-    with pytest.raises(refresh.UpdateError, match="failed verification"):
-        refresh.refresh(str(source), db_path, compile_files=broken_compile, verify=fake_verify)
+    with pytest.raises(update.UpdateError, match="failed verification"):
+        update.update(str(source), db_path, compile_files=broken_compile, verify=fake_verify,
+                      max_bytes=1 << 20, timeout=10)
     assert db_path.read_bytes() == OLD_DB and leftovers(db_path) == []
 
 
 def test_local_file_and_missing_file(tmp_path, db_path):
     source = tmp_path / "in.csv.gz"
     source.write_bytes(gzip.compress(CSV))
-    do_refresh(str(source), db_path)
+    do_update(str(source), db_path)
     assert db_path.read_text().startswith("COMPILED")
-    with pytest.raises(refresh.UpdateError, match="no such file"):
-        do_refresh(str(tmp_path / "absent.csv"), db_path)
+    with pytest.raises(update.UpdateError, match="no such file"):
+        do_update(str(tmp_path / "absent.csv"), db_path)
 
 
 def test_query_and_userinfo_are_not_logged(server, db_path, caplog):
     base, routes = server
     routes["/dl.csv?key=SECRETKEY"] = (200, CSV, None)
-    do_refresh(f"{base}/dl.csv?key=SECRETKEY", db_path)
+    do_update(f"{base}/dl.csv?key=SECRETKEY", db_path)
     assert "SECRETKEY" not in caplog.text
 
 

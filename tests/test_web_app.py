@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from visitorapi.web.cors import check_header_value
+from visitorapi.http.headers import check_header_value
 from visitorapi.web.ratelimit import RateLimiter
 from web_helpers import FakeDatabase, StaticDatabase, call, make_app
 
@@ -21,9 +21,11 @@ CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
           "Chrome/120.0.0.0 Safari/537.36")
 DATA_KEYS = {"ipAddress", "countryCode", "countryName", "currencies", "languages", "region",
              "city", "cityLatLong", "browser", "browserVersion", "os", "osVersion",
-             "deviceBrand", "deviceModel", "deviceFamily", "timezone", "continentCode",
-             "deviceType", "isBot"}
-LIST_KEYS = {"currencies", "languages"}
+             "deviceBrand", "deviceModel", "deviceFamily", "timezone", "utcOffset",
+             "continentCode", "isEU", "callingCode", "flag", "currencyDetails", "deviceType",
+             "isBot", "asn", "asOrganization"}
+LIST_KEYS = {"currencies", "languages", "currencyDetails"}
+BOOLEAN_KEYS = {"isBot", "isEU"}
 EVERY_RESPONSE = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -65,9 +67,17 @@ def test_success_has_every_key_and_the_listed_headers(app):
     assert data["timezone"] == "Europe/Berlin"
     assert data["browser"] == "Chrome" and data["os"] == "Windows"
     assert data["isBot"] is False
+    assert data["isEU"] is True and data["callingCode"] == "+49"
+    assert data["flag"] == "\U0001F1E9\U0001F1EA"
+    assert data["currencyDetails"] == [{"code": "EUR", "name": "Euro", "symbol": "€"}]
+    assert data["utcOffset"] in ("+01:00", "+02:00")
+    assert data["asn"] is None and data["asOrganization"] == ""   # no AS database here
     for key, value in data.items():
+        if key == "asn":
+            continue
         assert value is not None, key
-        assert isinstance(value, list if key in LIST_KEYS else bool if key == "isBot" else str)
+        assert isinstance(value, list if key in LIST_KEYS else bool if key in BOOLEAN_KEYS
+                          else str)
     assert_security_headers(reply)
     assert reply.header("Vary") == "Origin"
     assert reply.header("Access-Control-Allow-Origin") == "https://example.com"
@@ -84,7 +94,7 @@ def test_unknown_values_are_empty_never_null(app, remote, user_agent):
     assert reply.status == 200
     data = reply.json["data"]
     assert set(data) == DATA_KEYS
-    assert all(value is not None for value in data.values())
+    assert all(value is not None for key, value in data.items() if key != "asn")
     assert data["ipAddress"] == remote
 
 
@@ -369,3 +379,78 @@ def test_rate_limiter_is_injectable(tmp_path):
     app.limiter = limiter
     assert call(app, query=f"pid={PID}", headers=ORIGIN).status == 200
     assert call(app, query=f"pid={PID}", headers=ORIGIN).status == 429
+
+
+@pytest.mark.parametrize("fields, keys", [
+    pytest.param("countryCode", {"countryCode"}, id="one"),
+    pytest.param("city,countryCode,isEU", {"city", "countryCode", "isEU"}, id="several"),
+    pytest.param("countryCode,%20city", {"countryCode", "city"}, id="spaces-trimmed"),
+    pytest.param("flag,flag", {"flag"}, id="repeated-name"),
+])
+def test_fields_keeps_only_the_named_members_in_answer_order(app, fields, keys):
+    reply = call(app, query=f"pid={PID}&fields={fields}", headers=ORIGIN,
+                 remote_addr="192.0.2.44")
+    assert reply.status == 200
+    data = reply.json["data"]
+    assert set(data) == keys
+    full = call(app, query=f"pid={PID}", headers=ORIGIN, remote_addr="192.0.2.44").json["data"]
+    assert list(data) == [key for key in full if key in keys]
+    assert all(data[key] == full[key] for key in keys)
+
+
+@pytest.mark.parametrize("query, message", [
+    pytest.param("fields=cuntryCode", "unknown field(s) 'cuntryCode'", id="typo"),
+    pytest.param("fields=city,secret,", "unknown field(s) 'secret', ''", id="unknown-and-empty"),
+    pytest.param("fields=", "the fields parameter is empty", id="empty"),
+    pytest.param("fields=city&fields=region", "appears more than once", id="repeated"),
+])
+def test_fields_with_unknown_or_malformed_names_is_a_400_naming_them(app, query, message):
+    reply = call(app, query=f"pid={PID}&{query}", headers=ORIGIN, remote_addr="192.0.2.44")
+    assert reply.status == 400
+    assert message in reply.json["result"]
+    assert reply.header("Access-Control-Allow-Origin") == "https://example.com"
+
+
+def test_openapi_lists_the_fields_parameter_with_every_name(app):
+    document = call(app, "/openapi.json").json
+    parameters = document["paths"]["/api/"]["get"]["parameters"]
+    fields = next(parameter for parameter in parameters if parameter["name"] == "fields")
+    assert set(fields["schema"]["items"]["enum"]) == DATA_KEYS
+
+
+ASN_CSV = "192.0.2.0,192.0.2.255,64500,Example Networks\n2001:db8::,2001:db8::ffff,64501,\n"
+
+
+@pytest.fixture
+def asn_app(tmp_path):
+    from visitorapi.ipdb import open_database
+    from visitorapi.ipdb.compiler import compile_files
+    source = tmp_path / "asn.csv"
+    source.write_text(ASN_CSV, encoding="utf-8")
+    compile_files([source], tmp_path / "asn.vdb")
+    networks = open_database(tmp_path / "asn.vdb")
+    app = make_app(tmp_path, FakeDatabase(), {PID: ["example.com"]})
+    app.networks = StaticDatabase(networks)
+    yield app
+    networks.close()
+
+
+@pytest.mark.parametrize("remote, asn, organization", [
+    pytest.param("192.0.2.44", 64500, "Example Networks", id="known"),
+    pytest.param("2001:db8::9", 64501, "", id="known-without-organization"),
+    pytest.param("198.51.100.3", None, "", id="not-in-the-as-data"),
+])
+def test_the_answer_carries_the_network_from_the_asn_database(asn_app, remote, asn,
+                                                               organization):
+    reply = call(asn_app, query=f"pid={PID}", headers=ORIGIN, remote_addr=remote)
+    assert reply.status == 200
+    assert (reply.json["data"]["asn"], reply.json["data"]["asOrganization"]) == (asn,
+                                                                                 organization)
+
+
+def test_readyz_names_a_missing_asn_database(asn_app):
+    asn_app.networks = StaticDatabase(None, error="database file /x/asn.vdb does not exist")
+    reply = call(asn_app, "/readyz")
+    assert reply.status == 503 and "/x/asn.vdb does not exist" in reply.json["result"]
+    answer = call(asn_app, query=f"pid={PID}", headers=ORIGIN, remote_addr="192.0.2.44")
+    assert answer.status == 200 and answer.json["data"]["asn"] is None

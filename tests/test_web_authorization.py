@@ -7,6 +7,8 @@ tell an unknown pid from a foreign origin.
 """
 import pytest
 
+from visitorapi.domains import parse_pattern
+from visitorapi.web.authorize import Reason, authorize
 from web_helpers import FakeDatabase, call, make_app
 
 PID = "demoProject_0123456789"
@@ -216,3 +218,43 @@ def test_errors_to_a_cors_caller_are_readable_so_the_snippet_reaches_its_error_c
     assert reply.status == 403
     assert reply.header("Access-Control-Allow-Origin") == "https://evil.com"
     assert reply.json["status"] == 403
+
+
+# -- the typed decision itself (web/authorize.py), as a table --------------------------
+
+DECISIONS = [
+    pytest.param({"HTTP_ORIGIN": "https://example.com"}, True, "AUTHORIZED", True, None,
+                 id="authorized"),
+    pytest.param({"HTTP_ORIGIN": "https://evil.com"}, False, "NOT_AUTHORIZED", True,
+                 "origin https://evil.com is not authorized for this project", id="foreign"),
+    pytest.param({"HTTP_ORIGIN": "null"}, False, "NULL_ORIGIN", True,
+                 "origin null is not authorized for this project", id="null"),
+    pytest.param({"HTTP_ORIGIN": "not an origin"}, False, "INVALID_ORIGIN", False,
+                 "the Origin header is not a valid origin (RFC 6454)", id="invalid-origin"),
+    pytest.param({}, False, "NO_ORIGIN", False,
+                 "an Origin or Referer header from an authorized site is required",
+                 id="neither"),
+    pytest.param({"HTTP_REFERER": "https://example.com/page?q=1"}, True, "AUTHORIZED", False,
+                 None, id="referer-authorized"),
+    pytest.param({"HTTP_REFERER": "file:///etc/passwd"}, False, "INVALID_REFERER", False,
+                 "the Referer header is not an http(s) URL", id="referer-not-http"),
+    pytest.param({"HTTP_ORIGIN": "\nnull"}, False, "NULL_ORIGIN", False,
+                 "origin null is not authorized for this project", id="null-with-newline"),
+]
+
+
+@pytest.mark.parametrize("environ, allowed, reason, readable, message", DECISIONS)
+def test_authorize_returns_a_typed_decision(environ, allowed, reason, readable, message):
+    patterns = tuple(parse_pattern(text) for text in PATTERNS)
+    decision = authorize(environ, patterns)
+    assert decision.allowed is allowed and decision.reason is Reason[reason]
+    assert decision.asking.readable is readable
+    assert (decision.message if not allowed else None) == message
+
+
+def test_an_unknown_project_refuses_like_a_foreign_origin():
+    environ = {"HTTP_ORIGIN": "https://example.com"}
+    unknown = authorize(environ, None)
+    foreign = authorize({"HTTP_ORIGIN": "https://example.com"}, (parse_pattern("other.org"),))
+    assert unknown.reason is foreign.reason is Reason.NOT_AUTHORIZED
+    assert unknown.message == foreign.message and unknown.denied_origin == "https://example.com"

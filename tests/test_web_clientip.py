@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https, parse_ip
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 from web_helpers import FakeDatabase, call, make_app
 
 PROXIES = TrustedProxies([ipaddress.ip_network("10.0.0.0/8"),

@@ -1,6 +1,7 @@
 """The shipped gunicorn settings and the private logger, as plain functions."""
 import datetime
 import logging
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -30,12 +31,14 @@ def test_loopback_bind(addresses, loopback):
     pytest.param("auto", [("127.0.0.1", 8000)], "off", id="auto-loopback"),
     pytest.param("off", [("0.0.0.0", 443)], "off", id="explicit-off-kept"),
 ])
-def test_on_starting_resolves_https_auto(monkeypatch, configured, addresses, resolved):
+def test_on_starting_resolves_https_auto(monkeypatch, tmp_path, configured, addresses, resolved):
     monkeypatch.setenv("VISITORAPI_HTTPS", configured)
+    monkeypatch.setenv("VISITORAPI_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("VISITORAPI_METRICS_DIR", "")  # restored after the test
+    monkeypatch.setenv("VISITORAPI_DB", str(tmp_path / "given.vdb"))  # no default build here
     server = SimpleNamespace(cfg=SimpleNamespace(address=addresses),
                              log=logging.getLogger("test"))
     gunicorn_conf.on_starting(server)
-    import os
     assert os.environ["VISITORAPI_HTTPS"] == resolved
 
 

@@ -2,12 +2,16 @@
 import gc
 import logging
 import os
+import subprocess
+import sys
 
 import pytest
 
 from server_helpers import FIXTURE_CSV, compile_fixture
 from visitorapi.web.livedb import LiveDatabase, open_checked
 from web_helpers import call, make_app
+
+from conftest import ROOT
 
 
 class Clock:
@@ -88,6 +92,16 @@ def test_a_replacement_with_a_damaged_body_is_refused(tmp_path, caplog):
         assert live.current().lookup("192.0.2.1").city == "Berlin"   # the old one serves
     assert "checksum" in live.error
     assert [r for r in caplog.records if getattr(r, "event", None) == "db.refused"]
+
+
+def test_the_serving_path_never_imports_the_updater_or_the_compiler():
+    """Serving watches the database's age; replacing it is `visitorapi update`'s job."""
+    probe = ("import sys, visitorapi.wsgi; print(sorted(m for m in sys.modules if m in "
+             "('ssl', 'urllib.request', 'visitorapi.ipdb.update', 'visitorapi.ipdb.compiler', "
+             "'visitorapi.ipdb.sources')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")

@@ -1,17 +1,23 @@
-"""Helpers for the web tests: call the WSGI app under wsgiref.validate, build apps.
+"""The one WSGI test harness (API and dashboard), and builders for API apps.
 
 Every in-process request goes through :func:`wsgiref.validate.validator`,
 which raises on any PEP 3333 violation (bad status line, non-str header,
 missing Content-Type, start_response misuse) before gunicorn would.
+:func:`call` is the API tests' request; the dashboard's browser-like client
+(``dashboard_client``) builds its environ with :func:`make_environ` and runs
+it with :func:`run_wsgi` too.
 """
 import io
+import ipaddress
 import json
 import sys
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 from visitorapi.config import load_settings
+from visitorapi.countries import country_facts as real_facts
 from visitorapi.domains import parse_pattern
+from visitorapi.useragent import parse as real_parse
 from visitorapi.web.app import VisitorAPI
 
 
@@ -35,17 +41,18 @@ class Reply:
         return json.loads(self.body)
 
 
-def call(app, path="/api/", query="", *, method="GET", headers=None, remote_addr="192.0.2.10",
-         scheme="http", host="api.test", environ_changes=None):
-    """Send one request to ``app`` under wsgiref.validate; return a :class:`Reply`.
+def make_environ(path="/api/", query="", *, method="GET", headers=None,
+                 remote_addr="192.0.2.10", scheme="http", host="api.test", body=b"",
+                 environ_changes=None):
+    """A complete WSGI environ for one request (``headers``: {"Name": value}).
 
     ``environ_changes`` is applied last ({key: None} removes a key).
     """
     environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path,
                "QUERY_STRING": query,
                "REMOTE_ADDR": remote_addr, "HTTP_HOST": host, "SERVER_NAME": host,
-               "wsgi.url_scheme": scheme, "wsgi.input": io.BytesIO(b""),
-               "wsgi.errors": sys.stderr}
+               "wsgi.url_scheme": scheme, "wsgi.input": io.BytesIO(body),
+               "CONTENT_LENGTH": str(len(body)), "wsgi.errors": sys.stderr}
     for name, value in (headers or {}).items():
         key = name.upper().replace("-", "_")
         environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
@@ -55,6 +62,19 @@ def call(app, path="/api/", query="", *, method="GET", headers=None, remote_addr
             environ.pop(key, None)
         else:
             environ[key] = value
+    return environ
+
+
+def call(app, path="/api/", query="", **request):
+    """Send one request to ``app`` under wsgiref.validate; return a :class:`Reply`.
+
+    ``request``: the keyword arguments of :func:`make_environ`.
+    """
+    return run_wsgi(app, make_environ(path, query, **request))
+
+
+def run_wsgi(app, environ) -> Reply:
+    """Run ``app`` on ``environ`` under wsgiref.validate; return a :class:`Reply`."""
     captured = {}
 
     def start_response(status, response_headers, exc_info=None):
@@ -102,8 +122,6 @@ def make_settings(tmp_path, **env):
 
 def make_app(tmp_path, database, projects=None, *, parse_ua=None, country_facts=None, **env):
     """A VisitorAPI over ``database`` with ``projects`` = {pid: [pattern, ...]}."""
-    from visitorapi.countries import country_facts as real_facts
-    from visitorapi.useragent import parse as real_parse
     return VisitorAPI(make_settings(tmp_path, **env),
                       database=StaticDatabase(database),
                       domains=Domains(projects or {}),
@@ -145,13 +163,11 @@ class FakeDatabase:
     """
 
     def __init__(self, places=None):
-        import ipaddress
         self.places = [(ipaddress.ip_network(net), place)
                        for net, place in (places or DEFAULT_PLACES).items()]
         self.lookups = 0
 
     def lookup(self, ip):
-        import ipaddress
         self.lookups += 1
         address = ipaddress.ip_address(ip)  # ValueError on malformed, as the contract says
         for network, place in self.places:

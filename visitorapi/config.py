@@ -1,9 +1,13 @@
 """VISITORAPI_* settings: read once at start, validated, with errors that say what to fix.
 
-Every variable is documented in docs/configuration.md. A bad value
-stops the service before it answers anything, with a message naming the
-variable, what it holds and what it should hold; all problems are reported
-at once so the operator fixes them in one pass.
+Every variable is documented in docs/configuration.md. A bad value stops
+the service before it answers anything, with a message naming the variable,
+what it holds and what it should hold; all problems are reported at once so
+the operator fixes them in one pass.
+
+This module is the only reader of the environment: the rest of the code is
+handed a :class:`Settings` (or, for the CLI's store commands, :func:`state_path`).
+Each default is written once, as the :class:`Settings` field's default.
 """
 import datetime
 import ipaddress
@@ -12,14 +16,19 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tempfile
+
+from visitorapi import __version__, logs, pids
 from visitorapi.errors import OperatorError
-from visitorapi.state.db import default_state_path, state_location
+from visitorapi.pids import is_pid
+from visitorapi.state.db import state_location
 from visitorapi.web.clientip import ipv4_equivalent
 
 HTTPS_MODES = ("auto", "require", "off")
 PROXY_HEADERS = ("x-forwarded-for", "forwarded")
-METRICS_ALLOW_DEFAULT = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-_PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# NOTE: set by the gunicorn master for its workers (see hand_to_workers), not by operators.
+METRICS_DIR_VARIABLE = "VISITORAPI_METRICS_DIR"
+_HSTS_PRELOAD_MIN_AGE = 31536000  # one year: https://hstspreload.org/#submission-requirements
 _CONTACT = re.compile(r"(mailto:[^\s@]+@[^\s@]+|https://\S+|tel:\+?[0-9-]+)")
 _HTTPS_URL = re.compile(r"https://[!-~]+")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")  # RFC 5646, simplified
@@ -55,6 +64,7 @@ class Settings:
     max_pending_per_client: int = 64
     max_pending: int = 512
     db_check_interval: float = 2.0
+    asn_db_path: Path | None = None
     security_contact: str = ""
     security_expires: datetime.datetime = field(default=None)
     security_policy: str = ""  # RFC 9116 Policy: (https URL)
@@ -64,12 +74,15 @@ class Settings:
     # operations (issue 5): usage, metrics, logs, database age
     usage_flush_seconds: float = 5.0
     usage_retention_days: int = 400
-    metrics_allow: tuple = ()
+    metrics_allow: tuple = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     metrics_token: str = ""
     metrics_interval: float = 2.0
     db_max_age_days: float = 45.0
-    log_format: str = "json"
-    log_level: str = "info"
+    log_format: str = logs.DEFAULT_FORMAT
+    log_level: str = logs.DEFAULT_LEVEL
+    update_max_bytes: int = 1 << 30  # 1 GiB: DB-IP Lite City (both families) is ~90 MB gzipped
+    run_dir: Path = None  # where the gunicorn master makes the metrics directory
+    metrics_dir: Path = None  # the service's metrics directory, from the master (or None)
     # things that are allowed but probably wrong, logged once at start
     warnings: tuple = ()
 
@@ -83,13 +96,48 @@ class Settings:
                          + ["preload"] * self.hsts_preload)
 
 
+def state_path(environ=None):
+    """``$VISITORAPI_STATE`` (a Path, or a ``postgresql://`` URL as given), or
+    ``visitorapi/state.sqlite3`` in the user's data dir.
+
+    The per-user data directory follows the XDG base-directory spec
+    (``$XDG_DATA_HOME``, else ``~/.local/share``).
+    """
+    environ = os.environ if environ is None else environ
+    configured = environ.get("VISITORAPI_STATE", "").strip()
+    if configured:
+        return state_location(configured)
+    base = environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "visitorapi" / "state.sqlite3"
+
+
+def run_dir(environ) -> Path:
+    """``$VISITORAPI_RUN_DIR``, else ``$XDG_RUNTIME_DIR/visitorapi``, else the temp dir."""
+    configured = environ.get("VISITORAPI_RUN_DIR", "").strip()
+    if configured:
+        return Path(configured)
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "visitorapi"
+    return Path(tempfile.gettempdir())
+
+
+def hand_to_workers(name: str, value: str) -> None:
+    """Set a variable in the gunicorn master for the workers it forks (or re-executes).
+
+    NOTE: the environment is gunicorn's one channel from the master to its
+    workers that survives a re-exec (USR2), and each worker reads it again
+    through :func:`load_settings`; nothing else in visitorapi writes it.
+    """
+    os.environ[name] = value
+
+
 def default_database_path(environ=None) -> Path:
     """Where ``visitorapi serve`` caches the database compiled from the shipped CSV.
 
     ``$XDG_CACHE_HOME/visitorapi/`` (else ``~/.cache/visitorapi/``); the
     file name carries the package version so an upgrade recompiles.
     """
-    from visitorapi import __version__
     environ = os.environ if environ is None else environ
     base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "visitorapi" / f"dbip-country-{__version__}.vdb"
@@ -227,11 +275,12 @@ def _security_txt(reader) -> dict:
     return fields
 def _ipv6_prefix(reader, name):
     """How many leading bits of an IPv6 address name one client (one /64 site by default)."""
-    prefix = reader.number(name, 64, minimum=1, integer=True)
+    default = Settings.client_ipv6_prefix
+    prefix = reader.number(name, default, minimum=1, integer=True)
     if prefix > 128:
         reader.problems.append(f"{name}={prefix} must be an IPv6 prefix length from 1 to 128 "
-                               "(64 keys a client by its /64, as ISPs assign them)")
-        return 64
+                               f"({default} keys a client by its /{default}, as ISPs assign them)")
+        return default
     return prefix
 
 
@@ -253,27 +302,58 @@ def _expires(reader, name, now):
     return value.astimezone(datetime.timezone.utc)
 
 
+def log_settings(environ=None) -> tuple:
+    """The validated ``(VISITORAPI_LOG_FORMAT, VISITORAPI_LOG_LEVEL)``.
+
+    The CLI and gunicorn's logger need them before (or without) the rest of
+    the settings; a bad value raises here with the same message as
+    :func:`load_settings`.
+
+    Raises:
+        ConfigError: either variable is not one of its choices.
+    """
+    reader = _Reader(os.environ if environ is None else environ)
+    chosen = _log_choices(reader)
+    if reader.problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(reader.problems))
+    return chosen
+
+
+def _log_choices(reader) -> tuple:
+    return (reader.choice("VISITORAPI_LOG_FORMAT", Settings.log_format, logs.FORMATS),
+            reader.choice("VISITORAPI_LOG_LEVEL", Settings.log_level, logs.LEVELS))
+
+
 def _operations(reader) -> dict:
-    """The operations settings: usage store, /metrics, logs, database age."""
-    from visitorapi import logs
+    """The operations settings: usage store, /metrics, logs, database age, updates."""
     allow, _ = _networks(reader, "VISITORAPI_METRICS_ALLOW")
     if not reader.text("VISITORAPI_METRICS_ALLOW"):
-        allow = METRICS_ALLOW_DEFAULT
+        allow = Settings.metrics_allow
     token = reader.text("VISITORAPI_METRICS_TOKEN")
     if token and (len(token) < 16 or not token.isprintable() or " " in token):
         reader.problems.append("VISITORAPI_METRICS_TOKEN must be at least 16 printable "
                                "characters without spaces (e.g. from 'openssl rand -hex 32')")
         token = ""
+    metrics_dir = reader.text(METRICS_DIR_VARIABLE)
+    log_format, log_level = _log_choices(reader)
     return {
-        "usage_flush_seconds": reader.number("VISITORAPI_USAGE_FLUSH_SECONDS", 5.0, minimum=0.05),
-        "usage_retention_days": reader.number("VISITORAPI_USAGE_RETENTION_DAYS", 400, minimum=2,
+        "usage_flush_seconds": reader.number("VISITORAPI_USAGE_FLUSH_SECONDS",
+                                             Settings.usage_flush_seconds, minimum=0.05),
+        "usage_retention_days": reader.number("VISITORAPI_USAGE_RETENTION_DAYS",
+                                              Settings.usage_retention_days, minimum=2,
                                               integer=True),
         "metrics_allow": allow,
         "metrics_token": token,
-        "metrics_interval": reader.number("VISITORAPI_METRICS_INTERVAL", 2.0, minimum=0.05),
-        "db_max_age_days": reader.number("VISITORAPI_DB_MAX_AGE_DAYS", 45.0, minimum=1),
-        "log_format": reader.choice("VISITORAPI_LOG_FORMAT", logs.DEFAULT_FORMAT, logs.FORMATS),
-        "log_level": reader.choice("VISITORAPI_LOG_LEVEL", logs.DEFAULT_LEVEL, logs.LEVELS),
+        "metrics_interval": reader.number("VISITORAPI_METRICS_INTERVAL", Settings.metrics_interval,
+                                          minimum=0.05),
+        "db_max_age_days": reader.number("VISITORAPI_DB_MAX_AGE_DAYS", Settings.db_max_age_days,
+                                         minimum=1),
+        "log_format": log_format,
+        "log_level": log_level,
+        "update_max_bytes": reader.number("VISITORAPI_UPDATE_MAX_BYTES", Settings.update_max_bytes,
+                                          minimum=1, integer=True),
+        "run_dir": run_dir(reader.environ),
+        "metrics_dir": Path(metrics_dir) if metrics_dir else None,
     }
 
 
@@ -298,40 +378,47 @@ def load_settings(environ=None, *, now=None) -> Settings:
                                "mailto:, https: or tel: URI (RFC 9116 section 2.5.3)")
     security_txt = _security_txt(reader)
     demo_pid = reader.text("VISITORAPI_DEMO_PID")
-    if demo_pid and not _PID.fullmatch(demo_pid):
-        reader.problems.append("VISITORAPI_DEMO_PID is not a project id "
-                               "(1-64 of A-Z a-z 0-9 _ -)")
-    hsts_max_age = reader.number("VISITORAPI_HSTS_MAX_AGE", 31536000, integer=True)
+    if demo_pid and not is_pid(demo_pid):
+        reader.problems.append(f"VISITORAPI_DEMO_PID is not a project id ({pids.FORM})")
+    hsts_max_age = reader.number("VISITORAPI_HSTS_MAX_AGE", Settings.hsts_max_age, integer=True)
     include_subdomains = reader.flag("VISITORAPI_HSTS_INCLUDE_SUBDOMAINS")
     preload = reader.flag("VISITORAPI_HSTS_PRELOAD")
-    if preload and (not include_subdomains or hsts_max_age < 31536000):
+    if preload and (not include_subdomains or hsts_max_age < _HSTS_PRELOAD_MIN_AGE):
         # https://hstspreload.org/#submission-requirements
         reader.problems.append("VISITORAPI_HSTS_PRELOAD=1 needs VISITORAPI_HSTS_INCLUDE_SUBDOMAINS=1 "
-                               "and VISITORAPI_HSTS_MAX_AGE of at least 31536000 (one year)")
+                               f"and VISITORAPI_HSTS_MAX_AGE of at least {_HSTS_PRELOAD_MIN_AGE} "
+                               "(one year)")
     settings = Settings(
-        state_path=(state_location(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
-                    else default_state_path()),
+        state_path=state_path(environ),
         db_path=Path(db_raw) if db_raw else default_database_path(environ),
         db_is_default=not db_raw,
         trusted_proxies=networks,
         trust_unix_socket=unix,
-        proxy_header=reader.choice("VISITORAPI_PROXY_HEADER", "x-forwarded-for", PROXY_HEADERS),
-        https=reader.choice("VISITORAPI_HTTPS", "auto", HTTPS_MODES),
+        proxy_header=reader.choice("VISITORAPI_PROXY_HEADER", Settings.proxy_header,
+                                   PROXY_HEADERS),
+        https=reader.choice("VISITORAPI_HTTPS", Settings.https, HTTPS_MODES),
         hsts_max_age=hsts_max_age,
         hsts_include_subdomains=include_subdomains,
         hsts_preload=preload,
         public_url=_public_url(reader),
-        client_rate=reader.number("VISITORAPI_CLIENT_RATE", 10.0),
-        client_burst=reader.number("VISITORAPI_CLIENT_BURST", 50.0, minimum=1),
-        project_rate=reader.number("VISITORAPI_PROJECT_RATE", 1000.0),
-        project_burst=reader.number("VISITORAPI_PROJECT_BURST", 2000.0, minimum=1),
-        rate_key_lifetime=reader.number("VISITORAPI_RATE_KEY_LIFETIME", 3600.0, minimum=1),
+        client_rate=reader.number("VISITORAPI_CLIENT_RATE", Settings.client_rate),
+        client_burst=reader.number("VISITORAPI_CLIENT_BURST", Settings.client_burst, minimum=1),
+        project_rate=reader.number("VISITORAPI_PROJECT_RATE", Settings.project_rate),
+        project_burst=reader.number("VISITORAPI_PROJECT_BURST", Settings.project_burst, minimum=1),
+        rate_key_lifetime=reader.number("VISITORAPI_RATE_KEY_LIFETIME",
+                                        Settings.rate_key_lifetime, minimum=1),
         client_ipv6_prefix=_ipv6_prefix(reader, "VISITORAPI_CLIENT_IPV6_PREFIX"),
-        request_timeout=reader.number("VISITORAPI_REQUEST_TIMEOUT", 10.0, minimum=1),
-        max_pending_per_client=reader.number("VISITORAPI_MAX_PENDING_PER_CLIENT", 64,
-                                             minimum=1, integer=True),
-        max_pending=reader.number("VISITORAPI_MAX_PENDING", 512, minimum=1, integer=True),
-        db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL", 2.0, minimum=0.05),
+        request_timeout=reader.number("VISITORAPI_REQUEST_TIMEOUT", Settings.request_timeout,
+                                      minimum=1),
+        max_pending_per_client=reader.number("VISITORAPI_MAX_PENDING_PER_CLIENT",
+                                             Settings.max_pending_per_client, minimum=1,
+                                             integer=True),
+        max_pending=reader.number("VISITORAPI_MAX_PENDING", Settings.max_pending, minimum=1,
+                                  integer=True),
+        db_check_interval=reader.number("VISITORAPI_DB_CHECK_INTERVAL",
+                                        Settings.db_check_interval, minimum=0.05),
+        asn_db_path=Path(reader.text("VISITORAPI_ASN_DB")) if reader.text("VISITORAPI_ASN_DB")
+        else None,
         security_contact=contact,
         **security_txt,
         security_expires=_expires(reader, "VISITORAPI_SECURITY_EXPIRES", now),

@@ -16,7 +16,6 @@ every line this module writes.
 """
 import json
 import logging
-import os
 import sys
 import time
 
@@ -85,42 +84,25 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def settings(fmt=None, level=None) -> tuple:
-    """Return the validated ``(format, level)``, from the arguments or the environment.
-
-    Raises:
-        ValueError: ``VISITORAPI_LOG_FORMAT`` or ``VISITORAPI_LOG_LEVEL`` is not
-            one of :data:`FORMATS` / :data:`LEVELS`; the message names the variable.
-    """
-    fmt = (fmt or os.environ.get("VISITORAPI_LOG_FORMAT") or DEFAULT_FORMAT).strip().lower()
-    level = (level or os.environ.get("VISITORAPI_LOG_LEVEL") or DEFAULT_LEVEL).strip().lower()
-    if fmt not in FORMATS:
-        raise ValueError(f"VISITORAPI_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if level not in LEVELS:
-        raise ValueError(f"VISITORAPI_LOG_LEVEL must be one of {', '.join(LEVELS)}, not {level!r}")
-    return fmt, level
-
-
 def formatter(fmt: str) -> logging.Formatter:
     """The formatter for ``fmt`` (``"json"`` or ``"text"``)."""
     return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
-def configure(fmt=None, level=None, stream=None) -> logging.Handler:
+def configure(fmt=DEFAULT_FORMAT, level=DEFAULT_LEVEL, stream=None) -> logging.Handler:
     """Send the root logger's records to stderr in the configured format.
 
     Idempotent: calling it again replaces the handler it installed before
     and leaves other handlers (pytest's, gunicorn's) alone.
 
     Args:
-        fmt: ``"json"`` or ``"text"``; default ``$VISITORAPI_LOG_FORMAT`` or json.
-        level: a name from :data:`LEVELS`; default ``$VISITORAPI_LOG_LEVEL`` or info.
+        fmt: ``"json"`` or ``"text"`` (``Settings.log_format``).
+        level: a name from :data:`LEVELS` (``Settings.log_level``).
         stream: where to write; default ``sys.stderr`` at the time of each write.
 
     Returns:
         The installed handler.
     """
-    fmt, level = settings(fmt, level)
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)

@@ -1,11 +1,26 @@
 """``visitorapi.wsgi:app``, the WSGI entry point for gunicorn: wiring only.
 
-Importing this module does nothing; the first access to ``app`` (gunicorn
-does it when a worker loads the application) reads and validates the
-settings, opens the database and the projects store, and builds the app,
-so a bad setting stops the worker at boot with a clear message.
+Importing this module only imports the service's code; the first access to
+``app`` (gunicorn does it when a worker loads the application) reads and
+validates the settings, opens the database and the projects store, and
+builds the app, so a bad setting stops the worker at boot with a clear
+message.
 """
+import functools
 import logging
+
+from visitorapi import logs
+from visitorapi.config import load_settings
+from visitorapi.countries import country_facts
+from visitorapi.dashboard.mount import mount_dashboard
+from visitorapi.errors import OperatorError
+from visitorapi.ipdb.default import ensure_default_database
+from visitorapi.state.authorized_domains import AuthorizedDomains
+from visitorapi.state.db import is_url, write_problem
+from visitorapi.useragent import parse
+from visitorapi.web import accounting
+from visitorapi.web.app import Degraded, VisitorAPI
+from visitorapi.web.livedb import LiveDatabase, open_checked
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +31,6 @@ def create_app(environ=None):
     Raises:
         visitorapi.config.ConfigError: a setting is invalid.
     """
-    from visitorapi import logs
-    from visitorapi.config import load_settings
-    from visitorapi.countries import country_facts
-    from visitorapi.dashboard.mount import mount_dashboard
-    from visitorapi.state.authorized_domains import AuthorizedDomains
-    from visitorapi.state.db import is_url, write_problem
-    from visitorapi.useragent import parse
-    from visitorapi.web import accounting
-    from visitorapi.web.app import Degraded, VisitorAPI
-    from visitorapi.web.livedb import LiveDatabase, open_checked
-
     settings = load_settings(environ)
     logs.configure(settings.log_format, settings.log_level)
     for warning in settings.warnings:
@@ -42,6 +46,13 @@ def create_app(environ=None):
     if database.current() is None:
         log.error("no IP database: %s; /api answers 503 until one is in place",
                   database.error, extra={"event": "db.missing"})
+    networks = None
+    if settings.asn_db_path is not None:
+        networks = LiveDatabase(settings.asn_db_path, functools.partial(open_checked, kind="asn"),
+                                check_interval=settings.db_check_interval)
+        if networks.current() is None:
+            log.error("no AS-number database: %s; answers carry no asn until one is in place",
+                      networks.error, extra={"event": "db.missing"})
     domains = AuthorizedDomains(settings.state_path)
     # NOTE: each worker reads the project list as it starts, not at its first
     # /api request: a worker that balancers or keep-alive happened to spare
@@ -67,7 +78,7 @@ def create_app(environ=None):
     # (writes pending usage, retires this worker's metrics).
     counting = accounting.current(lambda: accounting.Accounting.from_settings(settings))
     counting.watch_database(database, settings.db_max_age_days)
-    api = VisitorAPI(settings, database=database, domains=domains,
+    api = VisitorAPI(settings, database=database, networks=networks, domains=domains,
                      parse_ua=parse, country_facts=country_facts, store_ready=store_ready,
                      accounting=counting)
     mount_dashboard(api, settings, database)
@@ -84,9 +95,6 @@ def prepare_default_database(path):
     boots, and /readyz and /api say 503 until a database is in place, as with
     any missing file.
     """
-    from visitorapi.errors import OperatorError
-    from visitorapi.ipdb.default import ensure_default_database
-
     def announce(message):
         log.info("%s", message, extra={"event": "db.building"})
 

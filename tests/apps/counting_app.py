@@ -7,12 +7,16 @@ import os
 import time
 from urllib.parse import parse_qs
 
+from visitorapi.config import load_settings
 from visitorapi.web import accounting
 
 
 def _make():
     interval = float(os.environ.get("TEST_INTERVAL", "0.2"))
-    return accounting.Accounting(flush_interval=interval, metrics_interval=interval)
+    settings = load_settings()
+    return accounting.Accounting(settings.state_path, flush_interval=interval,
+                                 metrics_interval=interval, metrics_dir=settings.metrics_dir,
+                                 run_dir=settings.run_dir)
 
 
 def app(environ, start_response):

@@ -13,6 +13,7 @@ import signal
 import sys
 
 from visitorapi import __version__, logs
+from visitorapi.config import ConfigError, log_settings
 from visitorapi.errors import OperatorError
 
 # Modules under visitorapi.cli, in the order their commands appear in --help.
@@ -47,8 +48,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        logs.configure()
-    except ValueError as exc:
+        logs.configure(*log_settings())
+    except ConfigError as exc:
         print(f"visitorapi: error: {exc}", file=sys.stderr)
         return 1
     if getattr(args, "run", None) is None:

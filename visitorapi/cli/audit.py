@@ -4,6 +4,7 @@ import contextlib
 import json
 
 from visitorapi.cli.output import print_table
+from visitorapi.config import state_path
 from visitorapi.state import audit, db
 from visitorapi.state.projects import check_pid
 
@@ -27,7 +28,7 @@ def _positive(text: str) -> int:
 
 def run_audit(args) -> int:
     pid = check_pid(args.pid) if args.pid is not None else None
-    with contextlib.closing(db.connect(create=True)) as conn:
+    with contextlib.closing(db.connect(state_path(), create=True)) as conn:
         found = audit.entries(conn, pid=pid, limit=args.limit)
     if args.format == "json":
         print(json.dumps([entry.as_dict() for entry in found], indent=2, ensure_ascii=False))

@@ -1,14 +1,20 @@
-"""``visitorapi compile|lookup|info|export|verify``: build and inspect IP databases."""
+"""``visitorapi compile|lookup|info|export|verify``: build and inspect IP databases.
+
+NOTE: the ipdb, state and web modules a command needs are imported inside
+its function: every ``visitorapi`` run imports every command module to build
+its parser, and the compiler, the CSV readers, urllib and ssl are not needed
+to list projects.
+"""
 import json
 import signal
 import sys
 import threading
 import time
 
+from visitorapi.atomic import write_atomically
+from visitorapi.errors import OperatorError
 from visitorapi.ipdb.licenses import unattributed_sources
 
-_LOCATION_KEYS = ("country_code", "region", "district", "city", "postcode",
-                  "latitude", "longitude", "timezone")
 
 
 def register(subparsers) -> None:
@@ -26,6 +32,10 @@ def register(subparsers) -> None:
     compile_.add_argument("--on-overlap", choices=("error", "first", "last"), default="error",
                           help="overlapping ranges: fail (default), or let the row given "
                                "first / last win")
+    compile_.add_argument("--no-derive-timezones", dest="derive_timezones", action="store_false",
+                          help="keep the source's timezone column as it is (by default a row "
+                               "without one gets its country's zone, or the zone nearest its "
+                               "coordinates: data/timezones.json)")
     compile_.add_argument("--skip-invalid", action="store_true",
                           help="skip and count bad rows instead of failing")
     attribution = compile_.add_mutually_exclusive_group()
@@ -48,9 +58,10 @@ def register(subparsers) -> None:
     info.set_defaults(run=run_info)
 
     export = subparsers.add_parser(
-        "export", help="write a database back out as ip-location-db city CSV",
+        "export", help="write a database back out as ip-location-db city (or asn) CSV",
         description="Write start,end,country_code,state1,state2,city,postcode,latitude,"
-                    "longitude,timezone rows (no header), IPv4 first.")
+                    "longitude,timezone rows (an AS-number database: start,end,as_number,"
+                    "as_organization), no header, IPv4 first.")
     export.add_argument("database", metavar="FILE")
     export.add_argument("-o", "--output", metavar="OUT",
                         help="CSV file to write atomically (default: standard output)")
@@ -116,7 +127,7 @@ def run_compile(args) -> int:
         summary = compile_files(args.inputs, args.output, format=args.format,
                                 on_overlap=args.on_overlap, skip_invalid=args.skip_invalid,
                                 attribution=attribution, quiet=progress is None,
-                                progress=progress)
+                                progress=progress, derive_timezones=args.derive_timezones)
     finally:
         if progress:
             progress.finish()
@@ -132,9 +143,9 @@ def run_compile(args) -> int:
     return 0
 
 
-def location_json(location) -> dict:
-    """A Location (or None) as a JSON-ready dict (None stays None)."""
-    return None if location is None else dict(zip(_LOCATION_KEYS, location))
+def record_json(record) -> dict:
+    """A Location or AutonomousSystem (or None) as a JSON-ready dict (None stays None)."""
+    return None if record is None else dict(zip(record.FIELDS, record))
 
 
 def run_lookup(args) -> int:
@@ -149,8 +160,9 @@ def run_lookup(args) -> int:
                 print(json.dumps({"ip": ip, "error": str(exc)}))
                 status = 1
                 continue
+            key = "network" if database.kind == "asn" else "location"
             print(json.dumps({"ip": ip, "prefix_len": prefix_len,
-                              "location": location_json(location)}, ensure_ascii=False))
+                              key: record_json(location)}, ensure_ascii=False))
     return status
 
 
@@ -175,25 +187,23 @@ def run_info(args) -> int:
 
 def run_export(args) -> int:
     from visitorapi.ipdb import open_database
-    from visitorapi.ipdb.compiler import write_atomically
-    from visitorapi.ipdb.export import city_csv_chunks
+    from visitorapi.ipdb.export import csv_chunks
 
     with open_database(args.database) as database:
         if args.output:
-            write_atomically(args.output, city_csv_chunks(database))
+            write_atomically(args.output, csv_chunks(database))
         else:
             out = sys.stdout.buffer
-            for chunk in city_csv_chunks(database):
+            for chunk in csv_chunks(database):
                 out.write(chunk)
             out.flush()
     return 0
 
 
 def run_verify(args) -> int:
-    from visitorapi.ipdb import open_database
+    from visitorapi.ipdb import verify
 
-    with open_database(args.database) as database:
-        counts = database.verify()
+    counts = verify(args.database)
     print(f"{args.database}: ok ({counts['ipv4_nodes']:,} IPv4 and {counts['ipv6_nodes']:,} "
           f"IPv6 trie nodes, {counts['records']:,} records, {counts['places']:,} places)")
     return 0

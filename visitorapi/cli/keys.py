@@ -10,6 +10,7 @@ users, and ``keys rotate`` lists how to replace each.
 """
 import time
 
+from visitorapi.config import state_path
 from visitorapi.state import audit, db, throttle
 from visitorapi.state.db import transaction
 
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def run_rotate(args) -> int:
-    conn = db.connect()
+    conn = db.connect(state_path())
     try:
         dropped = throttle.rotate_key(conn, time.time())
         with transaction(conn):

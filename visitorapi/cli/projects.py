@@ -12,6 +12,7 @@ import json
 import sys
 
 from visitorapi.cli.output import print_table
+from visitorapi.config import state_path
 from visitorapi.state import audit, db
 from visitorapi.state import projects as store
 
@@ -207,4 +208,4 @@ def _warn(message: str) -> None:
 
 def _store():
     """The store at $VISITORAPI_STATE, closed when the ``with`` block ends."""
-    return contextlib.closing(db.connect(create=True))
+    return contextlib.closing(db.connect(state_path(), create=True))

@@ -8,7 +8,13 @@ serves a demo page at ``/``.
 
 Everything an operator can get wrong (settings, certificate, database) is
 checked here, before gunicorn starts, so the error is one clear line.
+
+NOTE: the ipdb, state and web modules a command needs are imported inside
+its function: every ``visitorapi`` run imports every command module to build
+its parser, and the compiler, the CSV readers, urllib and ssl are not needed
+to list projects.
 """
+import argparse
 import errno
 import ipaddress
 import os
@@ -17,6 +23,7 @@ import ssl
 import sys
 from pathlib import Path
 
+from visitorapi.config import load_settings
 from visitorapi.errors import OperatorError
 
 DEMO_NAME = "demo (visitorapi serve)"
@@ -49,7 +56,6 @@ def _positive(text):
     except ValueError:
         value = 0
     if value < 1:
-        import argparse
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
 
@@ -63,7 +69,6 @@ def run(args) -> int:
     env = dict(os.environ)
     if args.db:
         env["VISITORAPI_DB"] = str(Path(args.db).resolve())
-    from visitorapi.config import load_settings
     settings = load_settings(env)
     if args.certfile:
         check_certificate(args.certfile, args.keyfile)
@@ -133,15 +138,12 @@ def check_certificate(certfile, keyfile):
 
 def check_database(path):
     """Open the configured database once, so a missing or corrupt file fails here."""
-    from visitorapi.ipdb import open_database
+    from visitorapi.web.livedb import open_checked
     try:
-        database = open_database(path, checksum=True)
+        open_checked(path).close()
     except OSError as exc:
         raise OperatorError(f"cannot open the IP database {path}: {exc.strerror or exc}; "
                             "check VISITORAPI_DB / --db") from exc
-    close = getattr(database, "close", None)
-    if close:
-        close()
 
 
 def prepare_default_database(path):

@@ -22,6 +22,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from visitorapi.config import state_path
 from visitorapi.errors import OperatorError
 from visitorapi.state import audit, db
 from visitorapi.state.copy import copy_store, count_rows
@@ -82,7 +83,7 @@ def run_copy(args) -> int:
 
 def _sqlite_store(command: str):
     """The SQLite store's path; a PostgreSQL store is refused with its own procedure."""
-    location = db.default_state_path()
+    location = state_path()
     if db.is_url(location):
         raise OperatorError(f"`visitorapi state {command}` works on a SQLite store, and "
                             f"VISITORAPI_STATE is {db.describe(location)}: "

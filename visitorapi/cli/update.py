@@ -1,16 +1,18 @@
-"""``visitorapi update --source URL|FILE``: refresh the IP database in place.
+"""``visitorapi update --source URL|FILE``: replace the IP database in place.
 
 Downloads (or takes) a CSV release, compiles it next to the configured
 database, verifies it and swaps it in atomically; running servers pick the
 new file up within seconds. On any failure the current database stays in
 place and keeps serving, and the command exits 1 with the reason. See
-:mod:`visitorapi.refresh` and docs/operations.md, "Keeping the database fresh".
+:mod:`visitorapi.ipdb.update` and docs/operations.md, "Keeping the database
+fresh".
 """
-import os
-
-from visitorapi import refresh
+from visitorapi.config import Settings, load_settings
 from visitorapi.errors import OperatorError
 
+# NOTE: visitorapi.ipdb.update (urllib, ssl, the compiler) is imported in run():
+# every ``visitorapi`` run imports this module to build its parser.
+TIMEOUT = 60.0  # seconds without progress before giving up
 
 
 def register(subparsers):
@@ -30,28 +32,23 @@ def register(subparsers):
                              "notice for DB-IP, GeoLite2 and IP2Location files)")
     parser.add_argument("--max-bytes", type=int, metavar="N", default=None,
                         help=f"download size limit (default $VISITORAPI_UPDATE_MAX_BYTES "
-                             f"or {refresh.DEFAULT_MAX_BYTES})")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=refresh.DEFAULT_TIMEOUT,
-                        help=f"give up when the server is silent this long (default {refresh.DEFAULT_TIMEOUT:g})")
+                             f"or {Settings.update_max_bytes})")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=TIMEOUT,
+                        help=f"give up when the server is silent this long (default {TIMEOUT:g})")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    """Refresh; print one summary line; return 0 (failures raise OperatorError)."""
-    target = args.db or os.environ.get("VISITORAPI_DB")
+    """Update; print one summary line; return 0 (failures raise OperatorError)."""
+    from visitorapi.ipdb import update
+    settings = load_settings()
+    target = args.db or (None if settings.db_is_default else settings.db_path)
     if not target:
         raise OperatorError("no database to replace: set VISITORAPI_DB (the file 'serve' reads) "
                             "or pass --db PATH")
-    max_bytes = args.max_bytes
-    if max_bytes is None:
-        configured = os.environ.get("VISITORAPI_UPDATE_MAX_BYTES", "")
-        try:
-            max_bytes = int(configured) if configured else refresh.DEFAULT_MAX_BYTES
-        except ValueError:
-            raise OperatorError(f"VISITORAPI_UPDATE_MAX_BYTES must be a number of bytes, "
-                                f"not {configured!r}") from None
-    facts = refresh.refresh(args.source, target, format=args.format, attribution=args.attribution,
-                            max_bytes=max_bytes, timeout=args.timeout)
+    max_bytes = settings.update_max_bytes if args.max_bytes is None else args.max_bytes
+    facts = update.update(args.source, target, format=args.format, attribution=args.attribution,
+                          max_bytes=max_bytes, timeout=args.timeout)
     print(f"updated {facts['target']}: {facts['bytes']} bytes in {facts['seconds']:.1f} s; "
           "running servers pick it up within seconds")
     return 0

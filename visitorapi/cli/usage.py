@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 
+from visitorapi.config import state_path
 from visitorapi.state import db, usage
 
 FORMATS = ("table", "json", "csv")
@@ -44,7 +45,7 @@ def _days(text: str) -> int:
 
 def run(args) -> int:
     """Print the report; return 0."""
-    conn = db.connect(create=True)
+    conn = db.connect(state_path(), create=True)
     try:
         report = collect(conn, args.pid, args.days)
     finally:

@@ -7,6 +7,7 @@ and the way back in when an operator loses their authenticator
 import getpass
 import sys
 
+from visitorapi.config import state_path
 from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, db
 from visitorapi.state.audit import cli_actor
@@ -71,7 +72,7 @@ def read_password(from_stdin: bool) -> str:
 
 
 def run_create(args) -> int:
-    conn = db.connect(create=True)
+    conn = db.connect(state_path(), create=True)
     try:
         role = args.role or ("owner" if not accounts.list_accounts(conn) else "member")
         email = accounts.normalize_email(args.email)
@@ -87,7 +88,7 @@ def run_create(args) -> int:
 
 
 def run_list(args) -> int:
-    conn = db.connect(create=True)
+    conn = db.connect(state_path(), create=True)
     try:
         rows = [(a.email, a.role, "disabled" if a.disabled else "active",
                  "on" if a.mfa_enabled else "off", a.created_at)
@@ -104,7 +105,7 @@ def run_list(args) -> int:
 
 
 def _change(args, change, done: str) -> int:
-    conn = db.connect(create=True)
+    conn = db.connect(state_path(), create=True)
     try:
         account = change(conn, args.email)
     finally:
@@ -131,7 +132,7 @@ def run_reset_mfa(args) -> int:
 
 
 def run_revoke_sessions(args) -> int:
-    conn = db.connect()
+    conn = db.connect(state_path())
     try:
         ended = accounts.revoke_sessions(conn, cli_actor(), None if args.all else args.email)
     finally:
@@ -142,7 +143,7 @@ def run_revoke_sessions(args) -> int:
 
 
 def run_require_mfa(args) -> int:
-    conn = db.connect(create=True)
+    conn = db.connect(state_path(), create=True)
     try:
         accounts.set_mfa_required(conn, args.answer == "yes", cli_actor())
     finally:

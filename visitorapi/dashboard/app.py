@@ -8,7 +8,9 @@ Every request walks the same path: static file, or load the session from
 its ``__Host-`` cookie → check the route's access level (anonymous login
 step, second-factor step, logged in, owner) → for a POST, check the Origin
 and the session's CSRF synchronizer token → run the page → add the security
-headers → :meth:`DashboardApp.respond`, the only caller of start_response.
+headers → the HTTP core's :class:`~visitorapi.http.response.Responder`, the
+only caller of start_response. The dashboard supplies only its header
+policy (:data:`visitorapi.dashboard.http.POLICY`) and HTML error pages.
 """
 import logging
 import re
@@ -17,52 +19,30 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from visitorapi.dashboard import layout
-from visitorapi.dashboard.http import (STATUS_LINES, Request, Response, redirect,
-                                       session_cookie_header)
+from visitorapi.config import Settings
+from visitorapi.dashboard import layout, routes
+from visitorapi.dashboard.http import POLICY, DashboardRequest, redirect, session_cookie_header
 from visitorapi.dashboard.markup import render
 from visitorapi.errors import OperatorError
+from visitorapi.http.errors import HTTPError
+from visitorapi.http.headers import STATUS_LINES
+from visitorapi.http.response import CSS, Responder, Response
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
-from visitorapi.web.errors import HTTPError
 from visitorapi.web.https import https_location
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/dashboard"
+DEFAULT_HSTS = f"max-age={Settings.hsts_max_age}"  # Settings.hsts when nothing is set
 STATIC = Path(__file__).resolve().parent / "static"
-
-# The strictest policy the pages work under: no script at all, styles only
-# from our own stylesheet, forms only to ourselves, never framed.
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "base-uri 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("Cache-Control", "no-store"),
-    # NOTE: not "no-referrer" as on the API: under no-referrer a browser sends
-    # "Origin: null" with form POSTs (Fetch, "serializing a request origin"),
-    # which would defeat the Origin check. same-origin leaks nothing outside.
-    ("Referrer-Policy", "same-origin"),
-    ("Cross-Origin-Resource-Policy", "same-origin"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-    ("X-Frame-Options", "DENY"),
-)
-_UNSAFE_HEADER_CHARS = re.compile(r"[\r\n\x00]")
-
-# Access levels a route can ask for.
-PRE_LOGIN = "pre-login"  # anonymous session (made on GET), for the login form
-SECOND_FACTOR = "second-factor"  # password given, code pending
-ENROLL = "enroll"  # logged in, allowed even while an owner-required MFA is not set up
-USER = "user"  # logged in (and enrolled if MFA is required)
-OWNER = "owner"
-
 
 @dataclass
 class Context:
     """What a page handler gets: the request, the store, the session and its account."""
 
     app: "DashboardApp"
-    request: Request
+    request: DashboardRequest
     conn: object
     now: float
     session: sessions.Session = None
@@ -140,7 +120,7 @@ class DashboardApp:
     """The operator dashboard as a WSGI application.
 
     Args:
-        state_path: the SQLite store (default: ``VISITORAPI_STATE``).
+        state_path: the SQLite store (``Settings.state_path``).
         prefix: the path the dashboard is served under.
         client_ip: ``f(environ) -> str``, the client's IP for login throttling
             (the web app passes its trusted-proxy aware function).
@@ -154,10 +134,9 @@ class DashboardApp:
         clock: ``f() -> float``, the current Unix time (tests move it).
     """
 
-    def __init__(self, state_path=None, *, prefix=PREFIX, client_ip=None, is_https=None,
-                 https_required=False, public_url="", hsts="max-age=31536000", attribution=None,
+    def __init__(self, state_path, *, prefix=PREFIX, client_ip=None, is_https=None,
+                 https_required=False, public_url="", hsts=DEFAULT_HSTS, attribution=None,
                  clock=time.time):
-        from visitorapi.dashboard import routes  # NOTE: the pages import this module's names
         self.state_path = state_path
         self.prefix = prefix
         self.client_ip = client_ip or _default_client_ip
@@ -165,8 +144,8 @@ class DashboardApp:
         self.attribution = attribution or (lambda: "")
         self.https_required = https_required
         self.public_url = public_url
-        self.hsts = hsts
         self.clock = clock
+        self.responder = Responder(POLICY, hsts=hsts)
         self.routes = [(method, re.compile(re.escape(prefix) + pattern), handler, access)
                        for method, pattern, handler, access in routes.ROUTES]
         self._local = threading.local()
@@ -198,7 +177,7 @@ class DashboardApp:
                               "again in a minute.", headers=[("Retry-After", "30")])
 
     def __call__(self, environ, start_response):
-        request = Request(environ, self.is_https(environ))
+        request = DashboardRequest(environ, self.is_https(environ))
         try:
             response = self.handle(request)
         except HTTPError as error:
@@ -212,9 +191,10 @@ class DashboardApp:
             log.exception("dashboard page failed", extra={"event": "dashboard.error"})
             response = self.error_page(request, 500, "Something went wrong on the server; "
                                                      "the error has been logged.")
-        return self.respond(request, response, start_response)
+        return self.responder.respond(start_response, response, head=request.method == "HEAD",
+                                      https=request.https)
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: DashboardRequest) -> Response:
         path = request.path
         method = "GET" if request.method == "HEAD" else request.method
         if self.https_required and not request.https:
@@ -264,7 +244,7 @@ class DashboardApp:
     def check_access(self, ctx: Context, access: str, method: str):
         """Return a redirect when the session may not use this route, else ``None``."""
         stage = ctx.session.stage if ctx.session else None
-        if access == PRE_LOGIN:
+        if access == routes.PRE_LOGIN:
             if stage == "full":
                 return redirect(f"{self.prefix}/projects")
             if stage != "anonymous" and method == "GET":
@@ -273,16 +253,16 @@ class DashboardApp:
                 cookie, session = sessions.create(ctx.conn, ctx.now)
                 ctx.set_session(cookie, session)
             return None
-        if access == SECOND_FACTOR:
+        if access == routes.SECOND_FACTOR:
             return None if stage == "mfa" else redirect(f"{self.prefix}/login")
         if stage != "full":
             if method == "POST" and ctx.session is None:
                 raise HTTPError(403, "Your session has expired. Log in again.")
             return redirect(f"{self.prefix}/login")
-        if (access != ENROLL and not ctx.account.mfa_enabled
+        if (access != routes.ENROLL and not ctx.account.mfa_enabled
                 and accounts.mfa_required(ctx.conn)):
             return redirect(f"{self.prefix}/security/mfa?done=enroll")
-        if access == OWNER and not ctx.account.is_owner:
+        if access == routes.OWNER and not ctx.account.is_owner:
             raise HTTPError(403, "Only an owner can do this.")
         return None
 
@@ -292,8 +272,7 @@ class DashboardApp:
         Raises:
             HTTPError: 403 otherwise (the form is not processed).
         """
-        sender = ctx.request.sender_origin()
-        if sender != ctx.request.origin:
+        if not ctx.request.sent_from_here():
             raise HTTPError(403, "This form was sent from another site (or without an Origin "
                                  "header) and was refused.")
         if ctx.session is None:
@@ -306,29 +285,13 @@ class DashboardApp:
         body = self._static.get(name)
         if body is None or method != "GET":
             raise HTTPError(404, "There is no such file.")
-        return Response(body=body, content_type="text/css; charset=utf-8",
-                        headers=[("Cache-Control", "public, max-age=3600")])
+        return Response(200, body, content_type=CSS, cache_control="public, max-age=3600")
 
-    def error_page(self, request: Request, status: int, message: str, ctx=None) -> Response:
+    def error_page(self, request: DashboardRequest, status: int, message: str,
+                   ctx=None) -> Response:
         if ctx is None:
             ctx = Context(self, request, None, self.clock())
         title = STATUS_LINES.get(status, str(status)).split(" ", 1)[1]
         return layout.page(ctx, title, render('<p class="error">{0}</p><p><a href="{1}/">'
                                               'Back to the dashboard</a></p>', message, self.prefix),
                            status)
-
-    def respond(self, request: Request, response: Response, start_response):
-        """Write the status, the security headers and the body: the only start_response."""
-        headers = [("Content-Type", response.content_type), ("Content-Security-Policy", CSP)]
-        headers.extend(header for header in SECURITY_HEADERS
-                       if not (header[0] == "Cache-Control" and any(
-                           name == "Cache-Control" for name, _ in response.headers)))
-        if request.https and self.hsts:
-            headers.append(("Strict-Transport-Security", self.hsts))
-        headers.extend(response.headers)
-        headers.append(("Content-Length", str(len(response.body))))
-        for name, value in headers:
-            if _UNSAFE_HEADER_CHARS.search(value):
-                raise ValueError(f"header {name} carries CR, LF or NUL")
-        start_response(STATUS_LINES.get(response.status, f"{response.status} Unknown"), headers)
-        return [b"" if request.method == "HEAD" else response.body]

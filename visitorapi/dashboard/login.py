@@ -14,7 +14,7 @@ from visitorapi.dashboard.http import redirect, safe_next
 from visitorapi.dashboard.layout import csrf_field, error_text, page
 from visitorapi.dashboard.markup import Html, render
 from visitorapi.state import accounts, sessions, throttle
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 
 WRONG_LOGIN = "The email or password is incorrect."
 WRONG_CODE = "That code is not valid. Codes from your app work once; wait for the next one."

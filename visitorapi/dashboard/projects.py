@@ -17,7 +17,7 @@ from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.domains import PatternError
 from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, projects, usage
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 from visitorapi.web.pages import snippet
 
 USAGE_DAYS = 30

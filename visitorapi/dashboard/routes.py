@@ -3,10 +3,17 @@
 Path groups become the handler's keyword arguments. A pid in a path has
 the pid's own form, so nothing else reaches a handler.
 """
+from visitorapi import pids
 from visitorapi.dashboard import auditlog, login, projects, security, users
-from visitorapi.dashboard.app import ENROLL, OWNER, PRE_LOGIN, SECOND_FACTOR, USER
 
-_PID = r"(?P<pid>[A-Za-z0-9_-]{1,64})"
+# Access levels a route can ask for (checked by DashboardApp.check_access).
+PRE_LOGIN = "pre-login"  # anonymous session (made on GET), for the login form
+SECOND_FACTOR = "second-factor"  # password given, code pending
+ENROLL = "enroll"  # logged in, allowed even while an owner-required MFA is not set up
+USER = "user"  # logged in (and enrolled if MFA is required)
+OWNER = "owner"
+
+_PID = f"(?P<pid>{pids.PATTERN})"
 
 ROUTES = (
     ("GET", "/login", login.show_login, PRE_LOGIN),

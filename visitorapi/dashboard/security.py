@@ -14,7 +14,7 @@ from visitorapi.dashboard.layout import (csrf_field, error_text, page, post_butt
 from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.dashboard.qr import qr_svg
 from visitorapi.state import accounts, sessions
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 
 
 def when(unix_time: float) -> str:

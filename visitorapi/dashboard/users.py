@@ -11,7 +11,7 @@ from visitorapi.dashboard.layout import csrf_field, error_text, page, post_butto
 from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.dashboard.projects import project_names
 from visitorapi.state import accounts
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 
 BACK = "/users"
 

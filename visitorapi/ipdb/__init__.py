@@ -6,6 +6,7 @@ reader only; ``sources`` turns vendor CSV into :class:`SourceRange` values;
 The serving path imports only the reader (through this package).
 """
 from visitorapi.ipdb.format import InvalidDatabaseError
-from visitorapi.ipdb.reader import Database, Location, open_database, verify
+from visitorapi.ipdb.reader import AutonomousSystem, Database, Location, open_database, verify
 
-__all__ = ["Database", "InvalidDatabaseError", "Location", "open_database", "verify"]
+__all__ = ["AutonomousSystem", "Database", "InvalidDatabaseError", "Location", "open_database",
+           "verify"]

@@ -22,19 +22,23 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from array import array
-from pathlib import Path
 
+from visitorapi import timezones
+from visitorapi.atomic import write_atomically
 from visitorapi.ipdb import format as fmt
 from visitorapi.ipdb import licenses
-from visitorapi.ipdb.sources import LOCATION_FIELDS, SourceError
+from visitorapi.ipdb.format import ASN_FIELDS
+from visitorapi.ipdb.reader import LOCATION_FIELDS
+from visitorapi.ipdb.sources import SourceError, format_address, read_sources
 
 ON_OVERLAP = ("error", "first", "last")
 _PROGRESS_EVERY = 1 << 16
 _MAPPED_ID = 0xFFFFFFFF  # location id of the pseudo-row covering ::ffff:0:0/96
 _LAT, _LON = LOCATION_FIELDS.index("latitude"), LOCATION_FIELDS.index("longitude")
+_TZ = LOCATION_FIELDS.index("timezone")
+_UNSEEN = object()
 _TEXT_FIELDS = tuple(LOCATION_FIELDS.index(name) for name in fmt.PLACE_FIELDS)
 
 
@@ -61,7 +65,8 @@ class _Family:
 class _Rows:
     """Streams :class:`SourceRange` values into compact per-family columns."""
 
-    def __init__(self, progress):
+    def __init__(self, progress, normalize):
+        self.normalize = normalize
         self.families = {4: _Family(4), 6: _Family(6)}
         self.location_ids = {}
         self.locations = [None]  # location id -> normalized location tuple
@@ -82,7 +87,7 @@ class _Rows:
         location_id = self.location_ids.get(location)
         if location_id is None:
             location_id = len(self.locations)
-            self.locations.append(_normalize(location, where))
+            self.locations.append(self.normalize(location, where))
             self.location_ids[location] = location_id
         return location_id
 
@@ -209,6 +214,41 @@ def _normalize(location, where):
     return tuple(values)
 
 
+def _normalize_asn(network, where):
+    """Check an AS tuple ``(asn, as_organization)``; empty text becomes None."""
+    if not isinstance(network, tuple) or len(network) != len(ASN_FIELDS):
+        raise SourceError(f"{where}: an AS record needs {len(ASN_FIELDS)} fields "
+                          f"({', '.join(ASN_FIELDS)})")
+    asn, organization = network
+    if asn is not None and (isinstance(asn, bool) or not isinstance(asn, int)
+                            or not 0 <= asn <= fmt.MAX_ASN):
+        raise SourceError(f"{where}: AS number {asn!r} is not an integer from 0 to "
+                          f"{fmt.MAX_ASN}")
+    if organization == "":
+        organization = None
+    elif organization is not None and (not isinstance(organization, str)
+                                       or fmt.PLACE_SEPARATOR in organization):
+        raise SourceError(f"{where}: AS organization {organization!r} is not text "
+                          "(or holds the control character U+001F)")
+    return (asn, organization)
+
+
+def _location_text(location):
+    return (fmt.PLACE_SEPARATOR.join(location[index] or "" for index in _TEXT_FIELDS),
+            location[_LAT], location[_LON])
+
+
+def _asn_text(network):
+    asn, organization = network
+    return (f"{'' if asn is None else asn}{fmt.PLACE_SEPARATOR}{organization or ''}",
+            None, None)
+
+
+# Per kind of database: how a source tuple is checked, and how it becomes
+# (place text, latitude, longitude) in the records.
+_KINDS = {fmt.LOCATION_KIND: (_normalize, _location_text), fmt.ASN_KIND: (_normalize_asn, _asn_text)}
+
+
 def _sorted_rows(rows, family, on_overlap):
     """Yield ``(first, last, location id)`` in address order, overlaps resolved.
 
@@ -233,16 +273,11 @@ def _sorted_rows(rows, family, on_overlap):
 
 def _overlap(rows, family, earlier, later):
     def text(index):
-        return f"{_address(family.version, family.firsts[index])}-" \
-               f"{_address(family.version, family.lasts[index])}"
+        return f"{format_address(family.firsts[index], family.version)}-" \
+               f"{format_address(family.lasts[index], family.version)}"
     return SourceError(
         f"{rows.where(family, later)}: range {text(later)} overlaps range {text(earlier)} "
         f"from {rows.where(family, earlier)}; fix the input or pass --on-overlap=first|last")
-
-
-def _address(version, value):
-    import ipaddress  # error path only
-    return str(ipaddress.IPv6Address(value) if version == 6 else ipaddress.IPv4Address(value))
 
 
 def _resolve(family, order, on_overlap):
@@ -274,8 +309,9 @@ def _resolve(family, order, on_overlap):
 class _Numbering:
     """Numbers records in address order of first use; deduplicates places."""
 
-    def __init__(self, locations):
+    def __init__(self, locations, to_text):
         self.locations = locations
+        self.to_text = to_text
         self.refs = array("I", bytes(4 * len(locations)))
         self.record_of = {}
         self.records = [None]  # ref -> (place offset, place length, latitude, longitude)
@@ -294,12 +330,12 @@ class _Numbering:
             ref = self.record_of[location] = len(self.records)
             if ref > fmt.MAX_REF:
                 raise SourceError("too many distinct locations for one database")
-            self.records.append(self._place(location) + (location[_LAT], location[_LON]))
+            text, latitude, longitude = self.to_text(location)
+            self.records.append(self._place(text) + (latitude, longitude))
         self.refs[location_id] = ref
         return ref
 
-    def _place(self, location):
-        text = fmt.PLACE_SEPARATOR.join(location[index] or "" for index in _TEXT_FIELDS)
+    def _place(self, text):
         place = self.place_of.get(text)
         if place is None:
             data = text.encode("utf-8")
@@ -441,7 +477,7 @@ def _encode_records(numbering) -> bytes:
 
 
 def build_database(ranges, output, *, on_overlap="error", attribution=None, sources=(),
-                   progress=None, extra_metadata=None) -> dict:
+                   progress=None, extra_metadata=None, kind=fmt.LOCATION_KIND) -> dict:
     """Compile address ranges into a database file, atomically.
 
     Args:
@@ -460,6 +496,8 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
         progress: ``progress(phase, count)`` called now and then.
         extra_metadata: more header metadata (a dict, or a function returning
             one, called once every range is read).
+        kind: "location" (each range's ``location`` is a LOCATION_FIELDS
+            tuple) or "asn" (an ``(asn, as_organization)`` tuple).
 
     Returns:
         A summary dict: output, rows, ranges per family, records, places,
@@ -472,11 +510,14 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
     """
     if on_overlap not in ON_OVERLAP:
         raise ValueError(f"on_overlap must be one of {', '.join(ON_OVERLAP)}, not {on_overlap!r}")
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {', '.join(_KINDS)}, not {kind!r}")
+    normalize, to_text = _KINDS[kind]
     progress = progress or _no_progress
     started = time.monotonic()
-    rows = _Rows(progress)
+    rows = _Rows(progress, normalize)
     rows.add_all(ranges)
-    numbering = _Numbering(rows.locations)
+    numbering = _Numbering(rows.locations, to_text)
     segments = {}
     for version in (4, 6):
         progress(f"sorting IPv{version}", rows.count)
@@ -488,6 +529,7 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
                     for version, (_, values) in segments.items()}
     metadata = {
         "format_version": fmt.VERSION,
+        "kind": kind,
         "build_time": datetime.datetime.now(datetime.timezone.utc)
         .replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "attribution": attribution,
@@ -546,49 +588,8 @@ def build_database(ranges, output, *, on_overlap="error", attribution=None, sour
     }
 
 
-def write_atomically(path, chunks) -> None:
-    """Write ``chunks`` to ``path`` via a synced temporary file and ``os.replace``.
-
-    A failure or interruption at any point removes the temporary file and
-    leaves whatever was at ``path`` untouched.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        try:
-            os.unlink(handle.name)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_directory(directory)
-
-
-def fsync_directory(directory) -> None:
-    """Make a rename inside ``directory`` durable (best effort: not every filesystem can)."""
-    try:
-        directory_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(directory_fd)
-
-
 def compile_files(inputs, output, *, format=None, on_overlap="error", skip_invalid=False,
-                  attribution=None, quiet=True, progress=None) -> dict:
+                  attribution=None, quiet=True, progress=None, derive_timezones=True) -> dict:
     """Read CSV files (any supported dialect) and compile them into ``output``.
 
     Args:
@@ -603,8 +604,12 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
             following the docs cannot lose the credit.
         quiet: no progress callbacks (the CLI passes its own ``progress``).
         progress: ``progress(phase, count)``; ignored when ``quiet``.
+        derive_timezones: fill the timezone of rows whose source has none
+            (see :func:`with_derived_timezones`).
 
     Returns:
+        The summary of :func:`build_database` plus ``skipped``, ``files`` and
+        ``timezones_derived`` (distinct locations given a derived zone).
         The summary of :func:`build_database` plus ``attribution`` (as
         stored), ``skipped`` and ``files``.
 
@@ -612,10 +617,7 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         SourceError: a bad row (naming file and line), an unknown dialect or
             an overlap.
     """
-    from visitorapi.ipdb import sources as source_readers
-
-    scan = source_readers.read_sources([str(path) for path in inputs], format=format,
-                                       skip_invalid=skip_invalid)
+    scan = read_sources([str(path) for path in inputs], format=format, skip_invalid=skip_invalid)
     if attribution is None:
         attribution = licenses.notice_for(scan.files)
 
@@ -623,13 +625,44 @@ def compile_files(inputs, output, *, format=None, on_overlap="error", skip_inval
         return [{"name": os.path.basename(str(path)), "dialect": dialect}
                 for path, dialect in scan.files]
 
+    derived = {}
+    location_data = scan.kind == fmt.LOCATION_KIND
+    ranges = with_derived_timezones(scan, derived) if derive_timezones and location_data else scan
+
+    def extra_metadata():
+        extra = {"source_rows": scan.rows, "skipped_rows": scan.skipped}
+        if derived:
+            extra["timezones_derived"] = sum(1 for zone in derived.values() if zone)
+        return extra
+
     summary = build_database(
-        scan, output, on_overlap=on_overlap, attribution=attribution, sources=metadata_sources,
-        progress=None if quiet else progress,
-        extra_metadata=lambda: {"source_rows": scan.rows, "skipped_rows": scan.skipped})
+        ranges, output, on_overlap=on_overlap, attribution=attribution, sources=metadata_sources,
+        progress=None if quiet else progress, extra_metadata=extra_metadata, kind=scan.kind)
+    summary["timezones_derived"] = sum(1 for zone in derived.values() if zone)
     summary["attribution"] = attribution
     summary["skipped"] = scan.skipped
     summary["source_rows"] = scan.rows
     summary["files"] = [(str(path), dialect) for path, dialect in scan.files]
     summary["skipped_examples"] = list(getattr(scan, "skipped_examples", []))
     return summary
+
+
+def with_derived_timezones(ranges, derived: dict):
+    """Yield ``ranges`` with a derived timezone where the source gave none.
+
+    The zone comes from :func:`visitorapi.timezones.derive` (country and
+    coordinates), computed once per distinct location and remembered in
+    ``derived`` (``{location: zone or None}``), which the caller reads for
+    its summary (``{location: completed location, or None when no zone was
+    found}``). A timezone the source gives is never replaced.
+    """
+    for row in ranges:
+        location = row.location
+        if location[_TZ]:
+            yield row
+            continue
+        completed = derived.get(location, _UNSEEN)
+        if completed is _UNSEEN:
+            zone = timezones.derive(location[0], location[_LAT], location[_LON])
+            completed = derived[location] = zone and location[:_TZ] + (zone,) + location[_TZ + 1:]
+        yield row._replace(location=completed) if completed else row

@@ -65,9 +65,13 @@ def ensure_default_database(path, *, announce=None):
 
 
 def _problem(path: Path):
-    """Why the file at ``path`` cannot be served as it is, or None if it can."""
+    """Why the file at ``path`` cannot be served as it is, or None if it can.
+
+    The same check as serving's (``open_checked``: header, bounds and the
+    body's checksum), so a cached copy serving would refuse is rebuilt.
+    """
     try:
-        database = open_database(path)
+        database = open_database(path, checksum=True)
     except FileNotFoundError:
         return "first start only"
     except (OSError, InvalidDatabaseError) as exc:

@@ -1,18 +1,17 @@
-"""Write a database back out as ip-location-db "city" CSV.
+"""Write a database back out as ip-location-db CSV: "city" for locations, "asn" for networks.
 
 Columns: ``start,end,country_code,state1,state2,city,postcode,latitude,
-longitude,timezone``, no header, address text (RFC 5952 for IPv6), one
+longitude,timezone`` (an AS-number database: ``start,end,as_number,
+as_organization``), no header, address text (RFC 5952 for IPv6), one
 inclusive range per row in address order, IPv4 first. ``region`` is written
-as state1 and ``district`` as state2. The CSV readers read this dialect, so
-compile -> export -> compile gives back the same database.
+as state1 and ``district`` as state2. The CSV readers read these dialects,
+so compile -> export -> compile gives back the same database.
 """
 import csv
 import io
-import ipaddress
 
 from visitorapi.ipdb import format as fmt
-
-_ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+from visitorapi.ipdb.sources import format_address
 
 
 def coordinate_text(value) -> str:
@@ -27,20 +26,29 @@ def coordinate_text(value) -> str:
 def city_csv_rows(database):
     """Yield one CSV row (a list of str) per stored range."""
     for version, first, last, location in database.ranges():
-        make = _ADDRESS[version]
         (country_code, region, district, city, postcode, latitude, longitude,
          timezone) = location
-        yield [str(make(first)), str(make(last)), country_code or "", region or "",
+        yield [format_address(first, version), format_address(last, version),
+               country_code or "", region or "",
                district or "", city or "", postcode or "", coordinate_text(latitude),
                coordinate_text(longitude), timezone or ""]
 
 
-def city_csv_chunks(database, rows_per_chunk=4096):
-    """Yield the CSV as UTF-8 byte chunks (for streaming to a file)."""
+def asn_csv_rows(database):
+    """Yield one ``start,end,as_number,as_organization`` row per stored range."""
+    for version, first, last, network in database.ranges():
+        asn, organization = network
+        yield [format_address(first, version), format_address(last, version),
+               "" if asn is None else str(asn), organization or ""]
+
+
+def csv_chunks(database, rows_per_chunk=4096):
+    """Yield the database's CSV (city or asn, by its kind) as UTF-8 byte chunks."""
+    rows = asn_csv_rows if database.kind == fmt.ASN_KIND else city_csv_rows
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     count = 0
-    for row in city_csv_rows(database):
+    for row in rows(database):
         writer.writerow(row)
         count += 1
         if count % rows_per_chunk == 0:

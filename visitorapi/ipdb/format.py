@@ -81,6 +81,17 @@ Body sections, in file order:
     the compiler refuses in data); an empty field is absent. Places are
     deduplicated: many records share one and differ only in coordinates.
 
+Network (AS number) databases use the same layout. Their metadata says
+``"kind": "asn"`` (a location database says ``"location"``, or nothing);
+each record's place text is the AS number in decimal and the organization
+(``ASN_FIELDS``), and its coordinates are ``NO_COORDINATE``. Why a file of
+its own rather than one file with both: the AS ranges (412 K IPv4, 103 K
+IPv6) and the city ranges (3.7 M, 4.4 M) have unrelated boundaries, so a
+joint trie holds the intersection of both range sets and a record per
+distinct (place, network) pair, multiplying records; two tries keep each
+file the size of its own data, one walk per source, and let each be
+updated on its own schedule.
+
 Why this design
 ===============
 
@@ -170,6 +181,14 @@ MAX_PLACE_BYTES = 0xFFFF
 COORDINATE_SCALE = 10_000_000
 NO_COORDINATE = -(1 << 31)
 PLACE_FIELDS = ("country_code", "region", "district", "city", "postcode", "timezone")
+# What a database answers (metadata "kind"; absent means "location"): its
+# records' place text holds PLACE_FIELDS, or for "asn" ASN_FIELDS (the AS
+# number in decimal, then the organization) with no coordinates.
+LOCATION_KIND = "location"
+ASN_KIND = "asn"
+ASN_FIELDS = ("asn", "as_organization")
+TEXT_FIELDS = {LOCATION_KIND: PLACE_FIELDS, ASN_KIND: ASN_FIELDS}
+MAX_ASN = 0xFFFFFFFF   # RFC 6793: AS numbers are 32 bits
 MAX_HEADER = 1 << 20
 
 _CRC_AT = 12

@@ -22,14 +22,17 @@ from typing import Optional
 from visitorapi.ipdb import format as fmt
 from visitorapi.ipdb.format import InvalidDatabaseError
 
-__all__ = ["Database", "Location", "InvalidDatabaseError", "open_database", "verify"]
+__all__ = ["AutonomousSystem", "Database", "Location", "InvalidDatabaseError", "open_database",
+           "verify"]
 
 # A bounded cache of decoded Locations. PERF: 16 K Locations are about 6 MB
 # of a worker's private memory when full; a hit saves the ~1 us decode.
 RECORD_CACHE_SIZE = 16384
 
-FIELDS = ("country_code", "region", "district", "city", "postcode", "latitude", "longitude",
-          "timezone")
+# The fields of a Location, in the order of its tuple form: every SourceRange,
+# the compiler's records and the CLI's JSON use this one list.
+LOCATION_FIELDS = ("country_code", "region", "district", "city", "postcode", "latitude",
+                   "longitude", "timezone")
 
 
 class _Decoded:
@@ -53,7 +56,37 @@ class _Decoded:
         return location.__dict__[self.name]
 
 
-class Location:
+class _Record:
+    """What lazy answers share: equality, hashing, iteration and pickling by value.
+
+    PERF: those use the ``_values`` tuple, so hashing and comparing (a
+    server's render cache does both on every request) run in C, as for a
+    plain tuple.
+    """
+
+    FIELDS = ()
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __eq__(self, other):
+        if not isinstance(other, _Record) or other.FIELDS != self.FIELDS:
+            return NotImplemented
+        return self._values == other._values
+
+    def __hash__(self):
+        return hash(self._values)
+
+    def __reduce__(self):
+        # A plain instance, for pickle and copy: the values, not the database.
+        return self._plain, self._values
+
+    def __repr__(self):
+        values = ", ".join(f"{name}={value!r}" for name, value in zip(self.FIELDS, self))
+        return f"{self._plain.__name__}({values})"
+
+
+class Location(_Record):
     """Where an address is. Every field is ``None`` when the source had no value.
 
     ``Location(country_code=..., ...)`` builds one from values. A Location
@@ -67,37 +100,42 @@ class Location:
     decoded once.
 
     Locations compare equal when their fields are equal, iterate over their
-    fields in the order of ``FIELDS``, and hash accordingly. PERF: those
-    use the ``_values`` tuple, so hashing and comparing (a server's render
-    cache does both on every request) run in C, as for a plain tuple.
+    fields in the order of ``LOCATION_FIELDS``, and hash accordingly.
     """
 
+    FIELDS = LOCATION_FIELDS
     _records = None  # the record table a lazy Location decodes from (see Database)
-    locals().update((name, _Decoded(name)) for name in FIELDS + ("_values",))
+    locals().update((name, _Decoded(name)) for name in LOCATION_FIELDS + ("_values",))
 
     def __init__(self, country_code=None, region=None, district=None, city=None, postcode=None,
                  latitude=None, longitude=None, timezone=None):
         values = (country_code, region, district, city, postcode, latitude, longitude, timezone)
-        self.__dict__.update(zip(FIELDS, values), _values=values)
+        self.__dict__.update(zip(LOCATION_FIELDS, values), _values=values)
 
-    def __iter__(self):
-        return iter(self._values)
 
-    def __eq__(self, other):
-        if not isinstance(other, Location):
-            return NotImplemented
-        return self._values == other._values
+Location._plain = Location
 
-    def __hash__(self):
-        return hash(self._values)
 
-    def __reduce__(self):
-        # A plain Location, for pickle and copy: the values, not the database.
-        return Location, self._values
+class AutonomousSystem(_Record):
+    """Which network an address belongs to, from an AS-number database (kind "asn").
 
-    def __repr__(self):
-        values = ", ".join(f"{name}={value!r}" for name, value in zip(FIELDS, self))
-        return f"Location({values})"
+    Attributes:
+        asn: the autonomous system number (int), or None.
+        organization: the organization that runs it (str), or None.
+
+    Lazy like :class:`Location`: a lookup's answer decodes on first read.
+    """
+
+    FIELDS = ("asn", "organization")
+    _records = None
+    locals().update((name, _Decoded(name)) for name in FIELDS + ("_values",))
+
+    def __init__(self, asn=None, organization=None):
+        values = (asn, organization)
+        self.__dict__.update(zip(self.FIELDS, values), _values=values)
+
+
+AutonomousSystem._plain = AutonomousSystem
 
 
 # Maps a u32 entry's high byte to 0 for a node pointer (< LEAF), 1 for a leaf.
@@ -196,10 +234,42 @@ class _RecordTable:
         (fields["country_code"], fields["region"], fields["district"], fields["city"],
          fields["postcode"], fields["latitude"], fields["longitude"], fields["timezone"]) = values
         fields["_values"] = values
+        self.remember(location, ref)
+
+    def remember(self, record, ref):
+        """Put a decoded answer into the bounded cache."""
         cache = self.cache
         if len(cache) >= RECORD_CACHE_SIZE:
             cache.clear()
-        cache[fmt.LEAF + ref] = location
+        cache[fmt.LEAF + ref] = record
+
+
+class _ASRecordTable(_RecordTable):
+    """The record table of an AS-number database: decodes lazy AutonomousSystems."""
+
+    def load(self, network):
+        ref = network._ref
+        try:
+            at, size, _, _ = fmt.RECORD.unpack_from(self.buffer,
+                                                    self.records_at + ref * fmt.RECORD.size)
+            if at + size > self.places_size:
+                raise ValueError(f"place of record {ref} out of bounds")
+            start = self.places_at + at
+            asn, organization = self.buffer[start:start + size].decode().split(
+                fmt.PLACE_SEPARATOR)
+            asn = int(asn) if asn else None
+        except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
+            raise _damaged(self.path, exc) from None
+        values = (asn, organization or None)
+        fields = network.__dict__
+        fields["asn"], fields["organization"] = values
+        fields["_values"] = values
+        self.remember(network, ref)
+
+
+# Per kind (the metadata's "kind"): the answer's class and its record table.
+_KINDS = {fmt.LOCATION_KIND: (Location, _RecordTable),
+          fmt.ASN_KIND: (AutonomousSystem, _ASRecordTable)}
 
 
 class Database:
@@ -227,12 +297,23 @@ class Database:
         self._metadata = None
         self._closed = False
         self._cache = {}
+        try:
+            self.kind = self.metadata.get("kind", fmt.LOCATION_KIND)
+            answer, table = _KINDS[self.kind]
+        except KeyError:
+            self._release()
+            raise InvalidDatabaseError(f"{self.path}: unknown kind of database "
+                                       f"{self.metadata.get('kind')!r}; this visitorapi reads "
+                                       f"{', '.join(_KINDS)}") from None
+        except BaseException:
+            self._release()
+            raise
         # Lookups make instances of a subclass that knows this file's records.
         # PERF: the record number is a slot, so a lazy Location has no dict
         # until it is decoded.
-        self._location_type = type("Location", (Location,), {
-            "__module__": Location.__module__, "__slots__": ("_ref",),
-            "_records": _RecordTable(self._map, self.header, self.path, self._cache)})
+        self._location_type = type(answer.__name__, (answer,), {
+            "__module__": answer.__module__, "__slots__": ("_ref",),
+            "_records": table(self._map, self.header, self.path, self._cache)})
         self.lookup = self._make_lookup()
 
     # -- lifecycle -------------------------------------------------------
@@ -666,8 +747,13 @@ class Database:
                 text = self._map[places_at + at:places_at + at + size].decode()
             except UnicodeDecodeError:
                 raise bad(f"the place at {at} is not UTF-8") from None
-            if text.count(fmt.PLACE_SEPARATOR) != len(fmt.PLACE_FIELDS) - 1:
-                raise bad(f"the place at {at} does not have {len(fmt.PLACE_FIELDS)} fields")
+            fields = fmt.TEXT_FIELDS[self.kind]
+            if text.count(fmt.PLACE_SEPARATOR) != len(fields) - 1:
+                raise bad(f"the place at {at} does not have {len(fields)} fields")
+            if self.kind == fmt.ASN_KIND:
+                asn = text.partition(fmt.PLACE_SEPARATOR)[0]
+                if asn and not (asn.isascii() and asn.isdigit() and int(asn) <= fmt.MAX_ASN):
+                    raise bad(f"the AS number at {at} is not a number from 0 to {fmt.MAX_ASN}")
         return len(places)
 
 

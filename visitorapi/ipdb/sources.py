@@ -30,6 +30,11 @@ memory. Decisions this module takes for every dialect:
 - Text must be UTF-8; a row with other bytes, or with control characters in a
   field, is an error naming its line.
 - Unsorted input is fine; sorting and overlap checks are the compiler's job.
+- AS-number dialects (:data:`ASN_DIALECTS`) yield ``(asn, as_organization)``
+  tuples instead of locations: the AS number as an int (decimal digits, at
+  most 2**32-1, RFC 6793; an optional ``AS`` prefix is accepted) or None,
+  and the organization text. They make a database of their own, so one scan
+  takes files of one kind only (:attr:`SourceScan.kind`).
 
 With ``skip_invalid=True`` a bad row is counted and skipped instead of
 raising; a bad *file* (empty, not gzip after all, unknown dialect) still
@@ -47,10 +52,9 @@ import zlib
 from typing import NamedTuple
 
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb.format import ASN_KIND, LOCATION_KIND, MAX_ASN
+from visitorapi.ipdb.reader import LOCATION_FIELDS
 
-# The order of the location tuple in every SourceRange and in the database.
-LOCATION_FIELDS = ("country_code", "region", "district", "city", "postcode",
-                   "latitude", "longitude", "timezone")
 
 
 class SourceError(OperatorError):
@@ -104,7 +108,14 @@ DIALECTS = {
     "ip2location-db3": "IP2Location LITE DB3: DB1 + region_name,city_name",
     "ip2location-db5": "IP2Location LITE DB5: DB3 + latitude,longitude",
     "ip2location-db11": "IP2Location LITE DB11: DB5 + zip_code,time_zone",
+    "iplocation-asn": "ip-location-db asn, and DB-IP IP to ASN Lite: start,end,as_number,"
+                      "as_organization",
+    "geolite2-asn": "MaxMind GeoLite2 ASN: network,autonomous_system_number,"
+                    "autonomous_system_organization (with its header row)",
 }
+# The dialects whose rows are AS numbers, not locations.
+ASN_DIALECTS = frozenset({"iplocation-asn", "geolite2-asn"})
+
 
 # The name a GeoLite2 Locations-<lang> file gets in SourceScan.files; it is
 # not a dialect of its own (it holds no ranges), so --format does not offer it.
@@ -137,6 +148,7 @@ class _RangeDialect(NamedTuple):
     columns: int
     mapping: tuple
     placeholders: frozenset = frozenset({""})
+    kind: str = LOCATION_KIND
 
 
 _N = None
@@ -152,6 +164,7 @@ _RANGE_DIALECTS = {d.name: d for d in (
     _RangeDialect("ip2location-db3", 6, (0, 2, _N, 3, _N, _N, _N, _N), frozenset({"", "-"})),
     _RangeDialect("ip2location-db5", 8, (0, 2, _N, 3, _N, 4, 5, _N), frozenset({"", "-"})),
     _RangeDialect("ip2location-db11", 10, (0, 2, _N, 3, 6, 4, 5, 7), frozenset({"", "-"})),
+    _RangeDialect("iplocation-asn", 4, (0, 1), kind=ASN_KIND),
 )}
 _IP2LOCATION_BY_COLUMNS = {4: "ip2location-db1", 6: "ip2location-db3",
                            8: "ip2location-db5", 10: "ip2location-db11"}
@@ -166,8 +179,15 @@ class _Bad(Exception):
 # Reading bytes and lines
 
 
-def _open_binary(path):
+def open_source(path, name=None):
     """Open ``path`` for reading bytes, through gzip when its magic says so.
+
+    The one place that tells plain, gzip and archive files apart (the
+    compiler and ``visitorapi update``'s content check both read through it).
+
+    Args:
+        path: the file.
+        name: what to call it in messages (default: ``path``), e.g. its URL.
 
     Raises:
         SourceError: the file is a zip, bzip2 or xz archive (name the tool).
@@ -181,7 +201,7 @@ def _open_binary(path):
                             (b"\xfd7zXZ\x00", "xz data")):
         if magic.startswith(signature):
             raw.close()
-            raise SourceError(f"{path}: is {kind}; unpack it first "
+            raise SourceError(f"{name or path}: is {kind}; unpack it first "
                               "(plain or gzip-compressed CSV is read directly)")
     return raw
 
@@ -201,7 +221,7 @@ def _line_blocks(path):
     tail = ""
     first = True
     try:
-        with _open_binary(path) as raw:
+        with open_source(path) as raw:
             while True:
                 data = raw.read(_CHUNK)
                 if not data:
@@ -296,6 +316,17 @@ def _check_text(text, what):
     if "\ud800" <= char <= "\udfff":
         raise _Bad(f"{what} is not valid UTF-8 (byte 0x{ord(char) - 0xdc00:02x})")
     raise _Bad(f"{what} contains the control character U+{ord(char):04X}")
+
+
+def _checked_fields(key):
+    """A row's location columns as a list: split if one text, each checked by _check_text."""
+    if isinstance(key, str):
+        _check_text(key, "the row")
+        return key.split(",")
+    fields = list(key)
+    for field in fields:
+        _check_text(field, "the row")
+    return fields
 
 
 def _country(code):
@@ -470,6 +501,8 @@ def detect_dialect(path):
     if header[0] == "geoname_id":
         return GEOLITE2_LOCATIONS
     if header[0] == "network":
+        if "autonomous_system_number" in header:
+            return "geolite2-asn"
         return "geolite2-city" if "latitude" in header or "postal_code" in header \
             else "geolite2-country"
     data_rows = sample[1:] if _is_header(sample[0][1]) else sample
@@ -482,6 +515,8 @@ def detect_dialect(path):
     name = None
     if form == "text":
         name = {3: "iplocation-country", 8: "dbip-city-lite", 10: "iplocation-city"}.get(columns)
+        if columns == 4 and _ASN_TEXT.fullmatch(fields[2].strip()):
+            name = "iplocation-asn"
     elif form == "integer":
         if quoted or columns in (4, 6, 8):
             name = _IP2LOCATION_BY_COLUMNS.get(columns)
@@ -533,6 +568,13 @@ class SourceScan:
         self.unlocated = 0
         self.skipped_examples = []
         self.files = [(path, self._dialect_of(path, format)) for path in paths]
+        kinds = {ASN_KIND if name in ASN_DIALECTS else LOCATION_KIND for _, name in self.files}
+        if len(kinds) > 1:
+            first_asn = next(path for path, name in self.files if name in ASN_DIALECTS)
+            raise SourceError(f"{first_asn}: an AS-number file makes a database of its own; "
+                              "compile it without the location files (visitorapi compile "
+                              "asn.csv -o asn.vdb) and serve it with VISITORAPI_ASN_DB")
+        self.kind = kinds.pop()
         self._locations = {}  # location tuple -> the one shared instance
         self._iterated = False
         blocks = [path for path, name in self.files if name in _GEOLITE2]
@@ -571,7 +613,9 @@ class SourceScan:
         """Yield one iterator of ranges per input file, opened when reached."""
         geonames = None
         for path, name in self.files:
-            if name in _GEOLITE2:
+            if name == "geolite2-asn":
+                yield self._network_rows(path, None)
+            elif name in _GEOLITE2:
                 if geonames is None:
                     geonames = _read_geonames(
                         [p for p, n in self.files if n == GEOLITE2_LOCATIONS])
@@ -590,22 +634,18 @@ class SourceScan:
 
     def _share(self, location):
         """Return the scan's one instance of an equal location, or None if empty."""
-        if location.count(None) == len(LOCATION_FIELDS):
+        if location.count(None) == len(location):
             return None
         return self._locations.setdefault(location, location)
 
     def _range_location(self, dialect, key):
         """Location of a start,end row from its location columns (a cache miss)."""
-        if isinstance(key, str):
-            _check_text(key, "the row")
-            fields = key.split(",")
-        else:
-            fields = list(key)
-            for field in fields:
-                _check_text(field, "the row")
+        fields = _checked_fields(key)
         if len(fields) != dialect.columns - 2:
             raise _Bad(f"expected {dialect.columns} columns for {dialect.name}, "
                        f"found {len(fields) + 2}")
+        if dialect.kind == ASN_KIND:
+            return self._share(_as_record(*fields))
         empty = dialect.placeholders
         if dialect.mapping == _IDENTITY and len(empty) == 1:
             location = _location(*[field or None for field in fields])
@@ -698,13 +738,16 @@ class SourceScan:
         for lineno, line, fields in records:
             columns = [c.strip().lower() for c in (fields or line.split(","))] \
                 if not isinstance(fields, _Bad) else [""]
-            if columns[0] != "network" or "geoname_id" not in columns:
-                raise SourceError(f"{path}:{lineno}: not a GeoLite2 Blocks header: "
+            needed = "geoname_id" if geonames is not None else "autonomous_system_number"
+            if columns[0] != "network" or needed not in columns:
+                raise SourceError(f"{path}:{lineno}: not a GeoLite2 "
+                                  f"{'Blocks' if geonames is not None else 'ASN'} header: "
                                   f"{line[:80]!r}")
             break
         else:
             raise SourceError(f"{path}: the file is empty (no rows)")
-        resolve = _geolite2_resolver(columns, geonames, self._share)
+        resolve = (_geolite2_resolver(columns, geonames, self._share) if geonames is not None
+                   else _geolite2_asn_resolver(columns, self._share))
         cache = {}
         for row_line, line, fields in records:
             self.rows += 1
@@ -834,13 +877,7 @@ def _geolite2_resolver(columns, geonames, share):
         return _pick(index, fields, name)
 
     def resolve(key):
-        if isinstance(key, str):
-            _check_text(key, "the row")
-            fields = key.split(",")
-        else:
-            fields = list(key)
-            for field in fields:
-                _check_text(field, "the row")
+        fields = _checked_fields(key)
         if len(fields) != width:
             raise _Bad(f"expected {width + 1} columns as in the header, found {len(fields) + 1}")
         geoname_id = pick(fields, "geoname_id")
@@ -861,6 +898,42 @@ def _geolite2_resolver(columns, geonames, share):
         location = _location(None, region, district, city, pick(fields, "postal_code"),
                              pick(fields, "latitude"), pick(fields, "longitude"), timezone)
         return share((country,) + location[1:])
+
+    return resolve
+
+
+_ASN_TEXT = re.compile(r"(?:AS)?[0-9]{1,10}", re.IGNORECASE)
+
+
+def _as_record(number, organization):
+    """Build an ``(asn, as_organization)`` tuple from raw text fields.
+
+    Raises:
+        _Bad: the AS number is not a decimal number (optionally ``AS``-prefixed)
+            from 0 to 2**32-1.
+    """
+    number = (number or "").strip()
+    asn = None
+    if number:
+        if not _ASN_TEXT.fullmatch(number) or int(number.lstrip("ASas")) > MAX_ASN:
+            raise _Bad(f"AS number {number[:20]!r} is not a decimal number from 0 to {MAX_ASN}")
+        asn = int(number.lstrip("ASas"))
+    return (asn, organization or None)
+
+
+def _geolite2_asn_resolver(columns, share):
+    """Return resolve(key) -> (asn, organization) for the rows of a GeoLite2 ASN file."""
+    index = {name: position - 1 for position, name in enumerate(columns)}
+    width = len(columns) - 1
+
+    def resolve(key):
+        fields = key.split(",") if isinstance(key, str) else list(key)
+        for field in fields:
+            _check_text(field, "the row")
+        if len(fields) != width:
+            raise _Bad(f"expected {width + 1} columns as in the header, found {len(fields) + 1}")
+        return share(_as_record(_pick(index, fields, "autonomous_system_number"),
+                                _pick(index, fields, "autonomous_system_organization")))
 
     return resolve
 

@@ -52,12 +52,12 @@ class AuthorizedDomains:
     """Live, read-only map from pid to its authorized domain patterns.
 
     Args:
-        state_path: the SQLite store; defaults to ``$VISITORAPI_STATE``.
+        state_path: the SQLite store (``Settings.state_path``).
         check_interval: seconds between checks for changes.
         clock: a monotonic clock (tests pass a fake one).
     """
 
-    def __init__(self, state_path=None, *, check_interval: float = DEFAULT_CHECK_INTERVAL,
+    def __init__(self, state_path, *, check_interval: float = DEFAULT_CHECK_INTERVAL,
                  clock=time.monotonic):
         self._path = state_path
         self._interval = check_interval

@@ -25,7 +25,6 @@ visitor and every login while looking healthy.
 """
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 from visitorapi.errors import OperatorError
@@ -44,17 +43,10 @@ BUSY_TIMEOUT_MS = 5000
 
 
 def default_state_path():
-    """Return ``$VISITORAPI_STATE`` (a Path, or a ``postgresql://`` URL as given), or
-    ``visitorapi/state.sqlite3`` in the user's data dir.
-
-    The per-user data directory follows the XDG base-directory spec
-    (``$XDG_DATA_HOME``, else ``~/.local/share``).
-    """
-    configured = os.environ.get("VISITORAPI_STATE")
-    if configured:
-        return state_location(configured)
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "visitorapi" / "state.sqlite3"
+    """``$VISITORAPI_STATE`` (a Path, or a ``postgresql://`` URL as given), or the
+    per-user default: :func:`visitorapi.config.state_path`, the one reader of it."""
+    from visitorapi.config import state_path   # NOTE: config imports this module
+    return state_path()
 
 
 def state_location(value):
@@ -120,7 +112,7 @@ class Connection:
     then closes it and the next :meth:`get` reconnects).
 
     Args:
-        path: the store; None means :func:`default_state_path`.
+        path: the store (``Settings.state_path``).
         busy_timeout_ms: passed to :func:`connect`.
     """
 

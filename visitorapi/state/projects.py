@@ -9,19 +9,19 @@ entry (:mod:`visitorapi.state.audit`), so the trail and the settings never
 disagree. Serving processes do not call this module per request: they read
 through :class:`visitorapi.state.authorized_domains.AuthorizedDomains`.
 """
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from visitorapi import pids
 from visitorapi.domains import PatternError, parse_pattern, stored_pattern
 from visitorapi.errors import OperatorError
+from visitorapi.pids import is_pid
 from visitorapi.state import audit
 from visitorapi.state.db import Connection, transaction
 from visitorapi.state.text import check_text
 
 PID_LENGTH = 20                     # characters of secrets.token_urlsafe output
-PID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)   # what a request's pid may be
 MAX_NAME_LENGTH = 200
 MAX_NOTE_LENGTH = 200               # also a CHECK in 0004_domain_notes.sql
 REVIEW_INTERVAL = timedelta(days=90)
@@ -82,8 +82,8 @@ def new_pid() -> str:
 
 def check_pid(pid: str) -> str:
     """Return ``pid`` if it has the form of a pid, else raise UnknownProjectError."""
-    if not isinstance(pid, str) or not PID_PATTERN.fullmatch(pid):
-        raise UnknownProjectError(f"{pid!r} is not a project id (1-64 letters, digits, '-' or '_'); "
+    if not is_pid(pid):
+        raise UnknownProjectError(f"{pid!r} is not a project id ({pids.FORM}); "
                                   "'visitorapi projects list' shows them")
     return pid
 
@@ -120,7 +120,7 @@ def create(conn: Connection, name: str, patterns=(), *, actor: str) -> Project:
 
 def get(conn: Connection, pid: str) -> Project | None:
     """Return the project with this pid, or None."""
-    if not isinstance(pid, str) or not PID_PATTERN.fullmatch(pid):
+    if not is_pid(pid):
         return None
     return _read(conn, pid)
 

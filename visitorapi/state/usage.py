@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, fields
 
 from visitorapi import forks
+from visitorapi.config import Settings
 from visitorapi.errors import OperatorError
 from visitorapi.state import db
 from visitorapi.state.engines import Connection
@@ -58,8 +59,6 @@ _OUTCOME_SET = frozenset(OUTCOMES)
 SERVICE = ""  # the pid under which whole-service counts are kept
 _END = object()  # marks where a drain stops
 HOURLY_KEEP_HOURS = 48
-DEFAULT_RETENTION_DAYS = 400
-DEFAULT_FLUSH_INTERVAL = 5.0
 PRUNE_EVERY_SECONDS = 3600
 
 # An attacker can send any Origin with a real pid; bound what that costs.
@@ -104,7 +103,7 @@ class UsageRecorder:
     counters and its own writer thread.
 
     Args:
-        path: the SQLite store; ``None`` means :func:`visitorapi.state.db.default_state_path`.
+        path: the SQLite store (``Settings.state_path``).
         flush_interval: seconds between writes, the most a crash can lose.
         retention_days: how long daily aggregates are kept.
         clock: returns the current time in seconds since the epoch (tests
@@ -117,8 +116,8 @@ class UsageRecorder:
         dropped: requests not counted because the pending sums were full.
     """
 
-    def __init__(self, path=None, *, flush_interval=DEFAULT_FLUSH_INTERVAL,
-                 retention_days=DEFAULT_RETENTION_DAYS, clock=time.time,
+    def __init__(self, path, *, flush_interval=Settings.usage_flush_seconds,
+                 retention_days=Settings.usage_retention_days, clock=time.time,
                  busy_timeout_ms=db.BUSY_TIMEOUT_MS, max_pending=MAX_PENDING_AGGREGATES):
         if flush_interval <= 0:
             raise ValueError("flush_interval must be positive")

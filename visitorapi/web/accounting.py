@@ -27,13 +27,11 @@ the master and :func:`worker_exit` in each worker, so a graceful stop
 pending before the worker goes.
 """
 import logging
-import os
 import threading
 
-from visitorapi import refresh
-from visitorapi.state import usage as usage_store
+from visitorapi.config import METRICS_DIR_VARIABLE, Settings, hand_to_workers, load_settings
 from visitorapi.state.usage import SERVICE, UsageRecorder
-from visitorapi.web import metrics, metrics_share
+from visitorapi.web import livedb, metrics, metrics_share
 from visitorapi.web.metrics_share import SharedMetrics
 
 log = logging.getLogger(__name__)
@@ -64,19 +62,20 @@ class Accounting:
     """One process's counting: usage aggregates plus shared metrics.
 
     Args:
-        state_path: the SQLite store (None: ``VISITORAPI_STATE`` / default).
+        state_path: the SQLite store.
         flush_interval: usage write interval (the crash window).
         retention_days: usage retention.
         metrics_interval: how often this worker publishes its metrics.
-        metrics_dir: the service's metrics directory (None: from the environment).
+        metrics_dir: the service's metrics directory (None: a private one under ``run_dir``).
+        run_dir: see :class:`~visitorapi.web.metrics_share.SharedMetrics`.
     """
 
-    def __init__(self, state_path=None, *, flush_interval=usage_store.DEFAULT_FLUSH_INTERVAL,
-                 retention_days=usage_store.DEFAULT_RETENTION_DAYS,
-                 metrics_interval=metrics_share.DEFAULT_INTERVAL, metrics_dir=None):
+    def __init__(self, state_path, *, flush_interval=Settings.usage_flush_seconds,
+                 retention_days=Settings.usage_retention_days,
+                 metrics_interval=Settings.metrics_interval, metrics_dir=None, run_dir=None):
         self.usage = UsageRecorder(state_path, flush_interval=flush_interval,
                                    retention_days=retention_days)
-        self.metrics = SharedMetrics(metrics_dir, interval=metrics_interval)
+        self.metrics = SharedMetrics(metrics_dir, run_dir=run_dir, interval=metrics_interval)
         self.metrics.extra_snapshot = lambda: {"usage_flush_failures": self.usage.flush_failures,
                                                "usage_dropped": self.usage.dropped}
         self._observe = self.metrics.observe
@@ -100,16 +99,16 @@ class Accounting:
         """
         # PERF: positional calls and one table lookup; ~1.5 µs in all (tools/bench_counting.py).
         self._observe(route, status, seconds, pid or "")
-        if route == API_ROUTE:
-            outcome = _API_OUTCOMES.get((status, pid is not None))
-            if outcome is not None:
-                if outcome == "served":
-                    self._record(outcome, pid, country)
-                elif outcome == "denied":
-                    self._record(outcome, pid, None, denied_origin)
-                else:
-                    self._record(outcome, pid if pid is not None and outcome != "unknown_project"
-                                 else SERVICE)
+        outcome = usage_outcome(route, status, pid is not None)
+        if outcome is None:
+            return
+        if outcome == "served":
+            self._record(outcome, pid, country)
+        elif outcome == "denied":
+            self._record(outcome, pid, None, denied_origin)
+        else:
+            self._record(outcome, pid if pid is not None and outcome != "unknown_project"
+                         else SERVICE)
 
     def observe(self, response):
         """The app's observer (``VisitorAPI(observers=[...])``): count a finished response.
@@ -124,7 +123,7 @@ class Accounting:
     def watch_database(self, live_database, max_age_days):
         """Warn in the log when ``live_database`` serves a file older than ``max_age_days``."""
         self.live_database = live_database
-        self.age_watch = refresh.AgeWatch(max_age_days)
+        self.age_watch = livedb.AgeWatch(max_age_days)
 
     def metrics_text(self, database=None, now=None) -> str:
         """The ``/metrics`` body, summed over every worker of the service.
@@ -134,7 +133,7 @@ class Accounting:
         """
         total, exits = self.metrics.collect()
         return metrics.render(total, database_loaded=database is not None,
-                              database_built=refresh.build_time(database),
+                              database_built=livedb.build_time(database),
                               service_started=self.metrics.started(), restarts=exits, now=now)
 
     @classmethod
@@ -142,7 +141,8 @@ class Accounting:
         """The Accounting ``VISITORAPI_*`` settings describe (:mod:`visitorapi.config`)."""
         return cls(settings.state_path, flush_interval=settings.usage_flush_seconds,
                    retention_days=settings.usage_retention_days,
-                   metrics_interval=settings.metrics_interval)
+                   metrics_interval=settings.metrics_interval, metrics_dir=settings.metrics_dir,
+                   run_dir=settings.run_dir)
 
     def close(self):
         """A graceful stop: write pending usage and retire this worker's metrics."""
@@ -166,9 +166,22 @@ def current(factory=None) -> Accounting:
     return _current
 
 
+_service_dir = None  # the master's metrics directory (on_starting makes it, on_exit removes it)
+
+
 def on_starting(server=None):
-    """gunicorn master hook: a fresh metrics directory for this service instance."""
-    metrics_share.create_service_dir()
+    """gunicorn master hook: :func:`start_service` with the settings of the environment."""
+    start_service(load_settings())
+
+
+def start_service(settings):
+    """In the gunicorn master: a fresh metrics directory for this service instance.
+
+    Its path is handed to the workers, which read it as ``Settings.metrics_dir``.
+    """
+    global _service_dir
+    _service_dir = metrics_share.create_service_dir(settings.run_dir)
+    hand_to_workers(METRICS_DIR_VARIABLE, str(_service_dir))
 
 
 def worker_exit(server=None, worker=None):
@@ -182,4 +195,5 @@ def worker_exit(server=None, worker=None):
 
 def on_exit(server=None):
     """gunicorn master hook: remove the metrics directory."""
-    metrics_share.remove_service_dir()
+    if _service_dir is not None:
+        metrics_share.remove_service_dir(_service_dir)

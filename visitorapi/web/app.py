@@ -1,58 +1,52 @@
-"""The WSGI application: routes, the /api handler, and the single ``respond``.
+"""The API's WSGI application: routes, the /api handler, and its header policy.
 
-A request walks: HTTPS policy -> route -> (for /api) pid -> origin
-authorization -> client IP -> rate limits -> database lookup + country
-facts + user-agent parse -> JSON. Policy lives in pure functions
-(``cors``, ``clientip``, ``ratelimit``, ``visitorapi.domains``); this module
-is the glue, and :meth:`VisitorAPI.respond` is the only caller of
-``start_response``.
+A request walks down once: the HTTP core's request view -> HTTPS policy ->
+route -> (for /api) pid -> origin and typed authorization decision
+(``authorize``) -> client address (``clientip``) -> rate limits -> database
+lookup + country facts + user-agent parse -> JSON, with CORS headers
+(``cors``) on the way out. Policy lives in pure functions; this module is
+the glue, and the core's :class:`~visitorapi.http.response.Responder` is
+the only caller of ``start_response``.
 
 :meth:`VisitorAPI.finish` is the one place where a request's outcome
 (route, status, project, country, denied origin) is known; observers
 registered there (usage counting, metrics) see every response and can never
 fail it.
 """
-import functools
-import http
 import json
 import logging
-import re
 import time
-from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl
 
+from visitorapi import pids
 from visitorapi.domains import is_allowed
+from visitorapi.http.errors import HTTPError
+from visitorapi.http.request import Request
+from visitorapi.http.response import HTML, JAVASCRIPT, TEXT, Responder
 from visitorapi.ipdb import InvalidDatabaseError
 from visitorapi.state.authorized_domains import ProjectsUnavailable
-from visitorapi.web import cors, pages
+from visitorapi.web import answer, cors, pages
 from visitorapi.web import metrics as metrics_policy
+from visitorapi.web.authorize import asking_origin, authorize
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
-from visitorapi.web.errors import HTTPError, render_error
 from visitorapi.web.https import host_problem, https_location
 from visitorapi.web.ratelimit import RateLimiter
+from visitorapi.web.responses import (API_POLICY, POLICY, SCRIPT_POLICY, ApiResponse,
+                                      render_error)
+from visitorapi.web.routes import ALIASES, PATHS, ROUTES, route_name
 
 log = logging.getLogger(__name__)
 
-_PID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
 _READ_METHODS = ("GET", "HEAD")
 _UNSUPPORTED_PARAMETERS = {
     "ip": "the ip parameter is not supported: the API answers for the caller's own address",
     "callback": "JSONP is not supported; call the API with XMLHttpRequest or fetch (CORS)",
     "jsonp": "JSONP is not supported; call the API with XMLHttpRequest or fetch (CORS)",
 }
-_NOT_FOUND_DATA = ('"countryCode":"","countryName":"","currencies":[],"languages":[],'
-                   '"region":"","city":"","cityLatLong":""', '"timezone":"","continentCode":""')
-_UA_FIELDS = ("browser", "browserVersion", "os", "osVersion", "deviceBrand", "deviceModel",
-              "deviceFamily")
-_UA_EXTRAS = ("deviceType", "isBot")
 # The visitor's answer when no sound database is served (missing or damaged);
 # the reason is for the operator: /readyz and the log.
 _NO_DATABASE = "not ready: no IP database is loaded"
-_LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
-_UA_CACHE_SIZE = 8192
-
 
 
 class Degraded(str):
@@ -66,45 +60,10 @@ class Degraded(str):
     ``"result": "degraded"`` and the problem, for monitoring.
     """
 
-class Response:
-    """A response under construction, plus the outcome facts observers count.
 
-    Attributes:
-        status: HTTP status code.
-        body: the full body (``respond`` drops it for HEAD).
-        content_type: the Content-Type value.
-        headers: extra (name, value) pairs, checked for CR/LF/NUL in ``respond``.
-        route: the route's canonical path (``"/api"`` for both ``/api`` and ``/api/``,
-            ``"/healthz"``, ...; ``"unknown"`` for any other path, never the raw path).
-        pid: the project, when the request named a known and enabled one.
-        country: the visitor's country code on a 200 from /api ("" if unknown).
-        denied_origin: the serialized origin a known project refused.
-        seconds: time from the request's arrival to the response being ready.
-    """
-
-    __slots__ = ("status", "body", "content_type", "headers", "route", "pid", "country",
-                 "denied_origin", "csp", "corp", "referrer_policy", "seconds")
-
-    def __init__(self, status, body, *, content_type=cors.JSON, headers=None, route="unknown",
-                 csp=cors.STRICT_CSP, corp=cors.CORP_SAME_ORIGIN):
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers if headers is not None else []
-        self.route = route
-        self.pid = None
-        self.country = None
-        self.denied_origin = None
-        self.seconds = 0.0
-        self.csp = csp
-        self.corp = corp
-        self.referrer_policy = cors.NO_REFERRER
-
-
-def error_response(error: HTTPError, route: str, headers=()) -> Response:
-    """Return the JSON error response for ``error``, with ``headers`` added."""
-    return Response(error.status, render_error(error.status, error.message),
-                    headers=[*headers, *error.headers], route=route)
+# Health probes are exempt from the redirect to https: load balancers call them
+# over plain HTTP on the inside.
+_PROBES = ("/healthz", "/readyz")
 
 
 class VisitorAPI:
@@ -113,6 +72,7 @@ class VisitorAPI:
     Args:
         settings: validated :class:`visitorapi.config.Settings`.
         database: a :class:`visitorapi.web.livedb.LiveDatabase`.
+        networks: the AS-number database's ``LiveDatabase`` (None: not configured).
         domains: an object with ``patterns_for(pid) -> tuple | None`` (None
             for an unknown or disabled project).
         parse_ua: ``visitorapi.useragent.parse``.
@@ -126,14 +86,14 @@ class VisitorAPI:
         rate_limiter: a :class:`RateLimiter` (default: from ``settings``).
     """
 
-    def __init__(self, settings, *, database, domains, parse_ua, country_facts,
+    def __init__(self, settings, *, database, domains, parse_ua, country_facts, networks=None,
                  store_ready=lambda: None, observers=(), mounts=None, rate_limiter=None,
                  accounting=None):
         self.settings = settings
         self.database = database
+        self.networks = networks
         self.domains = domains
-        self.parse_ua = parse_ua
-        self.country_facts = country_facts
+        self.renderer = answer.Renderer(parse_ua, country_facts)
         self.store_ready = store_ready
         self.observers = list(observers)
         self.accounting = accounting
@@ -147,23 +107,10 @@ class VisitorAPI:
             settings.project_burst, key_lifetime=settings.rate_key_lifetime,
             ipv6_prefix=settings.client_ipv6_prefix)
         self.https_required = settings.https == "require"
-        self.hsts = (("Strict-Transport-Security", settings.hsts),) if settings.hsts else ()
+        self.responder = Responder(POLICY, hsts=settings.hsts)
         self.pages = pages.Pages(settings)
-        # PERF: the two halves of "data" that depend only on the database
-        # record and only on the User-Agent are rendered once and cached.
-        self._location_json = functools.lru_cache(_LOCATION_CACHE_SIZE)(self._render_location)
-        self._ua_json = functools.lru_cache(_UA_CACHE_SIZE)(self._render_ua)
         self._grants = {}
-        self._routes = {
-            "/api": self.api, "/api/": self.api,
-            "/healthz": self.healthz, "/readyz": self.readyz,
-            "/.well-known/security.txt": self.security_txt,
-            "/openapi.json": self.openapi, "/client.js": self.client_js, "/": self.demo,
-            "/metrics": self.metrics,
-        }
-        for name, value in (*cors.SECURITY_HEADERS, cors.CORP_SAME_ORIGIN,
-                            cors.CORP_CROSS_ORIGIN, *self.hsts):
-            cors.check_header_value(value)
+        self._routes = {path: getattr(self, ROUTES[ALIASES.get(path, path)]) for path in PATHS}
 
     # -- WSGI ---------------------------------------------------------------
 
@@ -175,34 +122,38 @@ class VisitorAPI:
             for prefix, mounted in self.mounts.items():
                 if path.startswith(prefix) or path == prefix.rstrip("/"):
                     return mounted(environ, start_response)
+        request = Request(environ, self.is_https(environ))
         try:
-            response = (self.handle(environ, path) if problem is None else
-                        error_response(HTTPError(400, problem), _route_name(path)))
+            response = (self.handle(request) if problem is None else
+                        ApiResponse(400, render_error(400, problem), route=route_name(path)))
         except Exception:  # NOTE: the traceback goes to the server log, never to the client
-            log.exception("unhandled error in %s", _route_name(path),
+            log.exception("unhandled error in %s", route_name(path),
                           extra={"event": "request.error"})
-            response = Response(500, render_error(500, "internal error"),
-                                route=_route_name(path))
+            response = ApiResponse(500, render_error(500, "internal error"),
+                                   route=route_name(path))
+        if response.route == "/api":
+            # Every /api answer depends on Origin, errors, redirects and 500s included.
+            response.policy = API_POLICY
         response.seconds = time.perf_counter() - started
         self.finish(response)
-        return self.respond(environ, start_response, response)
+        return self.responder.respond(start_response, response, head=request.method == "HEAD",
+                                      https=request.https)
 
-    def handle(self, environ, path) -> Response:
+    def handle(self, request: Request) -> ApiResponse:
         """Route the request and return its response (HTTPError becomes JSON)."""
+        path = request.path
         handler = self._routes.get(path)
-        route = _route_name(path)
         try:
-            if self.https_required:
-                redirect = self.https_redirect(environ, path)
-                if redirect is not None:
-                    return redirect
+            if self.https_required and not request.https and path not in _PROBES:
+                return self.https_redirect(request)
             if handler is None:
                 raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
-            return handler(environ)
+            return handler(request)
         except HTTPError as error:
-            return error_response(error, route)
+            return ApiResponse(error.status, render_error(error.status, error.message),
+                               headers=list(error.headers), route=route_name(path))
 
-    def finish(self, response: Response):
+    def finish(self, response: ApiResponse):
         """The one place a request's outcome is complete: tell every observer.
 
         Observers count (usage, metrics); an observer's failure is logged and
@@ -214,29 +165,6 @@ class VisitorAPI:
             except Exception:
                 log.exception("observer failed", extra={"event": "observer.error"})
 
-    def respond(self, environ, start_response, response: Response):
-        """Write the status and headers (the app's only ``start_response``) and return the body."""
-        headers = [("Content-Type", response.content_type),
-                   ("Content-Length", str(len(response.body))),
-                   *cors.SECURITY_HEADERS,
-                   ("Content-Security-Policy", response.csp),
-                   ("Referrer-Policy", response.referrer_policy),
-                   response.corp]
-        if response.status == 204:  # RFC 9110 section 8.6: no content, no Content-Length
-            del headers[:2]
-        if response.route == "/api":
-            # Every /api answer depends on Origin, errors, redirects and 500s included.
-            headers.append(cors.VARY_ORIGIN)
-        for header in response.headers:
-            cors.check_header_value(header[1])
-            headers.append(header)
-        if self.hsts and self.is_https(environ):
-            headers.extend(self.hsts)
-        start_response(_STATUS_LINES[response.status], headers)
-        if environ.get("REQUEST_METHOD") == "HEAD":
-            return []
-        return [response.body]
-
     # -- HTTPS ----------------------------------------------------------------
 
     def is_https(self, environ) -> bool:
@@ -244,69 +172,66 @@ class VisitorAPI:
         return environ.get("wsgi.url_scheme") == "https" or (
             self.trusted.enabled and forwarded_https(environ, self.trusted))
 
-    def https_redirect(self, environ, path):
-        """Return a 308 to https for a plain-HTTP request when https is required.
-
-        Health probes (/healthz, /readyz) are exempt: load balancers call
-        them over plain HTTP on the inside.
-        """
-        if path in ("/healthz", "/readyz") or self.is_https(environ):
-            return None
-        target = https_location(path, environ.get("QUERY_STRING", ""),
-                                environ.get("HTTP_HOST", ""), self.settings.public_url)
+    def https_redirect(self, request: Request) -> ApiResponse:
+        """A 308 to https for a plain-HTTP request when https is required."""
+        target = https_location(request.path, request.environ.get("QUERY_STRING", ""),
+                                request.environ.get("HTTP_HOST", ""), self.settings.public_url)
         origin = "/".join(target.split("/", 3)[:3])
-        return Response(308, render_error(308, "this service requires https; use " + origin),
-                        headers=[("Location", target)], route=_route_name(path))
+        return ApiResponse(308, render_error(308, "this service requires https; use " + origin),
+                           headers=[("Location", target)], route=route_name(request.path))
 
     # -- /api ------------------------------------------------------------------
 
-    def api(self, environ) -> Response:
-        """GET/HEAD /api/?pid=PID: the visitor's information, for authorized origins."""
-        method = environ.get("REQUEST_METHOD")
-        if method == "OPTIONS":
-            return self.preflight(environ)
-        cors_headers = []
-        origin_header = environ.get("HTTP_ORIGIN")
-        response = Response(200, b"", headers=cors_headers, route="/api")
+    def api(self, request: Request) -> ApiResponse:
+        """GET/HEAD /api/?pid=PID: the visitor's information, for authorized origins.
+
+        The walk, once, in the order of the module map: (the project named)
+        client address -> origin and decision -> limits -> lookup -> answer.
+        An error keeps the CORS grant made so far, so the calling page can read it.
+        """
+        environ = request.environ
+        if request.method == "OPTIONS":
+            return self.preflight(request)
+        response = ApiResponse(200, b"", route="/api")
         try:
+            method = request.method
             if method not in _READ_METHODS:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
-            pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
+            pid, fields = query_parameters(environ.get("QUERY_STRING", ""), validate=False)
             try:
                 patterns = self.domains.patterns_for(pid)
             except ProjectsUnavailable:
                 # NOTE: the reason (it names files) is in /readyz and the log, not here.
                 raise HTTPError(503, "not ready: the project list cannot be read") from None
             if patterns is not None:
-                response.pid = pid
+                response.pid = pid  # NOTE: known first, so every outcome counts for it
             else:
                 # PERF: a pid the store knows is well-formed; only others are checked.
                 check_pid(pid)
+            # 1. client address
+            ip = client_ip(environ, self.trusted)
+            # 2. origin -> decision
             # PERF: a page's Origin repeats on every visit; the decision for
             # (pid, Origin) is kept while the project's patterns are the same object.
-            grant = self._grants.get((pid, origin_header)) if origin_header else None
-            if grant is None or grant[0] is not patterns:
-                grant = self.authorize(environ, patterns)
-                if origin_header:
-                    if len(self._grants) >= _GRANT_CACHE_SIZE:
-                        self._grants.clear()
-                    self._grants[(pid, origin_header)] = grant
-            _, allowed, readable, denied, problem = grant
-            if readable:
+            grant = self._grants.get((pid, environ.get("HTTP_ORIGIN")))
+            decision = grant[1] if grant is not None and grant[0] is patterns \
+                else self.decide(environ, pid, patterns)
+            if decision.asking.readable:
                 # NOTE: error responses are readable by the calling page too, so the
                 # copied snippet can JSON.parse them and reach its error callback.
                 # Data is only ever sent to authorized origins (below).
-                cors_headers.append(("Access-Control-Allow-Origin", origin_header))
-            if not allowed:
+                response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
+            if not decision.allowed:
                 if patterns is not None:
-                    response.denied_origin = denied
-                raise HTTPError(403, problem)
-            ip = client_ip(environ, self.trusted)
+                    response.denied_origin = decision.denied_origin
+                raise HTTPError(403, decision.message)
+            # 3. limits
             retry_after = self.limiter.check(pid, ip)
             if retry_after:
                 raise HTTPError(429, f"rate limit exceeded; retry after {retry_after} s",
                                 headers=[("Retry-After", str(retry_after))])
+            # 4. lookup
             database = self.database.current()
             if database is None:
                 raise HTTPError(503, _NO_DATABASE)
@@ -316,19 +241,40 @@ class VisitorAPI:
                 raise HTTPError(400, "the client address is not an IP address") from None
             except InvalidDatabaseError as error:
                 raise self.damaged(database, error) from None
+            # 5. answer
+            network = self.network_of(ip)
             try:
-                response.body = self.render_data(ip, location,
-                                                 environ.get("HTTP_USER_AGENT", ""), response)
+                response.body, response.country = self.renderer.render(
+                    ip, location, environ.get("HTTP_USER_AGENT", ""), fields, network=network)
             except InvalidDatabaseError as error:  # a lazy Location decodes its record here
                 raise self.damaged(database, error) from None
             return response
         except HTTPError as error:
-            if origin_header and not cors_headers:
-                # A 400/405 found before authorization: readable by the page too.
-                origin, is_cors, problem = cors.request_origin(environ)
-                if origin is not None or problem.startswith("origin null"):
-                    cors_headers.append(("Access-Control-Allow-Origin", origin_header))
-            return _as_error(response, error)
+            if not response.headers and "HTTP_ORIGIN" in environ \
+                    and asking_origin(environ).readable:
+                # A 400/405 found before the decision: readable by the page too.
+                response.headers.append((cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]))
+            return response.fail(error)
+
+    def network_of(self, ip):
+        """The address's AS-number values ``(asn, organization)``, or None.
+
+        None when the address is not in the AS data, or no sound AS database
+        is loaded. NOTE: the AS data is an extra: while its database is
+        missing or damaged the answer still goes out, with ``asn: null``, and
+        /readyz says why; a damaged file is reported once, like the IP database.
+        """
+        networks = self.networks.current() if self.networks is not None else None
+        if networks is None:
+            return None
+        try:
+            network = networks.lookup(ip)
+            # NOTE: decoded here, so a damaged record blames this file, not the
+            # location database, and the render cache never holds the mapping.
+            return None if network is None else tuple(network)
+        except InvalidDatabaseError as error:
+            self.networks.report_damage(networks, error)
+            return None
 
     def damaged(self, database, error) -> HTTPError:
         """The 503 for a lookup that found ``database`` damaged, which stops being served.
@@ -339,113 +285,52 @@ class VisitorAPI:
         self.database.report_damage(database, error)
         return HTTPError(503, _NO_DATABASE)
 
-    @staticmethod
-    def authorize(environ, patterns):
-        """Decide whether the request's origin may use a project with ``patterns``.
+    def decide(self, environ, pid, patterns):
+        """Authorize the request (a :class:`~visitorapi.web.authorize.Decision`) and cache it.
 
-        Returns:
-            ``(patterns, allowed, readable, denied_origin, problem)``:
-            ``readable`` when the request carries an Origin to echo in
-            Access-Control-Allow-Origin; ``denied_origin`` is the serialized
-            origin that was refused (None if none could be parsed); ``problem``
-            the 403 message, the same whether or not the pid exists.
+        Only a decision keyed by an Origin header is kept: one from a Referer
+        depends on the whole header, which varies by page.
         """
-        origin, is_cors, problem = cors.request_origin(environ)
-        readable = is_cors and (origin is not None or problem.startswith("origin null"))
-        if readable:
-            cors.check_header_value(environ["HTTP_ORIGIN"])
-        if origin is not None and patterns is not None and is_allowed(origin, patterns):
-            return patterns, True, readable, None, None
-        if origin is not None:
-            problem = f"origin {origin.serialized} is not authorized for this project"
-        return patterns, False, readable, origin.serialized if origin else None, problem
+        origin_header = environ.get("HTTP_ORIGIN")
+        decision = authorize(environ, patterns)
+        if not origin_header:
+            return decision
+        key = (pid, origin_header)
+        if len(self._grants) >= _GRANT_CACHE_SIZE:
+            self._grants.clear()
+        self._grants[key] = (patterns, decision)
+        return decision
 
-    def preflight(self, environ) -> Response:
+    def preflight(self, request: Request) -> ApiResponse:
         """OPTIONS /api: 204 with CORS grants for an authorized origin, else 403 bare."""
-        response = Response(204, b"", route="/api")
+        environ = request.environ
+        response = ApiResponse(204, b"", route="/api")
         try:
             pid = pid_from_query(environ.get("QUERY_STRING", ""))
         except HTTPError:
             pid = None
-        origin = None
-        if "HTTP_ORIGIN" in environ and cors.is_preflight(environ):
-            origin, _, _ = cors.request_origin(environ)
         patterns = self.domains.patterns_for(pid) if pid is not None else None
         if patterns is not None:
             response.pid = pid
-        if (origin is None or patterns is None or not is_allowed(origin, patterns)
-                or not cors.preflight_acceptable(environ)):
-            if origin is not None and patterns is not None:
-                response.denied_origin = origin.serialized
-            return _as_error(response, HTTPError(
+        decision = authorize(environ, patterns) if cors.is_preflight(environ) else None
+        if decision is None or not decision.allowed or not cors.preflight_acceptable(environ):
+            asking = decision.asking.origin if decision is not None else None
+            if asking is not None and patterns is not None:
+                response.denied_origin = asking.serialized
+            return response.fail(HTTPError(
                 403, "preflight refused: only GET and HEAD without extra headers, "
                      "from an authorized origin, are allowed"))
-        response.headers += [
-            ("Access-Control-Allow-Origin", cors.check_header_value(environ["HTTP_ORIGIN"])),
-            *cors.PREFLIGHT_HEADERS]
+        response.headers += [(cors.ALLOW_ORIGIN, environ["HTTP_ORIGIN"]), *cors.PREFLIGHT_HEADERS]
         return response
-
-    def render_data(self, ip, location, user_agent, response) -> bytes:
-        """Return the success body; set ``response.country``.
-
-        PERF: assembled from cached fragments (see ``_render_location`` and
-        ``_render_ua``) instead of one ``json.dumps`` per request.
-        """
-        if location is None:
-            country, (place, zone) = "", _NOT_FOUND_DATA
-        else:
-            # NOTE: the cache is keyed by the field values, never by the Location:
-            # a Location from a lookup keeps its database file mapped, so caching
-            # one would keep every replaced file mapped (and its disk space in
-            # use) for the worker's life (found by tools/soak.py). PERF: the
-            # tuple costs about 0.3 µs per request over keying by the Location.
-            country, place, zone = self._location_json(tuple(location))
-        response.country = country
-        browser, device = self._ua_json(user_agent)
-        return ''.join(('{"status":200,"result":"ok","data":{"ipAddress":',
-                        encode_basestring_ascii(ip), ',', place, ',', browser, ',', zone, ',',
-                        device, '}}')).encode()
-
-    def _render_location(self, values):
-        """Return (country code, JSON members before the UA ones, members after).
-
-        Args:
-            values: a Location's fields, in the order it iterates over them.
-        """
-        code, region, _, city, _, latitude, longitude, timezone = values
-        code = code or ""
-        facts = self.country_facts(code) if code else None
-        lat_long = (f"{latitude},{longitude}"
-                    if latitude is not None and longitude is not None else "")
-        place = {
-            "countryCode": code,
-            "countryName": facts.name if facts else "",
-            "currencies": list(facts.currencies) if facts else [],
-            "languages": list(facts.languages) if facts else [],
-            "region": region or "",
-            "city": city or "",
-            "cityLatLong": lat_long,
-        }
-        zone = {"timezone": timezone or "",
-                "continentCode": facts.continent_code if facts else ""}
-        return code, _members(place), _members(zone)
-
-    def _render_ua(self, user_agent):
-        """Return (browser/OS/device JSON members, deviceType/isBot members)."""
-        parsed = self.parse_ua(user_agent)
-        main = {name: parsed.get(name) or "" for name in _UA_FIELDS}
-        extra = {"deviceType": parsed.get("deviceType") or "",
-                 "isBot": bool(parsed.get("isBot"))}
-        return _members(main), _members(extra)
 
     # -- other routes -------------------------------------------------------------
 
-    def healthz(self, environ) -> Response:
+    def healthz(self, request: Request) -> ApiResponse:
         """Liveness: the process answers."""
-        _read_only(environ)
-        return Response(200, b'{"status": 200, "result": "ok"}', route="/healthz")
+        _read_only(request)
+        return ApiResponse(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
-    def readyz(self, environ) -> Response:
+    def readyz(self, request: Request) -> ApiResponse:
         """Readiness: a sound database is loaded and the store is reachable.
 
         A missing, refused or damaged database is 503 with the reason (it
@@ -453,10 +338,12 @@ class VisitorAPI:
         store is a shared server this node serves through without it, the
         answer is 200 "degraded" with the problem (see Degraded).
         """
-        _read_only(environ)
+        _read_only(request)
         database = self.database.current()
         if database is None:
             raise HTTPError(503, f"not ready: {self.database.error or 'no IP database loaded'}")
+        if self.networks is not None and self.networks.current() is None:
+            raise HTTPError(503, f"not ready: {self.networks.error or 'no AS-number database'}")
         problem = self.store_ready()
         if problem and not isinstance(problem, Degraded):
             raise HTTPError(503, f"not ready: {problem}")
@@ -466,9 +353,9 @@ class VisitorAPI:
         built = (getattr(database, "metadata", None) or {}).get("build_time")
         if built:
             body["databaseBuilt"] = str(built)
-        return Response(200, json.dumps(body).encode(), route="/readyz")
+        return ApiResponse(200, json.dumps(body).encode(), route="/readyz")
 
-    def metrics(self, environ) -> Response:
+    def metrics(self, request: Request) -> ApiResponse:
         """Prometheus metrics for the whole service (all workers), for allowed callers only.
 
         Allowed: a client address in ``VISITORAPI_METRICS_ALLOW`` (loopback by
@@ -477,9 +364,10 @@ class VisitorAPI:
         qualifies by address: behind an untrusted local reverse proxy every
         client would otherwise look like loopback.
         """
-        _read_only(environ)
+        _read_only(request)
         if self.accounting is None:
             raise HTTPError(404, "no such path; the API is GET /api/?pid=PID")
+        environ = request.environ
         ip = client_ip(environ, self.trusted)
         via_untrusted_proxy = ip == environ.get("REMOTE_ADDR") and any(
             name in environ for name in _FORWARDING_HEADERS)
@@ -494,104 +382,113 @@ class VisitorAPI:
                                 headers=[("WWW-Authenticate", error)])
             raise HTTPError(403, "metrics are limited to VISITORAPI_METRICS_ALLOW networks")
         body = self.accounting.metrics_text(database=self.database.current())
-        return Response(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
+        return ApiResponse(200, body.encode("utf-8"), content_type=metrics_policy.CONTENT_TYPE,
                         route="/metrics")
 
-    def security_txt(self, environ) -> Response:
+    def security_txt(self, request: Request) -> ApiResponse:
         """RFC 9116 security.txt, when VISITORAPI_SECURITY_CONTACT is set."""
-        _read_only(environ)
+        _read_only(request)
         body = self.pages.security_txt()
         if body is None:
             raise HTTPError(404, "no security contact is configured "
                                  "(VISITORAPI_SECURITY_CONTACT)")
-        return Response(200, body, content_type=cors.TEXT, route="/.well-known/security.txt")
+        return ApiResponse(200, body, content_type=TEXT, route="/.well-known/security.txt")
 
-    def openapi(self, environ) -> Response:
+    def openapi(self, request: Request) -> ApiResponse:
         """The OpenAPI 3.1 description of this service."""
-        _read_only(environ)
-        return Response(200, self.pages.openapi(), route="/openapi.json")
+        _read_only(request)
+        return ApiResponse(200, self.pages.openapi(), route="/openapi.json")
 
-    def client_js(self, environ) -> Response:
+    def client_js(self, request: Request) -> ApiResponse:
         """The VisitorAPI(pid, onSuccess, onError) client script."""
-        _read_only(environ)
-        return Response(200, self.pages.client_js(), content_type=cors.JAVASCRIPT,
-                        route="/client.js", corp=cors.CORP_CROSS_ORIGIN)
+        _read_only(request)
+        return ApiResponse(200, self.pages.client_js(), content_type=JAVASCRIPT,
+                           route="/client.js", policy=SCRIPT_POLICY)
 
-    def demo(self, environ) -> Response:
+    def demo(self, request: Request) -> ApiResponse:
         """The demo page (when ``visitorapi serve`` created a demo project)."""
-        _read_only(environ)
+        _read_only(request)
         page = self.pages.demo()
         if page is None:
             raise HTTPError(404, "no demo project is configured; the API is GET /api/?pid=PID")
-        body, csp = page
-        response = Response(200, body, content_type=cors.HTML, route="/", csp=csp)
-        # NOTE: the demo calls the API on its own origin, where browsers send
-        # no Origin header; the Referer (reduced to its origin) must reach it.
-        response.referrer_policy = "strict-origin"
-        return response
+        body, policy = page
+        return ApiResponse(200, body, content_type=HTML, route="/", policy=policy)
 
 
 def pid_from_query(query: str, *, validate=True) -> str:
     """Return the ``pid`` of a query string, validated unless ``validate`` is False.
 
     Raises:
-        HTTPError: 400 when pid is missing, repeated, malformed, or an
-            unsupported parameter (``ip``, JSONP ``callback``) is present.
+        HTTPError: 400, as :func:`query_parameters`.
+    """
+    return query_parameters(query, validate=validate)[0]
+
+
+def query_parameters(query: str, *, validate=True) -> tuple:
+    """Return ``(pid, fields)`` of an /api query string; ``fields`` is None when not asked.
+
+    ``fields=countryCode,city`` keeps only those members of the answer's
+    data (names from :data:`visitorapi.web.answer.NAMES`, comma-separated).
+
+    Raises:
+        HTTPError: 400 when pid is missing, repeated or malformed (unless
+            ``validate`` is False), fields is repeated, empty or names an
+            unknown field, or an unsupported parameter (``ip``, JSONP
+            ``callback``) is present.
     """
     # PERF: the snippet's query is exactly "pid=...", which needs no parsing.
     if query.startswith("pid=") and "&" not in query and "%" not in query and "+" not in query:
-        pid = query[4:]
+        pid, fields = query[4:], None
     else:
         try:
             pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=32)
         except ValueError:
             raise HTTPError(400, "the query string has too many parameters") from None
-        pids = []
+        found, asked = [], []
         for name, value in pairs:
             if name == "pid":
-                pids.append(value)
+                found.append(value)
+            elif name == "fields":
+                asked.append(value)
             elif name.lower() in _UNSUPPORTED_PARAMETERS:
                 raise HTTPError(400, _UNSUPPORTED_PARAMETERS[name.lower()])
-        if len(pids) != 1:
+        if len(found) != 1:
             raise HTTPError(400, "the pid parameter is required exactly once: /api/?pid=PID"
-                            if not pids else "the pid parameter appears more than once")
-        pid = pids[0]
-    return check_pid(pid) if validate else pid
+                            if not found else "the pid parameter appears more than once")
+        pid = found[0]
+        fields = _fields(asked) if asked else None
+    return (check_pid(pid) if validate else pid), fields
+
+
+def _fields(asked: list) -> frozenset:
+    """Check the ``fields`` parameter's names against the answer's."""
+    if len(asked) > 1:
+        raise HTTPError(400, "the fields parameter appears more than once; "
+                             "list the names in one: fields=countryCode,city")
+    names = [name.strip() for name in asked[0].split(",")]
+    if not any(names):
+        raise HTTPError(400, "the fields parameter is empty; list the answer's members to "
+                             "keep, e.g. fields=countryCode,city")
+    unknown = [name for name in names if name not in answer.NAMES]
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise HTTPError(400, f"unknown field(s) {shown}; the answer's fields are "
+                             + ",".join(answer.NAMES))
+    return frozenset(names)
 
 
 def check_pid(pid: str) -> str:
     """Return ``pid`` if it has the form of a project id, else raise HTTPError 400."""
-    if not _PID.fullmatch(pid):
-        raise HTTPError(400, "pid must be 1 to 64 characters from A-Z a-z 0-9 _ -")
+    if not pids.is_pid(pid):
+        raise HTTPError(400, f"pid must be {pids.FORM}")
     return pid
 
 
-def _as_error(response: Response, error: HTTPError) -> Response:
-    """Turn ``response`` (keeping its CORS headers and outcome facts) into ``error``."""
-    response.status = error.status
-    response.body = render_error(error.status, error.message)
-    response.headers = [*response.headers, *error.headers]
-    return response
-
-
-def _members(mapping) -> str:
-    """Render a dict as JSON object members, without the braces."""
-    return json.dumps(mapping, ensure_ascii=False, separators=(",", ":"))[1:-1]
-
-
-def _read_only(environ):
+def _read_only(request: Request):
     """Refuse anything but GET and HEAD with 405."""
-    if environ.get("REQUEST_METHOD") not in _READ_METHODS:
+    if request.method not in _READ_METHODS:
         raise HTTPError(405, "only GET and HEAD are allowed here", headers=[("Allow", "GET, HEAD")])
 
 
 _FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
-_ROUTE_NAMES = {"/api": "/api", "/api/": "/api", "/healthz": "/healthz", "/readyz": "/readyz",
-                "/metrics": "/metrics", "/": "/",
-                "/.well-known/security.txt": "/.well-known/security.txt",
-                "/openapi.json": "/openapi.json", "/client.js": "/client.js"}
 
-
-def _route_name(path: str) -> str:
-    """The route's name for counting; every unknown path is "unknown" (never the raw path)."""
-    return _ROUTE_NAMES.get(path, "unknown")

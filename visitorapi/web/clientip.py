@@ -18,7 +18,7 @@ import re
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import NamedTuple
 
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
 
 # RFC 7239 section 4: forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] )
 # forwarded-pair = token "=" value; value = token / quoted-string.
@@ -81,10 +81,24 @@ class TrustedProxies:
                 return True
         return False
 
-    def remember_peer(self, remote: str, address: Address):
-        """Note that REMOTE_ADDR ``remote`` (which parsed as ``address``) is in a trusted network."""
+    def classify_peer(self, remote: str):
+        """Is the connection's peer (REMOTE_ADDR ``remote``) one of our proxies?
+
+        A trusted peer is remembered (see :attr:`trusted_peers`).
+
+        Returns:
+            ``(trusted, address)``: ``address`` is the parsed peer, or None for
+            an empty REMOTE_ADDR (a Unix-socket peer, trusted only with
+            ``unix``) or a malformed one (never trusted).
+        """
+        address = parse_ip(remote) if remote else None
+        if address is None:
+            return not remote and self.unix, None
+        if not self.contains(address):
+            return False, address
         if len(self.trusted_peers) < MAX_REMEMBERED_PEERS:
             self.trusted_peers[remote] = address
+        return True, address
 
 
 def ipv4_equivalent(network):
@@ -225,14 +239,11 @@ def client_ip(environ, trusted: TrustedProxies) -> str:
         return remote
     peer = trusted.trusted_peers.get(remote)
     if peer is None:
-        peer = parse_ip(remote) if remote else None
-        if peer is None:
-            if remote or not trusted.unix:
+        is_proxy, peer = trusted.classify_peer(remote)
+        if not is_proxy:
+            if peer is None:
                 raise HTTPError(400, "the connection has no valid client address")
-        elif not trusted.contains(peer):
             return peer.text
-        else:
-            trusted.remember_peer(remote, peer)
     value = environ.get(trusted.environ_key)
     if value is None or not value.strip(" \t,"):
         if peer is None:
@@ -257,20 +268,15 @@ def forwarded_https(environ, trusted: TrustedProxies) -> bool:
     """
     if not trusted.enabled:
         return False
+    x_forwarded = trusted.header == "x-forwarded-for"
+    value = environ.get("HTTP_X_FORWARDED_PROTO" if x_forwarded else "HTTP_FORWARDED")
+    if not value:
+        return False  # PERF: no report to trust, so the peer need not be checked
     remote = environ.get("REMOTE_ADDR") or ""
-    if remote not in trusted.trusted_peers:
-        peer = parse_ip(remote) if remote else None
-        if peer is None:
-            if remote or not trusted.unix:
-                return False
-        elif not trusted.contains(peer):
-            return False
-        else:
-            trusted.remember_peer(remote, peer)
-    if trusted.header == "x-forwarded-for":
-        proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
-        return proto.rsplit(",", 1)[-1].strip().lower() == "https"
-    value = environ.get("HTTP_FORWARDED", "")
+    if remote not in trusted.trusted_peers and not trusted.classify_peer(remote)[0]:
+        return False
+    if x_forwarded:
+        return value.rsplit(",", 1)[-1].strip().lower() == "https"
     try:
         elements = _split_outside_quotes(value, ",")
     except HTTPError:

@@ -26,7 +26,10 @@ import ipaddress
 import os
 import ssl
 
+from visitorapi import logs
+from visitorapi.config import ConfigError, hand_to_workers, load_settings
 from visitorapi.web import accounting, ratelimit
+from visitorapi.wsgi import prepare_default_database
 
 wsgi_app = "visitorapi.wsgi:app"
 bind = ["127.0.0.1:8000"]
@@ -109,34 +112,24 @@ def on_starting(server):
 
     Runs in the arbiter before workers fork, so every worker inherits them
     (see :mod:`visitorapi.web.metrics_share` for why the directory exists,
-    :mod:`visitorapi.web.ratelimit` for the shared buckets).
+    :mod:`visitorapi.web.ratelimit` for the shared buckets). The database is
+    built here rather than in a worker: a worker would build it too (under a
+    lock, see visitorapi.ipdb.default), but inside gunicorn's worker boot
+    timeout, which a first compile on a busy machine can exceed; the master
+    has no such timeout, and the compiler's memory stays out of the workers.
     """
-    accounting.on_starting(server)
     ratelimit.create_shared()  # one set of rate-limit buckets for all workers of this node
-    if os.environ.get("VISITORAPI_HTTPS", "auto").strip().lower() in ("", "auto"):
-        loopback = is_loopback_bind(server.cfg.address)
-        os.environ["VISITORAPI_HTTPS"] = "off" if loopback else "require"
-        server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)",
-                        os.environ["VISITORAPI_HTTPS"],
-                        "loopback" if loopback else "non-loopback")
-    _prepare_default_database()
-
-
-def _prepare_default_database():
-    """On the embedded default data, build the database here, once, before workers fork.
-
-    Workers would build it too (under a lock, see visitorapi.ipdb.default),
-    but inside gunicorn's worker boot timeout, which a first compile on a
-    busy machine can exceed; the master has no such timeout, and the
-    compiler's memory stays out of the workers.
-    """
-    from visitorapi import logs
-    from visitorapi.config import ConfigError, load_settings
-    from visitorapi.wsgi import prepare_default_database
     try:
         settings = load_settings()
     except ConfigError:
-        return  # each worker reports it, with every other bad setting, when it boots
+        return  # NOTE: each worker reports it, with every other bad setting, when it boots
+    accounting.start_service(settings)
+    if settings.https == "auto":
+        loopback = is_loopback_bind(server.cfg.address)
+        resolved = "off" if loopback else "require"
+        hand_to_workers("VISITORAPI_HTTPS", resolved)
+        server.log.info("VISITORAPI_HTTPS=auto resolved to %s (%s bind)", resolved,
+                        "loopback" if loopback else "non-loopback")
     if settings.db_is_default:
         logs.configure(settings.log_format, settings.log_level)
         prepare_default_database(settings.db_path)

@@ -9,7 +9,6 @@ body as every other error (``{"status": N, "result": "..."}``), the same
 security headers, a message that never repeats what was sent, and a log
 line that names neither the client nor its input.
 """
-import http
 from datetime import datetime
 from ssl import SSLError
 
@@ -18,8 +17,9 @@ from gunicorn.http import errors
 from gunicorn.http.message import Request
 from gunicorn.http.wsgi import Response, default_environ
 
-from visitorapi.web import cors
-from visitorapi.web.errors import render_error
+from visitorapi.http.headers import NOSNIFF, STATUS_LINES, check_header_value
+from visitorapi.http.response import JSON, NO_STORE
+from visitorapi.web.responses import POLICY, render_error
 
 # (exception classes, status, message); first match wins. Messages may name
 # a configured limit, never the request's content.
@@ -57,14 +57,13 @@ def classify(exc, cfg) -> tuple:
 
 
 def render(status: int, message: str, extra_headers=()) -> bytes:
-    """The whole HTTP/1.1 response: status line, the app's security headers, JSON body."""
+    """The whole HTTP/1.1 response: status line, the API's headers (as the core's
+    Responder writes them), JSON body."""
     body = render_error(status, message)
-    headers = [("Content-Type", cors.JSON), ("Content-Length", str(len(body))),
-               *cors.SECURITY_HEADERS, ("Content-Security-Policy", cors.STRICT_CSP),
-               ("Referrer-Policy", cors.NO_REFERRER), cors.CORP_SAME_ORIGIN,
-               *extra_headers, ("Connection", "close")]
-    head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n" + "".join(
-        f"{name}: {cors.check_header_value(value)}\r\n" for name, value in headers)
+    headers = [("Content-Type", JSON), ("Content-Length", str(len(body))), NOSNIFF,
+               ("Cache-Control", NO_STORE), *POLICY, *extra_headers, ("Connection", "close")]
+    head = f"HTTP/1.1 {STATUS_LINES[status]}\r\n" + "".join(
+        f"{name}: {check_header_value(value)}\r\n" for name, value in headers)
     return (head + "\r\n").encode("latin-1") + body
 
 
@@ -90,11 +89,12 @@ def answer(worker, req, client, addr, exc) -> None:
         environ = default_environ(req, client, worker.cfg)
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = addr[0], str(addr[1])
         response = Response(req, client, worker.cfg)
-        response.status = f"{status} {http.HTTPStatus(status).phrase}"
+        response.status = STATUS_LINES[status]
         response.response_length = len(message)
         worker.log.access(response, req, environ, datetime.now() - started)
     # HSTS as the application sends it, when this connection is TLS
-    hsts = getattr(worker.wsgi, "hsts", ()) if worker.cfg.is_ssl else ()
+    responder = getattr(worker.wsgi, "responder", None)
+    hsts = responder.hsts if responder is not None and worker.cfg.is_ssl else ()
     try:
         util.write_nonblock(client, render(status, message, hsts))
     except Exception:  # noqa: BLE001 - the client is gone; nothing to tell

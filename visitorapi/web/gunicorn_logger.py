@@ -27,6 +27,8 @@ import logging
 from gunicorn.glogging import Logger
 
 from visitorapi import logs
+from visitorapi.config import ConfigError, log_settings
+from visitorapi.web.routes import PATHS
 
 WITHHELD = "(withheld)"
 # gunicorn messages that name the client or quote the request in their text.
@@ -90,8 +92,8 @@ class PrivateLogger(Logger):
             if PRIVACY_FILTER not in logger.filters:
                 logger.addFilter(PRIVACY_FILTER)
         try:
-            fmt, level = logs.settings()
-        except ValueError:
+            fmt, level = log_settings()
+        except ConfigError:
             return  # NOTE: load_settings reports the bad variable when the app loads
         for handler in self.error_log.handlers:
             handler.setFormatter(logs.formatter(fmt))
@@ -105,8 +107,5 @@ class PrivateLogger(Logger):
                 atoms[key] = "-"
         # The route is not visitor data, but a path can still carry text a
         # client chose: keep it only when it is one of ours.
-        atoms["U"] = path if path in _KNOWN_PATHS else "(other)"
+        atoms["U"] = path if path in PATHS else "(other)"
         return atoms
-
-_KNOWN_PATHS = frozenset({"/", "/api", "/api/", "/healthz", "/readyz", "/openapi.json",
-                          "/client.js", "/.well-known/security.txt", "/metrics"})

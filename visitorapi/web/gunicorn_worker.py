@@ -67,7 +67,7 @@ from gunicorn.workers import gthread
 
 from visitorapi.web import gunicorn_errors
 from visitorapi.config import load_settings
-from visitorapi.dashboard.http import MAX_FORM_BYTES
+from visitorapi.http.request import MAX_FORM_BYTES
 from visitorapi.web.clientip import TrustedProxies, parse_ip
 from visitorapi.web.ratelimit import client_network
 

@@ -6,15 +6,11 @@ https when ``VISITORAPI_HTTPS=require``. The target is built from
 browser elsewhere; without it, from the Host header's name with its port
 dropped (the plain-HTTP port is never the https one).
 """
-import re
 from urllib.parse import quote
 
-from visitorapi.web.errors import HTTPError
+from visitorapi.http.errors import HTTPError
+from visitorapi.http.request import HOST_HEADER
 
-# RFC 9110 section 7.2 / RFC 3986 section 3.2.2: reg-name (DNS-style) or IP
-# literal, optional port. One value only: gunicorn joins repeated headers with ",".
-HOST_HEADER = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?(?::[0-9]{1,5})?"
-                         r"|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 _QUERY_SAFE = "=&;%+/:@!$'()*,~?"
 

@@ -17,12 +17,19 @@ served file itself was rewritten in place and no longer checks out) is
 dropped: ``current()`` answers None, so ``/api`` says 503 and ``/readyz``
 says why, until a good file is in place. It is logged once, naming the file.
 A damaged file is the operator's problem, never the visitor's.
+
+:class:`AgeWatch` warns when the served database is older than
+``VISITORAPI_DB_MAX_AGE_DAYS``; replacing it is ``visitorapi update``'s job
+(:mod:`visitorapi.ipdb.update`), which serving never imports.
 """
+import datetime
 import logging
 import os
 import threading
 import time
 
+from visitorapi.config import Settings
+from visitorapi.ipdb import InvalidDatabaseError, open_database
 from visitorapi.ipdb.licenses import unattributed_sources
 
 log = logging.getLogger(__name__)
@@ -36,7 +43,7 @@ def _identity(path):
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-def open_checked(path):
+def open_checked(path, kind="location"):
     """Open a database for serving: header and section bounds, plus the body's checksum.
 
     The checksum catches bit flips inside a section, which open's
@@ -47,9 +54,17 @@ def open_checked(path):
     A database built from a source whose license requires a credit (DB-IP,
     GeoLite2, IP2Location) but carrying none is served, with a warning: the
     data is fine, the operator's obligation is not met.
+
+    Raises:
+        InvalidDatabaseError: also when the file answers another ``kind``
+            ("location" for VISITORAPI_DB, "asn" for VISITORAPI_ASN_DB).
     """
-    from visitorapi.ipdb import open_database
     database = open_database(path, checksum=True)
+    if database.kind != kind:
+        database.close()
+        setting = "VISITORAPI_ASN_DB" if database.kind == "asn" else "VISITORAPI_DB"
+        raise InvalidDatabaseError(f"{path} is a {database.kind!r} database, not a {kind!r} "
+                                   f"one; serve it with {setting}")
     missing = unattributed_sources(database.metadata)
     if missing:
         log.warning("database %s holds %s data but no attribution, which its license "
@@ -70,7 +85,8 @@ class LiveDatabase:
         clock: monotonic seconds, injectable for tests.
     """
 
-    def __init__(self, path, opener, *, check_interval=2.0, clock=time.monotonic):
+    def __init__(self, path, opener, *, check_interval=Settings.db_check_interval,
+                 clock=time.monotonic):
         self.path = os.fspath(path)
         self.opener = opener
         self.check_interval = check_interval
@@ -91,10 +107,10 @@ class LiveDatabase:
         now = self.clock()
         if now >= self._next_check:
             self._next_check = now + self.check_interval
-            self.refresh()
+            self.reload()
         return self.database
 
-    def refresh(self):
+    def reload(self):
         """Open the file if it changed since the last attempt; keep the old one on failure."""
         with self._lock:
             identity = _identity(self.path)
@@ -148,3 +164,58 @@ class LiveDatabase:
         self.error = f"the IP database is damaged: {problem}"
         log.error("IP database damaged: %s; /api answers 503 and /readyz reports not ready "
                   "until a good file replaces it", problem, extra={"event": "db.damaged"})
+
+
+
+def build_time(database):
+    """The database's build time in seconds since the epoch, or None if it does not say.
+
+    Reads ``metadata["build_time"]`` (RFC 3339, e.g. ``2026-06-05T13:00:00Z``).
+    """
+    metadata = getattr(database, "metadata", None) or {}
+    value = metadata.get("build_time") if isinstance(metadata, dict) else None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+class AgeWatch:
+    """Logs a warning when the serving database is older than ``max_age_days``.
+
+    Checked at most every ``every`` seconds (callers may call :meth:`check`
+    on every request); warns once per loaded database and then once a day,
+    so an operator sees it without the log filling up.
+    """
+
+    def __init__(self, max_age_days: float, *, every: float = 60.0, clock=time.time):
+        self.max_age = max_age_days * 86400
+        self.every = every
+        self.clock = clock
+        self._next_check = 0.0
+        self._warned = {}  # id(database) -> when last warned
+
+    def check(self, database, path="") -> bool:
+        """Return True when ``database`` is stale (and log if a warning is due)."""
+        now = self.clock()
+        if now < self._next_check or database is None:
+            return False
+        self._next_check = now + self.every
+        built = build_time(database)
+        if built is None or now - built <= self.max_age:
+            return False
+        last = self._warned.get(id(database))
+        if last is None or now - last >= 86400:
+            self._warned = {id(database): now}
+            log.warning("the IP database %s was built %.0f days ago (limit %.0f, "
+                        "VISITORAPI_DB_MAX_AGE_DAYS); run 'visitorapi update'",
+                        path, (now - built) / 86400, self.max_age / 86400,
+                        extra={"event": "db.stale", "db": str(path)})
+        return True

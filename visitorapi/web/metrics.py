@@ -23,6 +23,8 @@ import resource
 import threading
 import time
 
+from visitorapi import __version__
+
 # Latency bucket upper bounds in seconds: the in-process path takes tens of
 # microseconds, a loaded worker milliseconds.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -218,8 +220,6 @@ def render(total: dict, *, database_loaded=False, database_built=None, service_s
         restarts: how many workers have exited since then.
         now: the current time (tests fix it).
     """
-    from visitorapi import __version__  # NOTE: import here: keeps this module import-light
-
     now = time.time() if now is None else now
     out = Exposition()
     out.family("visitorapi_requests_total", "counter",

@@ -51,54 +51,34 @@ import time
 from pathlib import Path
 
 from visitorapi import forks
+from visitorapi.config import Settings
 from visitorapi.web import metrics
 
 log = logging.getLogger(__name__)
 
-ENV_DIR = "VISITORAPI_METRICS_DIR"
-DEFAULT_INTERVAL = 2.0
 _RETIRED = "retired.json"
 _RETIRED_LOCK = "retired.lock"
 _STARTED = "started"
 _MAX_FOLDED_TOKENS = 10_000
 
 
-def run_base() -> Path:
-    """``$VISITORAPI_RUN_DIR``, else ``$XDG_RUNTIME_DIR/visitorapi``, else the temp dir."""
-    configured = os.environ.get("VISITORAPI_RUN_DIR")
-    if configured:
-        return Path(configured)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return Path(runtime) / "visitorapi"
-    return Path(tempfile.gettempdir())
+def create_service_dir(run_dir) -> Path:
+    """Make a fresh private metrics directory for one service instance under ``run_dir``.
 
-
-def create_service_dir(base=None) -> Path:
-    """Make a fresh private metrics directory for one service instance and export it.
-
-    Called in the gunicorn master before workers fork; sets
-    :data:`ENV_DIR` so the workers find it.
+    Called in the gunicorn master before workers fork; the master hands its
+    path to the workers (``VISITORAPI_METRICS_DIR``, see
+    :func:`visitorapi.config.hand_to_workers`).
     """
-    path = _new_dir(base)
-    os.environ[ENV_DIR] = str(path)
-    return path
-
-
-def _new_dir(base=None) -> Path:
-    """A new private directory under ``base`` with a ``started`` time stamp."""
-    base = Path(base) if base is not None else run_base()
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = Path(tempfile.mkdtemp(prefix="visitorapi-metrics-", dir=base))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = Path(tempfile.mkdtemp(prefix="visitorapi-metrics-", dir=run_dir))
     (path / _STARTED).write_text(repr(time.time()), encoding="utf-8")
     return path
 
 
-def remove_service_dir(path=None):
+def remove_service_dir(path) -> None:
     """Delete a directory made by :func:`create_service_dir` (the master's ``on_exit``)."""
-    path = path or os.environ.get(ENV_DIR)
-    if path:
-        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_json(path: Path, value):
@@ -131,14 +111,16 @@ class SharedMetrics:
     """This worker's :class:`~visitorapi.web.metrics.Counters`, published for its siblings.
 
     Args:
-        directory: the service's metrics directory; default ``$VISITORAPI_METRICS_DIR``,
-            else a private one for this process.
+        directory: the service's metrics directory (``Settings.metrics_dir``, from
+            the gunicorn master); None: a private one for this process, under ``run_dir``.
+        run_dir: where a private directory is made (``Settings.run_dir``).
         interval: seconds between background publishes.
     """
 
-    def __init__(self, directory=None, *, interval=DEFAULT_INTERVAL):
+    def __init__(self, directory=None, *, run_dir=None, interval=Settings.metrics_interval):
         self.counters = metrics.Counters()
         self.interval = interval
+        self.run_dir = Path(run_dir) if run_dir else Path(tempfile.gettempdir())
         self._directory = Path(directory) if directory else None
         self._private = False  # True when this process made (and so removes) the directory
         self._lock = threading.Lock()
@@ -165,12 +147,8 @@ class SharedMetrics:
         # first; without the lock each would make a private directory and one
         # would be left behind.
         with self._directory_lock:
-            if self._directory is None:
-                configured = os.environ.get(ENV_DIR)
-                if configured:
-                    self._directory = Path(configured)
-                else:  # not under the shipped gunicorn config: this process's own directory
-                    self._directory, self._private = _new_dir(), True
+            if self._directory is None:  # not under the shipped gunicorn config
+                self._directory, self._private = create_service_dir(self.run_dir), True
             return self._directory
 
     def started(self):

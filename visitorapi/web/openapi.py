@@ -1,28 +1,23 @@
 """The OpenAPI 3.1 description of the service (served at /openapi.json)."""
-from visitorapi import __version__
+from visitorapi import __version__, pids
+from visitorapi.web import answer
 
-_STRING_FIELDS = {
-    "ipAddress": "the visitor's IP address as seen by the service",
-    "countryCode": "ISO 3166-1 alpha-2 code",
-    "countryName": "English short name of the country",
-    "region": "state or region",
-    "city": "city name (empty with a country-level database)",
-    "cityLatLong": '"latitude,longitude" of the city, or ""',
-    "browser": "browser family",
-    "browserVersion": "browser version",
-    "os": "operating system family",
-    "osVersion": "operating system version",
-    "deviceBrand": "device brand",
-    "deviceModel": "device model",
-    "deviceFamily": "device family",
-    "timezone": "IANA time zone name",
-    "continentCode": "two-letter continent code (AF AN AS EU NA OC SA)",
-    "deviceType": "desktop, mobile, tablet, bot, ... or empty",
+_SCHEMAS = {
+    "string": {"type": "string"},
+    "strings": {"type": "array", "items": {"type": "string"}},
+    "boolean": {"type": "boolean"},
+    "integer-or-null": {"type": ["integer", "null"]},
+    "currencies": {"type": "array", "items": {
+        "type": "object", "required": ["code", "name", "symbol"],
+        "properties": {"code": {"type": "string", "description": "ISO 4217 code"},
+                       "name": {"type": "string", "description": "English name"},
+                       "symbol": {"type": "string", "description": "symbol, e.g. €"}}}},
 }
 
 _ERROR_STATUSES = {
-    "400": "malformed request (pid missing, repeated or malformed; an unsupported "
-           "parameter; an invalid client address from a trusted proxy)",
+    "400": "malformed request (pid missing, repeated or malformed; fields empty, repeated "
+           "or naming an unknown field; an unsupported parameter; an invalid client address "
+           "from a trusted proxy)",
     "403": "not authorized: unknown pid, disabled project, or an origin the project "
            "does not list (one answer for all three)",
     "404": "unknown path",
@@ -51,16 +46,16 @@ def _alias(operations: dict, suffix: str) -> dict:
 
 def document() -> dict:
     """Return the OpenAPI 3.1 document as a dict."""
-    data_properties = {name: {"type": "string", "description": text}
-                       for name, text in _STRING_FIELDS.items()}
-    data_properties["currencies"] = {"type": "array", "items": {"type": "string"},
-                                     "description": "ISO 4217 currency codes"}
-    data_properties["languages"] = {"type": "array", "items": {"type": "string"},
-                                    "description": "ISO 639-1 codes, most spoken first"}
-    data_properties["isBot"] = {"type": "boolean", "description": "the client is a known bot"}
+    data_properties = {name: {**_SCHEMAS[kind], "description": text}
+                       for name, kind, text in answer.FIELDS}
     pid = {"name": "pid", "in": "query", "required": True,
            "description": "the project id (exactly once)",
-           "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+           "schema": {"type": "string", "pattern": f"^{pids.PATTERN}$"}}
+    fields = {"name": "fields", "in": "query", "required": False, "style": "form",
+              "explode": False,
+              "description": "keep only these members of data (comma-separated); an unknown "
+                             "name is a 400 that names it",
+              "schema": {"type": "array", "items": {"type": "string", "enum": list(answer.NAMES)}}}
     cors_headers = {
         "Access-Control-Allow-Origin": {"description": "the request's exact Origin",
                                         "schema": {"type": "string"}},
@@ -73,10 +68,11 @@ def document() -> dict:
                            "Origin header (or, without it, the Referer's origin) must match "
                            "one of the project's authorized domains.",
             "operationId": "getVisitor",
-            "parameters": [pid],
+            "parameters": [pid, fields],
             "responses": {
-                "200": {"description": "the visitor's information; no key is ever missing "
-                                       "or null",
+                "200": {"description": "the visitor's information; no key is null but an "
+                                       "unknown asn, and none is missing unless fields= "
+                                       "leaves it out",
                         "headers": cors_headers,
                         "content": {"application/json": {
                             "schema": {"$ref": "#/components/schemas/Success"}}}},
@@ -84,7 +80,7 @@ def document() -> dict:
             },
         },
         "head": {"summary": "Same as GET without a body", "operationId": "headVisitor",
-                 "parameters": [pid], "responses": {"200": {"description": "as GET"}}},
+                 "parameters": [pid, fields], "responses": {"200": {"description": "as GET"}}},
         "options": {
             "summary": "CORS preflight",
             "operationId": "preflightVisitor",
@@ -139,6 +135,9 @@ def document() -> dict:
                             "result": {"type": "string", "const": "ok"},
                             "data": {"type": "object", "required": sorted(data_properties),
                                      "additionalProperties": False,
+                                     "description": "every member below, never null but "
+                                                    "asn (a request with fields= gets only "
+                                                    "those it names)",
                                      "properties": data_properties}}},
             "Error": {"type": "object", "required": ["status", "result"],
                       "properties": {"status": {"type": "integer",

@@ -10,7 +10,8 @@ import html
 import json
 from pathlib import Path
 
-from visitorapi.web.cors import check_header_value
+from visitorapi.web.openapi import document
+from visitorapi.web.responses import header_policy
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -75,7 +76,6 @@ class Pages:
     @functools.cache
     def openapi(self) -> bytes:
         """The OpenAPI 3.1 document, as JSON bytes."""
-        from visitorapi.web.openapi import document
         return json.dumps(document(), indent=1).encode("utf-8")
 
     @functools.cache
@@ -84,7 +84,12 @@ class Pages:
 
     @functools.cache
     def demo(self):
-        """Return ``(html bytes, Content-Security-Policy)`` or None without a demo project."""
+        """Return ``(html bytes, header policy)`` or None without a demo project.
+
+        NOTE: the demo calls the API on its own origin, where browsers send no
+        Origin header; the Referer (reduced to its origin) must reach it, hence
+        strict-origin rather than the API's no-referrer.
+        """
         pid = self.settings.demo_pid
         if not pid:
             return None
@@ -100,4 +105,4 @@ class Pages:
         csp = (f"default-src 'none'; script-src {_csp_hash(script)}; "
                f"style-src {_csp_hash(style)}; connect-src 'self'; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
-        return page.encode("utf-8"), check_header_value(csp)
+        return page.encode("utf-8"), header_policy(csp=csp, referrer="strict-origin")

@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 
+from visitorapi.config import Settings
 from visitorapi.web.clientip import parse_ip
 
 # The table's byte layout (native byte order: only forks of one process read it).
@@ -168,8 +169,10 @@ class RateLimiter:
         clock: monotonic seconds (``time.monotonic`` is one clock for all processes).
     """
 
-    def __init__(self, client_rate=10.0, client_burst=50.0, project_rate=0.0,
-                 project_burst=1.0, *, key_lifetime=3600.0, ipv6_prefix=64, table=None,
+    def __init__(self, client_rate=Settings.client_rate, client_burst=Settings.client_burst,
+                 project_rate=Settings.project_rate, project_burst=Settings.project_burst, *,
+                 key_lifetime=Settings.rate_key_lifetime, ipv6_prefix=Settings.client_ipv6_prefix,
+                 table=None,
                  clock=time.monotonic):
         self.client_rate, self.client_burst = float(client_rate), max(float(client_burst), 1.0)
         self.project_rate, self.project_burst = (float(project_rate),

@@ -1,6 +1,6 @@
-"""Refreshing the IP database: download, check, compile, verify, swap in.
+"""Updating the IP database: download, check, compile, verify, swap in.
 
-``visitorapi update`` runs :func:`refresh`. Every step that can fail runs
+``visitorapi update`` runs :func:`update`. Every step that can fail runs
 before the only step that changes anything, ``os.replace`` of a verified
 file onto the configured database path, so a failure at any point leaves
 the current database in place and serving. Running servers notice the new
@@ -16,7 +16,6 @@ catches truncation when the server sent no length. The content must look
 like CSV text: an HTML error page served with status 200 is refused before
 the compiler sees it.
 """
-import datetime
 import gzip
 import logging
 import os
@@ -31,19 +30,21 @@ import zlib
 from pathlib import Path
 
 from visitorapi import __version__
+from visitorapi.atomic import remove_quietly, replace
 from visitorapi.errors import OperatorError
+from visitorapi.ipdb.compiler import compile_files as compile_csv
 from visitorapi.ipdb.licenses import notice_for
+from visitorapi.ipdb.reader import verify as verify_structure
+from visitorapi.ipdb.sources import SourceError, open_source
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 1 << 30   # 1 GiB: DB-IP Lite City (both families) is ~90 MB gzipped
-DEFAULT_TIMEOUT = 60.0        # seconds without progress before giving up
 CHUNK = 1 << 16
 SNIFF_BYTES = 4096
 
 
 class UpdateError(OperatorError):
-    """The refresh failed; the database in place was not touched."""
+    """The update failed; the database in place was not touched."""
 
 
 def is_url(source: str) -> bool:
@@ -51,8 +52,7 @@ def is_url(source: str) -> bool:
     return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
 
 
-def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
-             timeout: float = DEFAULT_TIMEOUT) -> Path:
+def download(url: str, folder: Path, *, max_bytes: int, timeout: float) -> Path:
     """Stream ``url`` into a new temporary file in ``folder`` and return its path.
 
     Raises:
@@ -97,7 +97,7 @@ def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
             raise UpdateError(f"{shown}: truncated download: received {received} of {expected} bytes")
         return Path(temp)
     except BaseException:
-        _unlink(temp)
+        remove_quietly(temp)
         raise
 
 
@@ -128,24 +128,19 @@ def check_content(path: Path, name: str) -> None:
     Raises:
         UpdateError: empty, truncated or corrupt gzip, binary, or HTML.
     """
-    with open(path, "rb") as source:
-        magic = source.read(2)
-    if magic == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as stream:
-                head = stream.read(SNIFF_BYTES)
+    try:
+        with open_source(path, name) as stream:
+            head = stream.read(SNIFF_BYTES)
+            if isinstance(stream, gzip.GzipFile):
                 while stream.read(CHUNK):
                     pass
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-            raise UpdateError(f"{name}: the gzip data is truncated or corrupt ({exc}); "
-                              "download it again") from None
-    else:
-        with open(path, "rb") as source:
-            head = source.read(SNIFF_BYTES)
+    except SourceError as exc:
+        raise UpdateError(str(exc)) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise UpdateError(f"{name}: the gzip data is truncated or corrupt ({exc}); "
+                          "download it again") from None
     if not head.strip():
         raise UpdateError(f"{name}: the file is empty")
-    if head.startswith(b"PK\x03\x04"):
-        raise UpdateError(f"{name}: this is a zip archive; unzip it and pass the CSV files")
     if b"\0" in head:
         raise UpdateError(f"{name}: binary data, not CSV text")
     lowered = head.lstrip().lower()
@@ -162,9 +157,9 @@ def check_content(path: Path, name: str) -> None:
         raise UpdateError(f"{name}: the first line has no comma; this is not a CSV file")
 
 
-def refresh(source: str, target, *, format=None, attribution=None,
-            max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT,
-            compile_files=None, verify=None) -> dict:
+def update(source: str, target, *, format=None, attribution=None,
+           max_bytes: int, timeout: float,
+           compile_files=compile_csv, verify=verify_structure) -> dict:
     """Download (or take) ``source``, compile it, verify it, and swap it in at ``target``.
 
     Args:
@@ -172,8 +167,10 @@ def refresh(source: str, target, *, format=None, attribution=None,
         target: the database path servers read (``VISITORAPI_DB``).
         format: force a CSV dialect (see ``visitorapi compile --format``).
         attribution: license/attribution text stored in the database.
-        compile_files, verify: the compiler and checker (tests may pass
-            their own); default :mod:`visitorapi.ipdb`'s.
+        max_bytes: the download size limit (``VISITORAPI_UPDATE_MAX_BYTES``).
+        timeout: seconds without progress before the download is given up.
+        compile_files, verify: the compiler and the full structural check
+            (tests may pass their own).
 
     Returns:
         Facts for the summary line: ``source``, ``target``, ``bytes``, ``seconds``.
@@ -186,8 +183,6 @@ def refresh(source: str, target, *, format=None, attribution=None,
     folder = target.parent
     if not folder.is_dir():
         raise UpdateError(f"{folder} does not exist; create it or point VISITORAPI_DB elsewhere")
-    if compile_files is None or verify is None:
-        compile_files, verify = _ipdb_tools(compile_files, verify)
     downloaded = None
     compiled = None
     try:
@@ -221,85 +216,17 @@ def refresh(source: str, target, *, format=None, attribution=None,
         except OperatorError as exc:
             raise UpdateError(f"the compiled database failed verification: {exc}") from None
         size = compiled.stat().st_size
-        os.chmod(compiled, 0o644)
-        os.replace(compiled, target)
+        replace(compiled, target)
         compiled = None
-        from visitorapi.ipdb.compiler import fsync_directory  # lazy, like _ipdb_tools
-        fsync_directory(folder)
     finally:
         for leftover in (downloaded, compiled):
             if leftover is not None:
-                _unlink(leftover)
+                remove_quietly(leftover)
     facts = {"source": source, "target": str(target), "bytes": size,
              "seconds": round(time.monotonic() - started, 3)}
     log.info("database replaced: %s bytes from %s", size, _safe_source(source),
              extra={"event": "update.done", "db": str(target)})
     return facts
-
-
-def _ipdb_tools(compile_files, verify):
-    from visitorapi.ipdb import compiler
-    return compile_files or compiler.compile_files, verify or verify_database
-
-
-def verify_database(path):
-    """Open ``path`` and check its checksum and trie invariants (``visitorapi verify``)."""
-    from visitorapi.ipdb import open_database
-    open_database(path, verify=True).close()
-
-
-def build_time(database):
-    """The database's build time in seconds since the epoch, or None if it does not say.
-
-    Reads ``metadata["build_time"]`` (RFC 3339, e.g. ``2026-06-05T13:00:00Z``).
-    """
-    metadata = getattr(database, "metadata", None) or {}
-    value = metadata.get("build_time") if isinstance(metadata, dict) else None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
-
-
-class AgeWatch:
-    """Logs a warning when the serving database is older than ``max_age_days``.
-
-    Checked at most every ``every`` seconds (callers may call :meth:`check`
-    on every request); warns once per loaded database and then once a day,
-    so an operator sees it without the log filling up.
-    """
-
-    def __init__(self, max_age_days: float, *, every: float = 60.0, clock=time.time):
-        self.max_age = max_age_days * 86400
-        self.every = every
-        self.clock = clock
-        self._next_check = 0.0
-        self._warned = {}  # id(database) -> when last warned
-
-    def check(self, database, path="") -> bool:
-        """Return True when ``database`` is stale (and log if a warning is due)."""
-        now = self.clock()
-        if now < self._next_check or database is None:
-            return False
-        self._next_check = now + self.every
-        built = build_time(database)
-        if built is None or now - built <= self.max_age:
-            return False
-        last = self._warned.get(id(database))
-        if last is None or now - last >= 86400:
-            self._warned = {id(database): now}
-            log.warning("the IP database %s was built %.0f days ago (limit %.0f, "
-                        "VISITORAPI_DB_MAX_AGE_DAYS); run 'visitorapi update'",
-                        path, (now - built) / 86400, self.max_age / 86400,
-                        extra={"event": "db.stale", "db": str(path)})
-        return True
 
 
 def _safe_source(source: str) -> str:
@@ -308,10 +235,3 @@ def _safe_source(source: str) -> str:
         return source
     parts = urllib.parse.urlsplit(source)
     return urllib.parse.urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
