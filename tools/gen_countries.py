@@ -37,7 +37,6 @@ next to this script (``pip install babel phonenumbers``). Usage::
 import argparse
 import datetime
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -45,6 +44,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from visitorapi.atomic import write_atomically  # noqa: E402
 OUTPUT = ROOT / "data" / "countries.json"
 MIN_POPULATION_PERCENT = 5.0
 NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ",        # groupings, pseudo, unknown
@@ -166,10 +168,8 @@ def main(argv=None) -> int:
         return 1
     containment, source = load_containment(args.cldr_core)
     result = generate(containment, source, args.date)
-    partial = args.output.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(result, indent=1, ensure_ascii=False, sort_keys=False) + "\n",
-                       encoding="utf-8")
-    os.replace(partial, args.output)
+    text = json.dumps(result, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+    write_atomically(args.output, [text.encode("utf-8")])
     print(f"{args.output}: {len(result['countries'])} countries, CLDR {result['cldr']['cldr_version']}")
     return 0
 

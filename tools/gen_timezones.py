@@ -28,12 +28,14 @@ tzdata is needed by this script only (``pip install tzdata``), never at run time
 import argparse
 import datetime
 import json
-import os
 import sys
 import zoneinfo
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from visitorapi.atomic import write_atomically  # noqa: E402
 OUTPUT = ROOT / "data" / "timezones.json"
 SYSTEM_ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
 EXTRA_COUNTRIES = {"XK": [("Europe/Belgrade", 44.8333, 20.5)]}
@@ -122,9 +124,8 @@ def main(argv=None) -> int:
               "(pip install tzdata) or pass --zone-tab", file=sys.stderr)
         return 1
     result = generate(parse_zone_tab(text), source, args.date)
-    partial = args.output.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, args.output)
+    text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
+    write_atomically(args.output, [text.encode("utf-8")])
     whole = sum("whole_country" in entry for entry in result["countries"].values())
     print(f"{args.output}: {len(result['countries'])} countries, {whole} with one clock, "
           f"from {source}")
