@@ -2,7 +2,7 @@
 import random
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from visitorapi import useragent
 from visitorapi.useragent import KEYS, _parse, parse, parse_uncached, set_cache_size
@@ -208,6 +208,7 @@ def check_shape(result):
 
 
 @given(st.text(max_size=600))
+@example("(BB10; ")   # found by this test: a BB10 token without a model raised
 def test_any_text_gives_the_keys_and_never_raises(text):
     # _parse has no safety net, so a bug in any rule surfaces here as an exception.
     result = _parse(text)

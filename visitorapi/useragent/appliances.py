@@ -72,7 +72,8 @@ def detect(ua: str):
             return "Sprint", match.group(1), "Sprint" + match.group(1), "mobile"
     if "(BB10; " in ua:
         match = _BB10.search(ua)
-        return "BlackBerry", match.group(1), "BlackBerry " + match.group(1), "mobile"
+        if match is not None:
+            return "BlackBerry", match.group(1), "BlackBerry " + match.group(1), "mobile"
     if "PlayStation" in ua or "PLAYSTATION" in ua:
         for model in ("PlayStation 4", "PlayStation 5", "PlayStation Portable", "PlayStation Vita",
                       "PLAYSTATION 3", "PlayStation 3"):
