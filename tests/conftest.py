@@ -58,3 +58,26 @@ def fast_scrypt():
     previous = passwords.set_default_params(passwords.ScryptParams(n=2 ** 4, r=1, p=1))
     yield passwords.current_params()
     passwords.set_default_params(previous)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (skips when it cannot run here)."""
+    import pg_helpers
+    reason = pg_helpers.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg_helpers.PostgresServer()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path):
+    """A fresh, empty store on each engine: a SQLite file, then a PostgreSQL database URL.
+
+    Tests of the store's behaviour take this, so both engines stay equal.
+    """
+    if request.param == "sqlite":
+        return tmp_path / "state" / "state.sqlite3"
+    return request.getfixturevalue("postgres_server").new_database()

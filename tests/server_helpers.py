@@ -44,7 +44,7 @@ def create_project(state_path: Path, patterns, name="test") -> str:
     """Create a project in the store at ``state_path``; return its pid."""
     from visitorapi.state import projects
     from visitorapi.state.db import connect
-    conn = connect(state_path)
+    conn = connect(state_path, create=True)
     try:
         return projects.create(conn, name, patterns, actor="cli:test").pid
     finally:

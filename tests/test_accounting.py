@@ -29,6 +29,7 @@ class FakeDatabase:
 
 
 def test_count_feeds_usage_and_metrics(tmp_path):
+    db.connect(tmp_path / "state.sqlite3", create=True).close()
     counting = accounting.Accounting(tmp_path / "state.sqlite3", metrics_dir=tmp_path)
     counting.count("/api", 200, 0.001, pid="p1", country="DE")
     counting.count("/api", 403, 0.001, pid="p1", denied_origin="https://evil.test")
@@ -54,6 +55,7 @@ def test_count_feeds_usage_and_metrics(tmp_path):
 
 def test_current_is_one_per_process_and_worker_exit_closes_it(tmp_path, monkeypatch):
     monkeypatch.setattr(accounting, "_current", None)
+    db.connect(tmp_path / "s.sqlite3", create=True).close()
     made = accounting.current(lambda: accounting.Accounting(tmp_path / "s.sqlite3", metrics_dir=tmp_path))
     assert accounting.current() is made
     made.count("/api", 200, 0.001, pid="p1", country="")

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.usefixtures("fast_scrypt")
 
 
 @pytest.fixture
-def conn(tmp_path):
-    connection = db.connect(tmp_path / "state.sqlite3")
+def conn(store_location):
+    connection = db.connect(store_location, create=True)
     yield connection
     connection.close()
 

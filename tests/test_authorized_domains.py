@@ -10,7 +10,7 @@ import pytest
 from visitorapi.domains import is_allowed, parse_origin
 from visitorapi.state import db
 from visitorapi.state import projects as store
-from visitorapi.state.authorized_domains import AuthorizedDomains
+from visitorapi.state.authorized_domains import AuthorizedDomains, ProjectsUnavailable
 
 ACTOR = "cli:tester"
 
@@ -24,13 +24,13 @@ class FakeClock:
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "state.sqlite3"
+def path(store_location):
+    return store_location
 
 
 @pytest.fixture
 def conn(path):
-    connection = db.connect(path)
+    connection = db.connect(path, create=True)
     yield connection
     connection.close()
 
@@ -96,7 +96,9 @@ def test_stored_pattern_that_no_longer_parses_is_skipped_not_fatal(path, conn, c
     view.close()
 
 
-def test_locked_store_serves_the_last_snapshot_and_warns_once(path, conn, caplog):
+def test_locked_store_serves_the_last_snapshot_and_warns_once(tmp_path, caplog):
+    path = tmp_path / "state.sqlite3"
+    conn = db.connect(path, create=True)
     clock = FakeClock()
     pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
     view = AuthorizedDomains(path, clock=clock)
@@ -123,19 +125,51 @@ def test_locked_store_serves_the_last_snapshot_and_warns_once(path, conn, caplog
     view.close()
 
 
-def test_unopenable_store_refuses_everything_without_raising(tmp_path, caplog):
+def test_unreachable_postgresql_serves_the_last_snapshot_and_recovers(postgres_server, caplog):
+    url = postgres_server.new_database()
+    name = url.rsplit("/", 1)[1]
+    conn = db.connect(url, create=True)
+    pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
+    conn.close()
+    clock = FakeClock()
+    view = AuthorizedDomains(url, clock=clock)
+    assert _hosts(view.patterns_for(pid)) == ["example.com"]
+    admin = postgres_server.url()
+    # The database goes away under the view: its connection is ended and it cannot reconnect.
+    postgres_server.query(admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    postgres_server.query(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                 " WHERE datname = %s", (name,))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            clock.now += 1
+            assert _hosts(view.patterns_for(pid)) == ["example.com"]
+        assert not view.healthy
+        assert [r.event for r in caplog.records] == ["projects.store_unavailable"]
+        postgres_server.query(admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        clock.now += 1
+        assert _hosts(view.patterns_for(pid)) == ["example.com"]
+        assert view.healthy
+    assert [r.event for r in caplog.records] == ["projects.store_unavailable",
+                                                 "projects.store_recovered"]
+    view.close()
+
+
+def test_unopenable_store_is_reported_not_guessed(tmp_path, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the store's folder should be")
     view = AuthorizedDomains(blocker / "state.sqlite3")
     with caplog.at_level(logging.WARNING):
-        assert view.patterns_for("anypid") is None
+        with pytest.raises(ProjectsUnavailable):
+            view.patterns_for("anypid")
     assert not view.healthy
     assert not view.refresh()
+    assert str(blocker / "state.sqlite3") in view.problem
+    assert [r.event for r in caplog.records] == ["projects.store_unavailable"]
 
 
 def _child_waits_for_change(view, pid, results):
     """Runs in a forked worker: report what it sees at first, then after the parent's change."""
-    forgot_parent_connection = view._conn is None
+    forgot_parent_connection = view._store._conn is None
     results.put(("first", _hosts(view.patterns_for(pid)), forgot_parent_connection))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -151,7 +185,7 @@ def test_forked_worker_opens_its_own_connection_and_sees_later_changes(path, con
     pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
     view = AuthorizedDomains(path, check_interval=0.05)
     assert _hosts(view.patterns_for(pid)) == ["example.com"]      # the master loaded it (--preload)
-    parent_connection = view._conn
+    parent_connection = view._store._conn
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     child = context.Process(target=_child_waits_for_change, args=(view, pid, results))
@@ -165,7 +199,7 @@ def test_forked_worker_opens_its_own_connection_and_sees_later_changes(path, con
         if child.is_alive():
             child.kill()
     assert child.exitcode == 0
-    assert view._conn is parent_connection      # the parent's connection was left alone
+    assert view._store._conn is parent_connection      # the parent's connection was left alone
     view.close()
 
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from visitorapi.cli.usage import bar
+from visitorapi.state import db
 from visitorapi.state.usage import UsageRecorder
 
 from conftest import run_cli
@@ -17,6 +18,7 @@ def counted(state_path):
     """A store with two days of counts for project p1 and one unknown-project request."""
     now = time.time()
     clock = [now - 86400]
+    db.connect(state_path, create=True).close()
     recorder = UsageRecorder(state_path, clock=lambda: clock[0])
     recorder._thread = "not started"
     for _ in range(8):

@@ -20,6 +20,7 @@ def test_first_account_defaults_to_owner_then_member(state_path):
     assert lines[0].split() == ["EMAIL", "ROLE", "STATUS", "MFA", "CREATED"]
     assert lines[1].split()[:4] == ["boss@example.com", "owner", "active", "off"]
     assert lines[2].split()[:4] == ["m@example.com", "member", "active", "off"]
+    # NOTE: safe to read the bytes: only the CLI subprocesses, now gone, opened this store.
     assert PASSWORD not in state_path.read_bytes().decode("latin-1")
 
 

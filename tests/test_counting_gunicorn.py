@@ -165,6 +165,7 @@ def gunicorn(tmp_path, request):
                VISITORAPI_RUN_DIR=str(tmp_path / "run"), TEST_INTERVAL="0.2",
                PYTHONPATH=os.pathsep.join([str(ROOT), str(APPS)]))
     env.pop("VISITORAPI_METRICS_DIR", None)
+    db.connect(tmp_path / "state.sqlite3", create=True).close()  # as `visitorapi serve` does
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(APPS / "counting_gunicorn.py"),

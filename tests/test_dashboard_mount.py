@@ -15,6 +15,7 @@ class DatabaseWithHeader:
 
 def mounted(tmp_path, **env):
     api = make_app(tmp_path, None, **env)
+    db.connect(api.settings.state_path, create=True).close()
     api.database = StaticDatabase(DatabaseWithHeader())
     mount_dashboard(api, api.settings, api.database)
     return api
@@ -41,7 +42,7 @@ def test_https_policy_of_the_api_applies(tmp_path):
 
 def test_throttling_sees_the_client_behind_a_trusted_proxy(tmp_path):
     api = mounted(tmp_path, VISITORAPI_TRUSTED_PROXIES="10.0.0.0/8")
-    conn = db.connect(tmp_path / "state.sqlite3")
+    conn = db.connect(tmp_path / "state.sqlite3", create=True)
     accounts.create(conn, "o@example.com", "violet staple orbit", "owner", "test")
     client = Client(api, ip="10.0.0.2")
     client.submit("/dashboard/login", {"email": "o@example.com", "password": "wrong wrong wrong"},

@@ -1,4 +1,5 @@
-"""The SQLite store: creation, WAL, migrations applied once, newer stores refused."""
+"""The store on both engines: creation, WAL (SQLite), migrations applied once, newer stores
+refused, the PostgreSQL URL and driver."""
 import os
 import sqlite3
 import stat
@@ -11,7 +12,7 @@ from visitorapi.state import db
 
 def test_connect_creates_store_in_wal_mode_with_all_migrations(tmp_path):
     path = tmp_path / "nested" / "state.sqlite3"
-    conn = db.connect(path)
+    conn = db.connect(path, create=True)
     assert path.exists()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
@@ -22,7 +23,7 @@ def test_connect_creates_store_in_wal_mode_with_all_migrations(tmp_path):
 def test_a_new_store_is_readable_by_its_owner_only(tmp_path):
     old_umask = os.umask(0o022)  # the usual default: new files world-readable
     try:
-        conn = db.connect(tmp_path / "state.sqlite3")
+        conn = db.connect(tmp_path / "state.sqlite3", create=True)
         conn.execute("CREATE TABLE probe (x)")  # the WAL file exists once something is written
     finally:
         os.umask(old_umask)
@@ -35,20 +36,22 @@ def test_a_new_store_is_readable_by_its_owner_only(tmp_path):
 
 def test_a_store_open_to_others_is_named_in_a_warning(tmp_path, caplog):
     path = tmp_path / "state.sqlite3"
-    db.connect(path).close()
+    db.connect(path, create=True).close()
     assert not caplog.records  # a store it made itself is private
     path.chmod(0o644)
     with caplog.at_level("WARNING", logger="visitorapi.state.db"):
-        db.connect(path).close()
+        db.connect(path, create=True).close()
     [record] = caplog.records
     assert str(path) in record.getMessage() and "mode 644" in record.getMessage()
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # warned about, not changed
 
 
-def test_migrations_run_once(tmp_path):
-    path = tmp_path / "state.sqlite3"
-    db.connect(path).close()
-    conn = db.connect(path)
+def test_migrations_run_once(store_location):
+    first = db.connect(store_location, create=True)
+    applied = {row[0] for row in first.execute("SELECT name FROM schema_migrations")}
+    assert applied == {name for name, _ in db.available_migrations()}   # same names on both
+    first.close()
+    conn = db.connect(store_location, create=True)
     assert db.migrate(conn) == []
     conn.close()
 
@@ -61,33 +64,77 @@ def test_default_path_honours_environment(monkeypatch, tmp_path):
     assert db.default_state_path() == tmp_path / "xdg" / "visitorapi" / "state.sqlite3"
 
 
-def test_store_from_a_newer_version_is_refused(tmp_path):
-    path = tmp_path / "state.sqlite3"
-    db.connect(path).close()
-    raw = sqlite3.connect(path)
-    raw.execute("INSERT INTO schema_migrations (name) VALUES ('9999_from_the_future')")
-    raw.commit()
-    raw.close()
+def test_store_from_a_newer_version_is_refused(store_location):
+    conn = db.connect(store_location, create=True)
+    conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_from_the_future', 'x')")
+    conn.close()
     with pytest.raises(OperatorError, match="9999_from_the_future"):
-        db.connect(path)
+        db.connect(store_location, create=True)
 
 
-def test_failed_migration_leaves_store_unchanged(tmp_path, monkeypatch):
-    path = tmp_path / "state.sqlite3"
-    db.connect(path).close()
-    good = db.available_migrations()
-    monkeypatch.setattr(db, "available_migrations", lambda: good + [
+def test_failed_migration_leaves_store_unchanged(store_location, monkeypatch):
+    db.connect(store_location, create=True).close()
+    available = db.available_migrations
+    monkeypatch.setattr(db, "available_migrations", lambda engine=None: available(engine) + [
         ("9998_broken", "CREATE TABLE half_done (x INTEGER);\nTHIS IS NOT SQL;\n")])
-    with pytest.raises(OperatorError):
-        db.connect(path)
-    raw = sqlite3.connect(path)
-    tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "half_done" not in tables
-    raw.close()
+    with pytest.raises(OperatorError, match="unusable"):
+        db.connect(store_location, create=True)
+    monkeypatch.undo()
+    conn = db.connect(store_location, create=True)
+    with pytest.raises(db.StoreError, match="half_done"):
+        conn.execute("SELECT * FROM half_done")
+    assert "9998_broken" not in {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    conn.close()
+
+
+def test_the_audit_trail_cannot_be_truncated_on_postgresql(postgres_server):
+    conn = db.connect(postgres_server.new_database(), create=True)
+    with pytest.raises(db.StoreError, match="append-only"):
+        conn.execute("TRUNCATE audit_log")
+    conn.close()
+
+
+@pytest.mark.parametrize("url, shown", [
+    pytest.param("postgresql://app:s3cret@db.internal:5432/visitorapi",
+                 "postgresql://app:***@db.internal:5432/visitorapi", id="password"),
+    pytest.param("postgresql://app@db.internal/visitorapi",
+                 "postgresql://app@db.internal/visitorapi", id="no-password"),
+    pytest.param("/var/lib/visitorapi/state.sqlite3", "/var/lib/visitorapi/state.sqlite3",
+                 id="file"),
+])
+def test_a_url_is_described_without_its_password(url, shown):
+    assert db.describe(url) == shown
+
+
+def test_a_postgresql_url_is_kept_as_given(monkeypatch):
+    monkeypatch.setenv("VISITORAPI_STATE", "postgresql://app@db.internal:5432/visitorapi")
+    assert db.default_state_path() == "postgresql://app@db.internal:5432/visitorapi"
+
+
+def test_without_psycopg_the_error_says_what_to_install(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_psycopg(name, *args, **kwargs):
+        if name == "psycopg" or name.startswith("psycopg."):
+            raise ImportError("No module named 'psycopg'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    with pytest.raises(OperatorError, match=r"pip install 'visitorapi\[postgresql\]'"):
+        db.connect("postgresql://app@127.0.0.1:1/visitorapi")
+
+
+def test_an_unreachable_server_is_named_without_its_password(monkeypatch):
+    pytest.importorskip("psycopg")
+    with pytest.raises(OperatorError) as raised:
+        db.connect("postgresql://app:s3cret@127.0.0.1:1/visitorapi")
+    message = str(raised.value)
+    assert "postgresql://app:***@127.0.0.1:1/visitorapi" in message and "s3cret" not in message
+    assert "PGPASSWORD" in message
 
 
 def test_not_a_database_gives_a_clear_error(tmp_path):
     path = tmp_path / "state.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(OperatorError, match="unusable"):
-        db.connect(path)
+    with pytest.raises(OperatorError, match="is damaged .*docs/operations.md"):
+        db.connect(path, create=True)

@@ -1,6 +1,5 @@
 """The projects store and its audit trail: every change audited in the same transaction."""
 import re
-import sqlite3
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
@@ -16,8 +15,8 @@ ACTOR = "cli:tester"
 
 
 @pytest.fixture
-def conn(tmp_path):
-    connection = db.connect(tmp_path / "state.sqlite3")
+def conn(store_location):
+    connection = db.connect(store_location, create=True)
     yield connection
     connection.close()
 
@@ -102,7 +101,7 @@ def test_audit_survives_the_deleted_project_and_filters_by_pid(conn):
 ])
 def test_audit_rows_cannot_be_edited_or_deleted(conn, statement):
     store.create(conn, "Shop", ["example.com"], actor=ACTOR)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(db.StoreError, match="append-only"):
         conn.execute(statement)
     assert len(audit.entries(conn)) == 1
 
@@ -119,9 +118,9 @@ def test_change_whose_audit_entry_fails_is_rolled_back(conn, monkeypatch):
     pid = store.create(conn, "Shop", ["example.com"], actor=ACTOR).pid
 
     def broken(*args, **kwargs):
-        raise sqlite3.OperationalError("disk I/O error")
+        raise db.StoreError("disk I/O error")
     monkeypatch.setattr(audit, "append", broken)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(db.StoreError):
         store.add_domain(conn, pid, "other.test", actor=ACTOR)
     monkeypatch.undo()
     assert store.get(conn, pid).domains == ("example.com",)
@@ -206,7 +205,7 @@ def _naive_note_ok(text: str) -> bool:
 
 @pytest.fixture(scope="module")
 def noted_project(tmp_path_factory):
-    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3")
+    connection = db.connect(tmp_path_factory.mktemp("notes") / "state.sqlite3", create=True)
     pid = store.create(connection, "Shop", ["example.com"], actor=ACTOR).pid
     yield connection, pid
     connection.close()
@@ -227,21 +226,23 @@ def test_a_note_is_stored_exactly_when_the_naive_rule_accepts_it(noted_project, 
         assert project.note("example.com") == note.strip() == store.get(conn, pid).note("example.com")
 
 
-def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(tmp_path, monkeypatch):
-    path = tmp_path / "state.sqlite3"
-    everything = db.available_migrations()
-    monkeypatch.setattr(db, "available_migrations",
-                        lambda: [m for m in everything if m[0] < "0004_domain_notes"])
-    old = db.connect(path)
-    old.execute("INSERT INTO projects VALUES ('oldpid', 'Old shop', 1, '2026-01-01T00:00:00Z',"
-                " '2026-01-01T00:00:00Z')")
-    old.executemany("INSERT INTO project_domains VALUES ('oldpid', ?, '2026-01-01T00:00:00Z')",
+def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(store_location, monkeypatch):
+    path = store_location
+    available = db.available_migrations
+    monkeypatch.setattr(db, "available_migrations", lambda engine=None: [
+        m for m in available(engine) if m[0] < "0004_domain_notes"])
+    old = db.connect(path, create=True)
+    old.execute("INSERT INTO projects (pid, name, enabled, created_at, domains_reviewed_at)"
+                " VALUES ('oldpid', 'Old shop', 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    old.executemany("INSERT INTO project_domains (pid, pattern, added_at)"
+                    " VALUES ('oldpid', ?, '2026-01-01T00:00:00Z')",
                     [("example.com",), ("*.example.org",)])
-    assert "note" not in {row[1] for row in old.execute("PRAGMA table_info(project_domains)")}
+    with pytest.raises(db.StoreError, match="note"):
+        old.execute("SELECT note FROM project_domains")
     old.close()
     monkeypatch.undo()
 
-    conn = db.connect(path)
+    conn = db.connect(path, create=True)
     try:
         assert "0004_domain_notes" in {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         project = store.require(conn, "oldpid")
@@ -251,7 +252,7 @@ def test_an_old_store_upgraded_keeps_its_domains_with_empty_notes(tmp_path, monk
         assert store.enabled_domains(conn)[1] == {"oldpid": ("*.example.org", "example.com")}
         noted = store.set_domain_note(conn, "oldpid", "example.com", "legacy", actor=ACTOR)
         assert noted.note("example.com") == "legacy"
-        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):   # the schema's own limit
+        with pytest.raises(db.IntegrityError, match="(?i)check"):   # the schema's own limit
             conn.execute("UPDATE project_domains SET note = ? WHERE pattern = 'example.com'",
                          ("x" * 201,))
     finally:

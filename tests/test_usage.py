@@ -6,7 +6,6 @@ writing to one store at once must add up exactly.
 """
 import multiprocessing
 import os
-import sqlite3
 import time
 
 import pytest
@@ -28,8 +27,9 @@ class FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return tmp_path / "state.sqlite3"
+def store(store_location):
+    db.connect(store_location, create=True).close()   # as `visitorapi serve` does
+    return store_location
 
 
 def make(store, clock, **kwargs):
@@ -51,7 +51,7 @@ def test_one_flush_writes_daily_hourly_countries_and_origins(store):
     recorder.record("unknown_project")
     recorder.record("bad_request")
     assert recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     [today] = usage.daily(conn, "p1", days=1, now=clock.now)
     assert (today.period, today.served, today.denied, today.rate_limited, today.bad_request,
             today.unknown_project, today.total) == ("2023-11-14", 3, 2, 1, 0, 0, 6)
@@ -70,7 +70,7 @@ def test_whole_service_row_never_keeps_countries_or_origins(store):
     recorder = make(store, FakeClock())
     recorder.record("unknown_project", SERVICE, country="DE", origin="https://x.test")
     recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     assert usage.countries(conn) == []
     assert usage.top_denied_origins(conn) == []
 
@@ -87,22 +87,21 @@ def test_series_are_zero_filled_oldest_first(store):
     clock.now += 2 * DAY
     recorder.record("served", "p1")
     recorder.flush()
-    series = usage.daily(db.connect(store), "p1", days=4, now=clock.now)
+    series = usage.daily(db.connect(store, create=True), "p1", days=4, now=clock.now)
     assert [(d.period, d.served) for d in series] == [
         ("2023-11-13", 0), ("2023-11-14", 1), ("2023-11-15", 0), ("2023-11-16", 1)]
-    hours = usage.hourly(db.connect(store), "p1", hours=48, now=clock.now)
+    hours = usage.hourly(db.connect(store, create=True), "p1", hours=48, now=clock.now)
     assert len(hours) == 48 and hours[-1] == usage.UsageCounts("2023-11-16T22", served=1)
     assert sum(h.total for h in hours) == 1  # the first one is older than 48 hours
 
 
-def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store, monkeypatch):
-    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 50)
-    recorder = make(store, FakeClock())
+def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store):
+    recorder = make(store, FakeClock(), busy_timeout_ms=50)
     recorder.record("served", "p1", country="FR")
     assert recorder.flush()
     recorder.record("served", "p1", country="FR")
     recorder.record("denied", "p1", origin="https://a.test")
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     assert recorder.flush() is False
     assert recorder.flush_failures == 1
@@ -110,7 +109,7 @@ def test_failed_flush_keeps_counts_and_the_retry_writes_them_once(store, monkeyp
     blocker.execute("ROLLBACK")
     blocker.close()
     assert recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     assert usage.daily(conn, "p1", days=1, now=T0)[0].served == 3
     assert usage.countries(conn, "p1", days=1, now=T0) == [("FR", 3)]
     assert usage.top_denied_origins(conn, "p1")[0].requests == 1
@@ -125,6 +124,14 @@ def test_an_unopenable_store_is_retried_not_raised(tmp_path):
     assert recorder._pending.counts  # still pending, not dropped
 
 
+def test_an_unreachable_postgresql_is_retried_not_raised():
+    pytest.importorskip("psycopg")
+    recorder = make("postgresql://visitorapi@127.0.0.1:1/nothing", FakeClock())
+    recorder.record("served", "p1")
+    assert recorder.flush() is False
+    assert recorder._pending.counts
+
+
 def test_retention_prunes_old_days_hours_and_origins(store):
     clock = FakeClock()
     recorder = make(store, clock, retention_days=10)
@@ -135,10 +142,10 @@ def test_retention_prunes_old_days_hours_and_origins(store):
     recorder.record("served", "p1", country="DE")
     recorder.record("denied", "p1", origin="https://new.test")
     recorder.flush()  # the first day is the 10th day back: still kept
-    assert len(usage.top_denied_origins(db.connect(store))) == 2
+    assert len(usage.top_denied_origins(db.connect(store, create=True))) == 2
     clock.now += 1 * DAY
     recorder.flush()  # the first day is now the 11th day back
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     days = {row[0] for row in conn.execute("SELECT day FROM usage_daily")}
     assert days == {"2023-11-23"}
     assert {row[0] for row in conn.execute("SELECT day FROM usage_countries")} == {"2023-11-23"}
@@ -162,7 +169,7 @@ def test_origin_flood_is_bounded_in_memory_and_in_the_store(store, monkeypatch):
         recorder.record("denied", "p1", origin=f"https://site{i}.test")
     clock.now += usage.PRUNE_EVERY_SECONDS
     recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     origins = usage.top_denied_origins(conn, "p1", limit=100)
     assert len(origins) == 7
     assert {o.origin for o in origins} >= {f"https://site{i}.test" for i in range(8, 12)}
@@ -175,14 +182,14 @@ def test_totals_by_project(store):
         recorder.record(outcome, "p1")
     recorder.record("served", "p2")
     recorder.flush()
-    totals = usage.totals_by_project(db.connect(store), days=7, now=T0)
+    totals = usage.totals_by_project(db.connect(store, create=True), days=7, now=T0)
     assert {pid: c.total for pid, c in totals.items()} == {"p1": 3, "p2": 1}
 
 
 def test_background_thread_flushes_and_close_writes_the_rest(store):
     recorder = UsageRecorder(store, flush_interval=0.05)
     recorder.record("served", "p1")
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     deadline = time.monotonic() + 30
     while usage.daily(conn, "p1", days=1)[0].served != 1:
         assert time.monotonic() < deadline, "the writer thread never flushed"
@@ -222,6 +229,7 @@ EVENT = st.tuples(
 @given(st.lists(EVENT, max_size=40))
 def test_counts_match_a_naive_oracle(tmp_path_factory, events):
     store = tmp_path_factory.mktemp("usage") / "state.sqlite3"
+    db.connect(store, create=True).close()
     clock = FakeClock()
     recorder = make(store, clock)
     day_counts, countries, origins = {}, {}, {}
@@ -239,7 +247,7 @@ def test_counts_match_a_naive_oracle(tmp_path_factory, events):
             assert recorder.flush()
     clock.now = T0 + 5 * DAY
     assert recorder.flush()
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     for pid in ("p1", "p2", SERVICE):
         for counts in usage.daily(conn, pid, days=6, now=clock.now):
             for outcome in OUTCOMES:
@@ -260,7 +268,7 @@ def _hammer(store, worker, rounds):
 
 
 def test_concurrent_processes_add_up_exactly(store):
-    db.connect(store).close()
+    db.connect(store, create=True).close()
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_hammer, args=(store, w, 3000)) for w in range(4)]
     for process in workers:
@@ -268,7 +276,7 @@ def test_concurrent_processes_add_up_exactly(store):
     for process in workers:
         process.join(120)
         assert process.exitcode == 0
-    conn = db.connect(store)
+    conn = db.connect(store, create=True)
     assert sum(c.served for c in usage.daily(conn, days=2)) == 4 * 3000
     assert sum(n for _, n in usage.countries(conn, days=2)) == 4 * 3000
     assert sum(o.requests for o in usage.top_denied_origins(conn)) == 4 * len(range(0, 3000, 7))

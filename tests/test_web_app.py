@@ -185,6 +185,14 @@ def test_readyz_reports_an_unreachable_store(app):
     assert call(app, "/readyz").json["status"] == 200
 
 
+def test_readyz_is_degraded_not_unready_for_a_shared_store_the_node_serves_through(app):
+    from visitorapi.web.app import Degraded
+    app.store_ready = lambda: Degraded("cannot connect to the state database postgresql://db/x")
+    ready = call(app, "/readyz")
+    assert ready.status == 200
+    assert ready.json["result"] == "degraded" and "cannot connect" in ready.json["problem"]
+
+
 def test_unexpected_exception_is_a_generic_500(app):
     def broken(ip):
         raise RuntimeError("secret internals")

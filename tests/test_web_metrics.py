@@ -23,6 +23,7 @@ def make(tmp_path):
 
     def build(accounting=True, database=None, **env):
         settings = make_settings(tmp_path, **env)
+        db.connect(settings.state_path, create=True).close()
         counting = Accounting(settings.state_path, metrics_dir=tmp_path) if accounting else None
         if counting:
             made.append(counting)

@@ -183,6 +183,8 @@ def test_no_visitor_data_in_any_log_or_file(tmp_path, fixture_db, project):
                and path.resolve() != Path(fixture_db).resolve()]
     assert any(path.name.startswith("worker-") for path in written)
     assert written
+    # NOTE: the server is stopped and this process's connection is closed: reading a
+    # store file's bytes with a connection open would drop its locks (tests/test_store_locks.py).
     for path in written:
         content = path.read_bytes()
         for canary in CANARY_STRINGS:

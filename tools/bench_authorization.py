@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.sqlite3"
-        conn = db.connect(path)
+        conn = db.connect(path, create=True)
         pids = [store.create(conn, f"p{i}", [f"site{i}.example", f"*.site{i}.example",
                                              f"http://localhost:{8000 + i % 1000}"],
                              actor="cli:bench").pid for i in range(args.projects)]

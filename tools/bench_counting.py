@@ -42,6 +42,7 @@ def per_call(function, n=N):
 
 
 def ours(folder, interval_usage, interval_metrics):
+    db.connect(folder / "state.sqlite3", create=True).close()
     counting = accounting.Accounting(folder / "state.sqlite3", flush_interval=interval_usage,
                                      metrics_interval=interval_metrics, metrics_dir=folder / "m")
     (folder / "m").mkdir(exist_ok=True)
@@ -100,7 +101,7 @@ def prometheus_peer():
 
 
 def sqlite_peer(folder):
-    conn = db.connect(folder / "sync.sqlite3")
+    conn = db.connect(folder / "sync.sqlite3", create=True)
 
     def run(n):
         for i in range(n):

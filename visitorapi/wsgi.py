@@ -21,9 +21,10 @@ def create_app(environ=None):
     from visitorapi.countries import country_facts
     from visitorapi.dashboard.mount import mount_dashboard
     from visitorapi.state.authorized_domains import AuthorizedDomains
+    from visitorapi.state.db import is_url, write_problem
     from visitorapi.useragent import parse
     from visitorapi.web import accounting
-    from visitorapi.web.app import VisitorAPI
+    from visitorapi.web.app import Degraded, VisitorAPI
     from visitorapi.web.livedb import LiveDatabase, open_checked
 
     settings = load_settings(environ)
@@ -42,10 +43,17 @@ def create_app(environ=None):
     domains = AuthorizedDomains(settings.state_path)
 
     def store_ready():
-        """None when the projects store answers now (for /readyz), else the problem."""
-        if domains.refresh():
-            return None
-        return f"the state database {settings.state_path} is unreachable"
+        """None when the store can be read and written now (for /readyz), else the problem.
+
+        Reading is the project list's refresh (missing, unopenable, damaged at
+        open, locked, replaced); writing is a permission check, since a
+        read-only store still serves but loses every change and usage count.
+        """
+        if not domains.refresh():
+            if domains.revision is None or not is_url(settings.state_path):
+                return domains.problem
+            return Degraded(f"{domains.problem}; /api serves the projects it holds in memory")
+        return write_problem(settings.state_path)
 
     # One Accounting per worker process; gunicorn's worker_exit hook closes it
     # (writes pending usage, retires this worker's metrics).

@@ -24,6 +24,7 @@ COMMAND_GROUPS = (
     "update",
     "serve",
     "users",
+    "state",
 )
 
 

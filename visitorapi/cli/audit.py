@@ -27,7 +27,7 @@ def _positive(text: str) -> int:
 
 def run_audit(args) -> int:
     pid = check_pid(args.pid) if args.pid is not None else None
-    with contextlib.closing(db.connect()) as conn:
+    with contextlib.closing(db.connect(create=True)) as conn:
         found = audit.entries(conn, pid=pid, limit=args.limit)
     if args.format == "json":
         print(json.dumps([entry.as_dict() for entry in found], indent=2, ensure_ascii=False))

@@ -207,4 +207,4 @@ def _warn(message: str) -> None:
 
 def _store():
     """The store at $VISITORAPI_STATE, closed when the ``with`` block ends."""
-    return contextlib.closing(db.connect())
+    return contextlib.closing(db.connect(create=True))

@@ -72,6 +72,7 @@ def run(args) -> int:
         prepare_default_database(settings.db_path)
     else:
         check_database(settings.db_path)
+    open_store(settings.state_path)
     scheme = "https" if args.certfile else "http"
     if not args.no_demo and not settings.demo_pid and _is_loopback(host):
         pid = ensure_demo_project(settings.state_path, port)
@@ -196,13 +197,23 @@ def _visit_host(host) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def open_store(state_path):
+    """Create the store on first run and stop here, in one line, if it is damaged.
+
+    Workers never create a store (:func:`visitorapi.state.db.connect`): this
+    command is where one is made, and where a damaged one stops the start.
+    """
+    from visitorapi.state.db import connect
+    connect(state_path, create=True).close()
+
+
 def ensure_demo_project(state_path, port) -> str:
     """Return the demo project's pid, creating it or its localhost domains as needed."""
     from visitorapi.state import projects
     from visitorapi.state.audit import cli_actor
     from visitorapi.state.db import connect
     wanted = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
-    conn = connect(state_path)
+    conn = connect(state_path, create=True)
     try:
         for project in projects.list_projects(conn):
             if project.name == DEMO_NAME and project.enabled:

@@ -44,7 +44,7 @@ def _days(text: str) -> int:
 
 def run(args) -> int:
     """Print the report; return 0."""
-    conn = db.connect()
+    conn = db.connect(create=True)
     try:
         report = collect(conn, args.pid, args.days)
     finally:

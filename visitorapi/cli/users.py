@@ -61,7 +61,7 @@ def read_password(from_stdin: bool) -> str:
 
 
 def run_create(args) -> int:
-    conn = db.connect()
+    conn = db.connect(create=True)
     try:
         role = args.role or ("owner" if not accounts.list_accounts(conn) else "member")
         email = accounts.normalize_email(args.email)
@@ -77,7 +77,7 @@ def run_create(args) -> int:
 
 
 def run_list(args) -> int:
-    conn = db.connect()
+    conn = db.connect(create=True)
     try:
         rows = [(a.email, a.role, "disabled" if a.disabled else "active",
                  "on" if a.mfa_enabled else "off", a.created_at)
@@ -94,7 +94,7 @@ def run_list(args) -> int:
 
 
 def _change(args, change, done: str) -> int:
-    conn = db.connect()
+    conn = db.connect(create=True)
     try:
         account = change(conn, args.email)
     finally:
@@ -121,7 +121,7 @@ def run_reset_mfa(args) -> int:
 
 
 def run_require_mfa(args) -> int:
-    conn = db.connect()
+    conn = db.connect(create=True)
     try:
         accounts.set_mfa_required(conn, args.answer == "yes", cli_actor())
     finally:

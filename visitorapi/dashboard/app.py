@@ -21,6 +21,7 @@ from visitorapi.dashboard import layout
 from visitorapi.dashboard.http import (STATUS_LINES, Request, Response, redirect,
                                        session_cookie_header)
 from visitorapi.dashboard.markup import render
+from visitorapi.errors import OperatorError
 from visitorapi.state import accounts, db, sessions
 from visitorapi.useragent import parse as parse_ua
 from visitorapi.web.errors import HTTPError
@@ -167,17 +168,38 @@ class DashboardApp:
                         if path.suffix == ".css"}
 
     def connection(self):
-        """This thread's store connection (opened once; migrations run then)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = db.connect(self.state_path)
-        return conn
+        """This thread's store connection (reopened if the file was replaced).
+
+        Raises:
+            HTTPError: 503 when the store is missing or unusable (logged with
+                the reason; the page does not name server files).
+        """
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = db.Connection(self.state_path)
+        try:
+            return store.get()
+        except OperatorError as exc:
+            raise self.store_unavailable(exc) from None
+
+    def store_unavailable(self, exc) -> HTTPError:
+        """The 503 for a store that cannot be opened or failed mid-page (logged with the reason;
+        the page does not name server files). This thread reconnects on its next request."""
+        self._local.store.close()
+        log.error("dashboard unavailable: %s", exc, extra={"event": "dashboard.store_unavailable"})
+        return HTTPError(503, "The service's state database is unavailable; the reason is in "
+                              "the server log. The API keeps serving visitors meanwhile; try "
+                              "again in a minute.", headers=[("Retry-After", "30")])
 
     def __call__(self, environ, start_response):
         request = Request(environ, self.is_https(environ))
         try:
             response = self.handle(request)
         except HTTPError as error:
+            response = self.error_page(request, error.status, error.message)
+            response.headers.extend(error.headers)
+        except db.StoreError as exc:
+            error = self.store_unavailable(exc)
             response = self.error_page(request, error.status, error.message)
             response.headers.extend(error.headers)
         except Exception:  # noqa: BLE001 - a bug: generic page, traceback only in the log

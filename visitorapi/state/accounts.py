@@ -13,13 +13,12 @@ Functions take an open connection from :func:`visitorapi.state.db.connect`.
 import hashlib
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from visitorapi import passwords, totp
 from visitorapi.errors import OperatorError
 from visitorapi.state import audit
-from visitorapi.state.db import transaction
+from visitorapi.state.db import Connection, IntegrityError, transaction
 
 ROLES = ("owner", "member")
 RECOVERY_CODE_COUNT = 10
@@ -69,7 +68,7 @@ def normalize_email(email: str) -> str:
 
 # --- reading ---------------------------------------------------------------
 
-def find(conn: sqlite3.Connection, email: str):
+def find(conn: Connection, email: str):
     """The account for ``email``, or ``None`` (also for a malformed address)."""
     try:
         email = normalize_email(email)
@@ -79,13 +78,13 @@ def find(conn: sqlite3.Connection, email: str):
     return _row_to_account(row) if row else None
 
 
-def get(conn: sqlite3.Connection, account_id: int):
+def get(conn: Connection, account_id: int):
     """The account with ``account_id``, or ``None``."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM accounts WHERE id = ?", (account_id,)).fetchone()
     return _row_to_account(row) if row else None
 
 
-def require(conn: sqlite3.Connection, email: str) -> Account:
+def require(conn: Connection, email: str) -> Account:
     """The account for ``email``; raise :class:`AccountError` naming it when there is none."""
     account = find(conn, email)
     if account is None:
@@ -94,41 +93,41 @@ def require(conn: sqlite3.Connection, email: str) -> Account:
     return account
 
 
-def list_accounts(conn: sqlite3.Connection) -> list:
+def list_accounts(conn: Connection) -> list:
     """Every account, by email."""
     return [_row_to_account(row)
             for row in conn.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY email")]
 
 
-def granted_pids(conn: sqlite3.Connection, account: Account) -> set:
+def granted_pids(conn: Connection, account: Account) -> set:
     """The pids a member was granted (owners see everything; this is their explicit list)."""
     return {row[0] for row in conn.execute(
         "SELECT pid FROM account_grants WHERE account_id = ?", (account.id,))}
 
 
-def can_see(conn: sqlite3.Connection, account: Account, pid: str) -> bool:
+def can_see(conn: Connection, account: Account, pid: str) -> bool:
     """True when ``account`` may see and manage project ``pid``."""
     return account.is_owner or pid in granted_pids(conn, account)
 
 
-def mfa_required(conn: sqlite3.Connection) -> bool:
+def mfa_required(conn: Connection) -> bool:
     """True when an owner has required MFA for every account."""
     return get_setting(conn, "require_mfa") == "1"
 
 
-def get_setting(conn: sqlite3.Connection, name: str, default=None):
+def get_setting(conn: Connection, name: str, default=None):
     row = conn.execute("SELECT value FROM dashboard_settings WHERE name = ?", (name,)).fetchone()
     return row[0] if row else default
 
 
-def _put_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
+def _put_setting(conn: Connection, name: str, value: str) -> None:
     conn.execute("INSERT INTO dashboard_settings (name, value) VALUES (?, ?) "
                  "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
 
 
 # --- creating and changing accounts ----------------------------------------
 
-def create(conn: sqlite3.Connection, email: str, password: str, role: str, actor: str) -> Account:
+def create(conn: Connection, email: str, password: str, role: str, actor: str) -> Account:
     """Create an account.
 
     Raises:
@@ -144,14 +143,14 @@ def create(conn: sqlite3.Connection, email: str, password: str, role: str, actor
         try:
             conn.execute("INSERT INTO accounts (email, role, password_hash) VALUES (?, ?, ?)",
                          (email, role, password_hash))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise AccountError(f"an account {email!r} already exists") from None
         audit.append(conn, actor=actor, action="account.created",
                      after={"account": email, "role": role})
     return find(conn, email)
 
 
-def set_disabled(conn: sqlite3.Connection, email: str, disabled: bool, actor: str) -> Account:
+def set_disabled(conn: Connection, email: str, disabled: bool, actor: str) -> Account:
     """Disable (or re-enable) an account; disabling ends its sessions at once."""
     account = require(conn, email)
     if disabled and account.is_owner and _other_active_owners(conn, account) == 0:
@@ -168,7 +167,7 @@ def set_disabled(conn: sqlite3.Connection, email: str, disabled: bool, actor: st
     return get(conn, account.id)
 
 
-def set_role(conn: sqlite3.Connection, email: str, role: str, actor: str) -> Account:
+def set_role(conn: Connection, email: str, role: str, actor: str) -> Account:
     """Change an account's role; its sessions end, since its privileges changed."""
     account = require(conn, email)
     if role not in ROLES:
@@ -186,15 +185,15 @@ def set_role(conn: sqlite3.Connection, email: str, role: str, actor: str) -> Acc
     return get(conn, account.id)
 
 
-def set_grant(conn: sqlite3.Connection, email: str, pid: str, granted: bool, actor: str) -> None:
+def set_grant(conn: Connection, email: str, pid: str, granted: bool, actor: str) -> None:
     """Grant (or revoke) a member's access to project ``pid``."""
     account = require(conn, email)
     with transaction(conn):
         # Grants of deleted projects are pruned here, at the next change of grants.
         conn.execute("DELETE FROM account_grants WHERE pid NOT IN (SELECT pid FROM projects)")
         if granted:
-            changed = conn.execute("INSERT OR IGNORE INTO account_grants (account_id, pid) "
-                                   "VALUES (?, ?)", (account.id, pid)).rowcount
+            changed = conn.execute("INSERT INTO account_grants (account_id, pid) "
+                                   "VALUES (?, ?) ON CONFLICT DO NOTHING", (account.id, pid)).rowcount
         else:
             changed = conn.execute("DELETE FROM account_grants WHERE account_id = ? AND pid = ?",
                                    (account.id, pid)).rowcount
@@ -205,12 +204,12 @@ def set_grant(conn: sqlite3.Connection, email: str, pid: str, granted: bool, act
                          after={"account": account.email} if granted else None)
 
 
-def _other_active_owners(conn: sqlite3.Connection, account: Account) -> int:
+def _other_active_owners(conn: Connection, account: Account) -> int:
     return conn.execute("SELECT count(*) FROM accounts WHERE role = 'owner' AND disabled = 0 "
                         "AND id != ?", (account.id,)).fetchone()[0]
 
 
-def set_mfa_required(conn: sqlite3.Connection, required: bool, actor: str) -> None:
+def set_mfa_required(conn: Connection, required: bool, actor: str) -> None:
     """Require (or stop requiring) MFA for every account."""
     with transaction(conn):
         before = get_setting(conn, "require_mfa") == "1"
@@ -222,7 +221,7 @@ def set_mfa_required(conn: sqlite3.Connection, required: bool, actor: str) -> No
 
 # --- passwords --------------------------------------------------------------
 
-def check_password(conn: sqlite3.Connection, email: str, password: str):
+def check_password(conn: Connection, email: str, password: str):
     """The active account whose password this is, else ``None``.
 
     Spends the same scrypt work whether or not the account exists, so timing
@@ -242,15 +241,15 @@ def check_password(conn: sqlite3.Connection, email: str, password: str):
     return account
 
 
-def change_password(conn: sqlite3.Connection, account: Account, new_password: str,
+def change_password(conn: Connection, account: Account, new_password: str,
                     actor: str) -> Account:
     """Set a new password and end every session of the account (the caller starts a fresh one)."""
     passwords.check_policy(new_password)
     password_hash = passwords.hash_password(new_password)
     with transaction(conn):
         conn.execute("UPDATE accounts SET password_hash = ?, "
-                     "password_changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?",
-                     (password_hash, account.id))
+                     "password_changed_at = ? WHERE id = ?",
+                     (password_hash, audit.utc_now(), account.id))
         conn.execute("DELETE FROM sessions WHERE account_id = ?", (account.id,))
         audit.append(conn, actor=actor, action="account.password_changed",
                      after={"account": account.email})
@@ -259,7 +258,7 @@ def change_password(conn: sqlite3.Connection, account: Account, new_password: st
 
 # --- TOTP and recovery codes -----------------------------------------------
 
-def begin_enrollment(conn: sqlite3.Connection, account: Account) -> str:
+def begin_enrollment(conn: Connection, account: Account) -> str:
     """Make (or return the pending) TOTP secret; MFA stays off until :func:`confirm_enrollment`."""
     row = conn.execute("SELECT totp_pending_secret FROM accounts WHERE id = ?",
                        (account.id,)).fetchone()
@@ -275,7 +274,7 @@ def provisioning_uri(account: Account, secret: str) -> str:
     return totp.provisioning_uri(secret, account.email, ISSUER)
 
 
-def confirm_enrollment(conn: sqlite3.Connection, account: Account, code: str, now: float,
+def confirm_enrollment(conn: Connection, account: Account, code: str, now: float,
                        actor: str):
     """Switch MFA on if ``code`` is valid for the pending secret; return the ten recovery codes.
 
@@ -299,7 +298,7 @@ def confirm_enrollment(conn: sqlite3.Connection, account: Account, code: str, no
     return codes
 
 
-def verify_second_factor(conn: sqlite3.Connection, account: Account, code: str, now: float) -> str:
+def verify_second_factor(conn: Connection, account: Account, code: str, now: float) -> str:
     """Check a TOTP code or a recovery code; return ``"totp"``, ``"recovery"`` or ``""``.
 
     A TOTP code is accepted only for a time step newer than the last one
@@ -320,21 +319,21 @@ def verify_second_factor(conn: sqlite3.Connection, account: Account, code: str, 
     if digest is None:
         return ""
     with transaction(conn):
-        used = conn.execute("UPDATE recovery_codes SET used_at = strftime('%Y-%m-%dT%H:%M:%SZ', "
-                            "'now') WHERE account_id = ? AND code_hash = ? AND used_at IS NULL",
-                            (account.id, digest)).rowcount
+        used = conn.execute("UPDATE recovery_codes SET used_at = ? "
+                            "WHERE account_id = ? AND code_hash = ? AND used_at IS NULL",
+                            (audit.utc_now(), account.id, digest)).rowcount
         if used:
             audit.append(conn, actor=f"dashboard:{account.email}", action="mfa.recovery_code_used",
                          after={"account": account.email})
     return "recovery" if used else ""
 
 
-def recovery_codes_left(conn: sqlite3.Connection, account: Account) -> int:
+def recovery_codes_left(conn: Connection, account: Account) -> int:
     return conn.execute("SELECT count(*) FROM recovery_codes WHERE account_id = ? "
                         "AND used_at IS NULL", (account.id,)).fetchone()[0]
 
 
-def regenerate_recovery_codes(conn: sqlite3.Connection, account: Account, actor: str) -> list:
+def regenerate_recovery_codes(conn: Connection, account: Account, actor: str) -> list:
     """Replace the recovery codes with ten new ones; return them (shown once)."""
     with transaction(conn):
         codes = _replace_recovery_codes(conn, account)
@@ -343,7 +342,7 @@ def regenerate_recovery_codes(conn: sqlite3.Connection, account: Account, actor:
     return codes
 
 
-def disable_mfa(conn: sqlite3.Connection, email: str, actor: str, action="mfa.disabled",
+def disable_mfa(conn: Connection, email: str, actor: str, action="mfa.disabled",
                 end_sessions: bool = False):
     """Switch MFA off, forgetting the secret and the recovery codes (also ``users reset-mfa``).
 
@@ -363,7 +362,7 @@ def disable_mfa(conn: sqlite3.Connection, email: str, actor: str, action="mfa.di
     return get(conn, account.id)
 
 
-def _replace_recovery_codes(conn: sqlite3.Connection, account: Account) -> list:
+def _replace_recovery_codes(conn: Connection, account: Account) -> list:
     codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
     conn.execute("DELETE FROM recovery_codes WHERE account_id = ?", (account.id,))
     conn.executemany("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?, ?)",

@@ -11,9 +11,10 @@ The trail holds settings only, never anything about a visitor.
 """
 import getpass
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from visitorapi.state.engines import Connection
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def cli_actor() -> str:
     return f"cli:{user}"
 
 
-def append(conn: sqlite3.Connection, *, actor: str, action: str, pid: str | None = None,
+def append(conn: Connection, *, actor: str, action: str, pid: str | None = None,
            before=None, after=None, at: str | None = None) -> int:
     """Append one entry; call it inside the transaction that makes the change.
 
@@ -80,13 +81,13 @@ def append(conn: sqlite3.Connection, *, actor: str, action: str, pid: str | None
         raise ValueError("an audit entry needs an actor and an action")
     if not conn.in_transaction:
         raise ValueError("audit.append must run inside the transaction that makes the change")
-    cursor = conn.execute(
-        "INSERT INTO audit_log (at, actor, action, pid, before, after) VALUES (?, ?, ?, ?, ?, ?)",
-        (at or utc_now(), actor, action, pid, _dump(before), _dump(after)))
-    return cursor.lastrowid
+    return conn.execute(
+        "INSERT INTO audit_log (at, actor, action, pid, before, after) VALUES (?, ?, ?, ?, ?, ?)"
+        " RETURNING id", (at or utc_now(), actor, action, pid, _dump(before), _dump(after))
+    ).fetchone()[0]
 
 
-def entries(conn: sqlite3.Connection, pid: str | None = None, limit: int | None = None) -> list:
+def entries(conn: Connection, pid: str | None = None, limit: int | None = None) -> list:
     """Return audit entries, oldest first; for one project when ``pid`` is given.
 
     Args:

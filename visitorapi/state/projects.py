@@ -11,14 +11,13 @@ through :class:`visitorapi.state.authorized_domains.AuthorizedDomains`.
 """
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from visitorapi.domains import PatternError, parse_pattern, stored_pattern
 from visitorapi.errors import OperatorError
 from visitorapi.state import audit
-from visitorapi.state.db import transaction
+from visitorapi.state.db import Connection, transaction
 
 PID_LENGTH = 20                     # characters of secrets.token_urlsafe output
 PID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)   # what a request's pid may be
@@ -88,7 +87,7 @@ def check_pid(pid: str) -> str:
     return pid
 
 
-def create(conn: sqlite3.Connection, name: str, patterns=(), *, actor: str) -> Project:
+def create(conn: Connection, name: str, patterns=(), *, actor: str) -> Project:
     """Create a project with a new pid and the given domain patterns.
 
     Args:
@@ -118,14 +117,14 @@ def create(conn: sqlite3.Connection, name: str, patterns=(), *, actor: str) -> P
     return project
 
 
-def get(conn: sqlite3.Connection, pid: str) -> Project | None:
+def get(conn: Connection, pid: str) -> Project | None:
     """Return the project with this pid, or None."""
     if not isinstance(pid, str) or not PID_PATTERN.fullmatch(pid):
         return None
     return _read(conn, pid)
 
 
-def require(conn: sqlite3.Connection, pid: str) -> Project:
+def require(conn: Connection, pid: str) -> Project:
     """Return the project with this pid; raise UnknownProjectError when there is none."""
     project = get(conn, check_pid(pid))
     if project is None:
@@ -133,7 +132,7 @@ def require(conn: sqlite3.Connection, pid: str) -> Project:
     return project
 
 
-def list_projects(conn: sqlite3.Connection) -> list:
+def list_projects(conn: Connection) -> list:
     """Return every project, oldest first."""
     domains = {}
     for pid, pattern, note in conn.execute(
@@ -144,7 +143,7 @@ def list_projects(conn: sqlite3.Connection) -> list:
         " ORDER BY created_at, rowid")]
 
 
-def add_domain(conn: sqlite3.Connection, pid: str, pattern: str, *, note: str = "",
+def add_domain(conn: Connection, pid: str, pattern: str, *, note: str = "",
                actor: str) -> Project:
     """Authorize one more domain pattern for a project.
 
@@ -170,7 +169,7 @@ def add_domain(conn: sqlite3.Connection, pid: str, pattern: str, *, note: str = 
     return after
 
 
-def set_domain_note(conn: sqlite3.Connection, pid: str, pattern: str, note: str, *,
+def set_domain_note(conn: Connection, pid: str, pattern: str, note: str, *,
                     actor: str) -> Project:
     """Set (or, with ``""``, clear) the note on one of a project's domains.
 
@@ -195,7 +194,7 @@ def set_domain_note(conn: sqlite3.Connection, pid: str, pattern: str, note: str,
         return _read(conn, pid)
 
 
-def remove_domain(conn: sqlite3.Connection, pid: str, pattern: str, *, actor: str) -> Project:
+def remove_domain(conn: Connection, pid: str, pattern: str, *, actor: str) -> Project:
     """Stop authorizing a domain pattern (given in any spelling that normalizes to it).
 
     The audit entry keeps the domain's note, if it had one.
@@ -231,7 +230,7 @@ def authorized_pattern(project: Project, pattern: str) -> str:
     return text
 
 
-def set_enabled(conn: sqlite3.Connection, pid: str, enabled: bool, *, actor: str) -> Project:
+def set_enabled(conn: Connection, pid: str, enabled: bool, *, actor: str) -> Project:
     """Enable or disable a project; a no-op (and no audit entry) if it already is so."""
     with transaction(conn):
         before = require(conn, pid)
@@ -243,7 +242,7 @@ def set_enabled(conn: sqlite3.Connection, pid: str, enabled: bool, *, actor: str
         return _read(conn, pid)
 
 
-def delete(conn: sqlite3.Connection, pid: str, *, actor: str) -> Project:
+def delete(conn: Connection, pid: str, *, actor: str) -> Project:
     """Delete a project and its domains (its audit entries stay); return what was deleted."""
     with transaction(conn):
         before = require(conn, pid)
@@ -253,7 +252,7 @@ def delete(conn: sqlite3.Connection, pid: str, *, actor: str) -> Project:
     return before
 
 
-def mark_reviewed(conn: sqlite3.Connection, pid: str, *, actor: str) -> Project:
+def mark_reviewed(conn: Connection, pid: str, *, actor: str) -> Project:
     """Record that an operator confirmed the project's domain list today."""
     now = audit.utc_now()
     with transaction(conn):
@@ -266,7 +265,7 @@ def mark_reviewed(conn: sqlite3.Connection, pid: str, *, actor: str) -> Project:
         return _read(conn, pid)
 
 
-def enabled_domains(conn: sqlite3.Connection):
+def enabled_domains(conn: Connection):
     """Return ``(revision, {pid: (pattern text, ...)})`` for every enabled project, in one read.
 
     The revision changes whenever a project or domain row changes (schema
@@ -285,7 +284,7 @@ def enabled_domains(conn: sqlite3.Connection):
     return revision, domains
 
 
-def read_revision(conn: sqlite3.Connection) -> int:
+def read_revision(conn: Connection) -> int:
     """The projects revision counter (bumped by every change to projects or their domains)."""
     return conn.execute("SELECT revision FROM projects_revision WHERE id = 1").fetchone()[0]
 

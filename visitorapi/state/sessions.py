@@ -14,8 +14,9 @@ the same session a new id and a new CSRF token.
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass
+
+from visitorapi.state.db import Connection
 
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 12 * 60 * 60
@@ -60,13 +61,13 @@ def _new_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _fetch(conn: sqlite3.Connection, id_hash: str):
+def _fetch(conn: Connection, id_hash: str):
     row = conn.execute("SELECT id_hash, account_id, stage, csrf_token, created_at, last_seen_at, "
                        "reauth_at, label FROM sessions WHERE id_hash = ?", (id_hash,)).fetchone()
     return Session(*row) if row else None
 
 
-def create(conn: sqlite3.Connection, now: float, account_id=None, stage="anonymous",
+def create(conn: Connection, now: float, account_id=None, stage="anonymous",
            label="", reauth_at=None):
     """Start a session; return ``(cookie_value, Session)``."""
     session_id = _new_id()
@@ -75,13 +76,13 @@ def create(conn: sqlite3.Connection, now: float, account_id=None, stage="anonymo
                  (_digest(session_id), account_id, stage, secrets.token_urlsafe(32), now, now,
                   reauth_at, label[:100]))
     if stage == "anonymous":
-        conn.execute("DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions "
-                     "WHERE stage = 'anonymous' ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
-                     (MAX_ANONYMOUS,))
+        conn.execute("DELETE FROM sessions WHERE stage = 'anonymous' AND id_hash NOT IN ("
+                     "SELECT id_hash FROM sessions WHERE stage = 'anonymous' "
+                     "ORDER BY created_at DESC LIMIT ?)", (MAX_ANONYMOUS,))
     return session_id, _fetch(conn, _digest(session_id))
 
 
-def load(conn: sqlite3.Connection, session_id: str, now: float):
+def load(conn: Connection, session_id: str, now: float):
     """The live session for a cookie value, else ``None``; an expired one is deleted."""
     if not session_id or len(session_id) > 100:
         return None
@@ -98,7 +99,7 @@ def load(conn: sqlite3.Connection, session_id: str, now: float):
     return session
 
 
-def rotate(conn: sqlite3.Connection, session: Session, now: float, **changes):
+def rotate(conn: Connection, session: Session, now: float, **changes):
     """Give ``session`` a new id and CSRF token, applying ``changes``; return ``(cookie_value, Session)``.
 
     Used at every change of privilege (MFA passed, re-authentication, MFA
@@ -113,7 +114,7 @@ def rotate(conn: sqlite3.Connection, session: Session, now: float, **changes):
     return session_id, _fetch(conn, fields["id_hash"])
 
 
-def delete(conn: sqlite3.Connection, id_hash: str, account_id=None) -> bool:
+def delete(conn: Connection, id_hash: str, account_id=None) -> bool:
     """End one session (only ``account_id``'s when given); True if it existed."""
     if account_id is None:
         return conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,)).rowcount > 0
@@ -121,7 +122,7 @@ def delete(conn: sqlite3.Connection, id_hash: str, account_id=None) -> bool:
                         (id_hash, account_id)).rowcount > 0
 
 
-def for_account(conn: sqlite3.Connection, account_id: int, now: float) -> list:
+def for_account(conn: Connection, account_id: int, now: float) -> list:
     """The account's live, fully logged-in sessions, most recent first."""
     rows = conn.execute("SELECT id_hash, account_id, stage, csrf_token, created_at, last_seen_at, "
                         "reauth_at, label FROM sessions WHERE account_id = ? AND stage = 'full' "
@@ -129,7 +130,7 @@ def for_account(conn: sqlite3.Connection, account_id: int, now: float) -> list:
     return [session for session in map(lambda row: Session(*row), rows) if not session.expired(now)]
 
 
-def prune(conn: sqlite3.Connection, now: float) -> int:
+def prune(conn: Connection, now: float) -> int:
     """Delete every expired session; return how many."""
     oldest_full = now - ABSOLUTE_SECONDS
     return conn.execute(

@@ -17,8 +17,9 @@ client's (so one valid account cannot launder another's guesses).
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass
+
+from visitorapi.state.db import Connection
 
 FORGET_AFTER = 24 * 60 * 60  # a key quiet this long starts from zero again
 
@@ -55,15 +56,15 @@ def account_key(email: str) -> str:
     return f"account:{digest}"
 
 
-def client_key(conn: sqlite3.Connection, ip: str) -> str:
+def client_key(conn: Connection, ip: str) -> str:
     """The counter key for a client: HMAC-SHA-256 of its IP under the store's throttle key."""
     return "client:" + hmac.new(_hmac_key(conn), ip.encode("ascii", "replace"),
                                 "sha256").hexdigest()
 
 
-def _hmac_key(conn: sqlite3.Connection) -> bytes:
-    conn.execute("INSERT OR IGNORE INTO dashboard_settings (name, value) VALUES "
-                 "('throttle_key', ?)", (secrets.token_hex(32),))
+def _hmac_key(conn: Connection) -> bytes:
+    conn.execute("INSERT INTO dashboard_settings (name, value) VALUES ('throttle_key', ?) "
+                 "ON CONFLICT DO NOTHING", (secrets.token_hex(32),))
     row = conn.execute("SELECT value FROM dashboard_settings WHERE name = 'throttle_key'").fetchone()
     return bytes.fromhex(row[0])
 
@@ -72,7 +73,7 @@ def _policy(key: str) -> Policy:
     return ACCOUNT_POLICY if key.startswith("account:") else CLIENT_POLICY
 
 
-def wait_seconds(conn: sqlite3.Connection, keys, now: float) -> float:
+def wait_seconds(conn: Connection, keys, now: float) -> float:
     """Seconds until an attempt under all ``keys`` may be made (0 when it may be made now)."""
     waits = [0.0]
     for key in keys:
@@ -83,7 +84,7 @@ def wait_seconds(conn: sqlite3.Connection, keys, now: float) -> float:
     return max(waits)
 
 
-def record_failure(conn: sqlite3.Connection, keys, now: float) -> None:
+def record_failure(conn: Connection, keys, now: float) -> None:
     """Count one failed attempt under each key and set its next allowed time."""
     for key in keys:
         row = conn.execute("SELECT failures, last_failure_at FROM login_throttle WHERE key = ?",
@@ -96,17 +97,17 @@ def record_failure(conn: sqlite3.Connection, keys, now: float) -> None:
                      (key, failures, now, now + delay_after(failures, _policy(key))))
 
 
-def failures(conn: sqlite3.Connection, key: str) -> int:
+def failures(conn: Connection, key: str) -> int:
     row = conn.execute("SELECT failures FROM login_throttle WHERE key = ?", (key,)).fetchone()
     return row[0] if row else 0
 
 
-def record_success(conn: sqlite3.Connection, key: str) -> None:
+def record_success(conn: Connection, key: str) -> None:
     """Clear one key's counter (the account's, after a complete login)."""
     conn.execute("DELETE FROM login_throttle WHERE key = ?", (key,))
 
 
-def prune(conn: sqlite3.Connection, now: float) -> int:
+def prune(conn: Connection, now: float) -> int:
     """Forget keys that have been quiet for :data:`FORGET_AFTER`."""
     return conn.execute("DELETE FROM login_throttle WHERE last_failure_at <= ? "
                         "AND blocked_until <= ?", (now - FORGET_AFTER, now)).rowcount

@@ -14,9 +14,18 @@ Why buffered: a request must never wait for, or fail because of, the store.
 well under a microsecond); a daemon thread per process aggregates the
 events and writes the sums with one
 ``BEGIN IMMEDIATE`` transaction of upserts every ``flush_interval`` seconds.
-A failed write (the store locked past its busy timeout, the disk full) puts
-the batch back and is retried at the next interval, so nothing is lost and
-no "database is locked" error can reach a response.
+A failed write (the store locked past its busy timeout, read-only, missing,
+the disk full) puts the batch back and is retried at the next interval, so
+nothing is lost and no "database is locked" error can reach a response. The
+failure is loud but not noisy: one log line when a streak of failures starts
+and one when writes work again, and ``flush_failures`` / ``dropped`` feed
+``/metrics``. What waits in memory is bounded: at most
+:data:`MAX_PENDING_AGGREGATES` (hour, project, outcome) and (hour, project,
+country) sums per process (about 12 MB, measured). A service with 10 busy projects and
+visitors from 50 countries adds about 550 sums an hour, so it keeps
+everything through a week-long outage; past the bound, requests needing a new
+sum are not counted and are added to ``dropped`` (logged once per streak).
+The store is never created here (a serving process reports a missing store).
 
 Crash window: a graceful stop (gunicorn's ``worker_exit`` hook, which runs on
 SIGTERM, SIGINT, SIGQUIT and HUP-driven worker replacement, or ``atexit``)
@@ -31,7 +40,6 @@ deleted by the flush itself, at most once an hour.
 import atexit
 import collections
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -39,6 +47,7 @@ from dataclasses import dataclass, fields
 from visitorapi import forks
 from visitorapi.errors import OperatorError
 from visitorapi.state import db
+from visitorapi.state.engines import Connection
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,7 @@ PRUNE_EVERY_SECONDS = 3600
 MAX_ORIGIN_LENGTH = 300
 MAX_PENDING_ORIGINS = 1000          # distinct origins held in memory between flushes
 MAX_STORED_ORIGINS_PER_PROJECT = 1000
+MAX_PENDING_AGGREGATES = 100_000    # sums held while the store cannot be written (~12 MB)
 OTHER_ORIGINS = "(other origins)"   # where origins past those caps are counted
 
 
@@ -99,15 +109,24 @@ class UsageRecorder:
         retention_days: how long daily aggregates are kept.
         clock: returns the current time in seconds since the epoch (tests
             pass a fake one).
+        busy_timeout_ms: how long a write waits for another writer's lock.
+        max_pending: the bound on sums kept while writes fail.
+
+    Attributes:
+        flush_failures: writes that failed (a counter, for ``/metrics``).
+        dropped: requests not counted because the pending sums were full.
     """
 
     def __init__(self, path=None, *, flush_interval=DEFAULT_FLUSH_INTERVAL,
-                 retention_days=DEFAULT_RETENTION_DAYS, clock=time.time):
+                 retention_days=DEFAULT_RETENTION_DAYS, clock=time.time,
+                 busy_timeout_ms=db.BUSY_TIMEOUT_MS, max_pending=MAX_PENDING_AGGREGATES):
         if flush_interval <= 0:
             raise ValueError("flush_interval must be positive")
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1")
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_pending = max_pending
         self.flush_interval = float(flush_interval)
         self.retention_days = int(retention_days)
         self._clock = clock
@@ -115,11 +134,14 @@ class UsageRecorder:
         self._origins = collections.deque()  # (time, pid, origin) of denied requests
         self._flush_lock = threading.Lock()  # one writer at a time; guards _pending
         self._pending = _Batch()             # aggregated, not yet written
-        self._conn = None
+        self._store = db.Connection(path, busy_timeout_ms=busy_timeout_ms)
         self._thread = None
         self._stop = threading.Event()
         self._last_prune = None
         self.flush_failures = 0
+        self.dropped = 0
+        self._streak = None                  # (failures, dropped) when a failure streak began
+        self._dropping = False               # "dropping" was logged since the last good write
         self._atexit_registered = False
         forks.reset_in_children(self)
 
@@ -160,15 +182,30 @@ class UsageRecorder:
         """
         pending = self._pending
         counts, countries = pending.counts, pending.countries
+        room = self.max_pending - len(counts) - len(countries)
+        dropped = 0
         self._events.append(_END)
         for (hour, outcome, pid, country), n in collections.Counter(
                 iter(self._events.popleft, _END)).items():
             hour = int(hour)
             key = (hour, pid, outcome)
+            country_key = (hour, pid, country) if country is not None and pid != SERVICE else None
+            new = (key not in counts) + (country_key is not None and country_key not in countries)
+            if new > room:
+                dropped += n    # NOTE: the whole request, so sums and their breakdowns agree
+                continue
+            room -= new
             counts[key] = counts.get(key, 0) + n
-            if country is not None and pid != SERVICE:
-                key = (hour, pid, country)
-                countries[key] = countries.get(key, 0) + n
+            if country_key is not None:
+                countries[country_key] = countries.get(country_key, 0) + n
+        if dropped:
+            if not self._dropping:
+                self._dropping = True
+                log.error("usage counts are being dropped: %d sums wait for the state database "
+                          "%s (the most kept in memory); counting resumes when it can be "
+                          "written", self.max_pending, db.describe(self._store.path),
+                          extra={"event": "usage.dropping"})
+            self.dropped += dropped
         self._origins.append(_END)
         for now, pid, origin in iter(self._origins.popleft, _END):
             if pid != SERVICE:
@@ -218,7 +255,7 @@ class UsageRecorder:
         Returns:
             True when the store holds every count recorded before the call;
             False when the write failed (the counts stay pending for the
-            next attempt, and the failure is logged).
+            next attempt; the first failure of a streak is logged).
         """
         with self._flush_lock:
             self._drain()
@@ -229,21 +266,31 @@ class UsageRecorder:
                 return True
             try:
                 self._write(batch, now, prune)
-            except (sqlite3.Error, OperatorError, OSError) as exc:
+            except (db.StoreError, OperatorError, OSError) as exc:
                 self._pending = batch  # NOTE: only the writer touches _pending
+                self._store.close()
+                if self._streak is None:
+                    self._streak = (self.flush_failures, self.dropped)
+                    log.error("usage counts cannot be written to the state database %s: %s; "
+                              "they are kept in memory (up to %d sums) and retried every %g s",
+                              db.describe(self._store.path), exc, self.max_pending, self.flush_interval,
+                              extra={"event": "usage.flush_failed"})
                 self.flush_failures += 1
-                self._close_connection()
-                log.warning("usage counts not written, will retry: %s", exc,
-                            extra={"event": "usage.flush_failed"})
                 return False
             if prune:
                 self._last_prune = now
+            self._dropping = False
+            if self._streak is not None:
+                failures, dropped = self._streak
+                self._streak = None
+                log.warning("usage counts written to the state database %s again after %d "
+                            "failed attempts; %d requests were not counted (memory bound)",
+                            db.describe(self._store.path), self.flush_failures - failures,
+                            self.dropped - dropped, extra={"event": "usage.flush_recovered"})
             return True
 
     def _write(self, batch: _Batch, now: float, prune: bool):
-        if self._conn is None:
-            self._conn = db.connect(self.path)
-        conn = self._conn
+        conn = self._store.get()
         conn.execute("BEGIN IMMEDIATE")
         try:
             _upsert(conn, batch, now)
@@ -270,16 +317,12 @@ class UsageRecorder:
             thread.join(timeout)
         self._thread = None
         written = self.flush()
-        self._close_connection()
+        self._store.close()
+        if not written:
+            log.error("usage counts lost at exit: %d sums could not be written to the state "
+                      "database %s", len(self._pending.counts), db.describe(self._store.path),
+                      extra={"event": "usage.lost_at_exit"})
         return written
-
-    def _close_connection(self):
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-            self._conn = None
 
     def _after_fork(self):
         # NOTE: the parent's thread does not exist in the child, its lock may
@@ -288,12 +331,16 @@ class UsageRecorder:
         self._origins = collections.deque()
         self._flush_lock = threading.Lock()
         self._pending = _Batch()
-        self._conn = None
+        self._store = db.Connection(self.path, busy_timeout_ms=self.busy_timeout_ms)
         self._thread = None
         self._stop = threading.Event()
+        self._streak = None
+        self._dropping = False
+        self.flush_failures = 0     # NOTE: per-process counters; /metrics sums the workers'
+        self.dropped = 0
 
 
-def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
+def _upsert(conn: Connection, batch: _Batch, now: float):
     """Add a batch's counts to the store (inside the caller's transaction)."""
     daily, hourly = {}, {}
     oldest_hour = int(now // 3600) - HOURLY_KEEP_HOURS + 1
@@ -306,9 +353,9 @@ def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
             row[column] += n
     columns = ", ".join(OUTCOMES)
     marks = ", ".join("?" * len(OUTCOMES))
-    additions = ", ".join(f"{c} = {c} + excluded.{c}" for c in OUTCOMES)
     for table, key_column, rows in (("usage_daily", "day", daily),
                                     ("usage_hourly", "hour", hourly)):
+        additions = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in OUTCOMES)
         conn.executemany(
             f"INSERT INTO {table} ({key_column}, pid, {columns}) VALUES (?, ?, {marks}) "
             f"ON CONFLICT ({key_column}, pid) DO UPDATE SET {additions}",
@@ -319,19 +366,21 @@ def _upsert(conn: sqlite3.Connection, batch: _Batch, now: float):
         countries[key] = countries.get(key, 0) + n
     conn.executemany(
         "INSERT INTO usage_countries (day, pid, country_code, requests) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (day, pid, country_code) DO UPDATE SET requests = requests + excluded.requests",
+        "ON CONFLICT (day, pid, country_code) DO UPDATE SET requests = usage_countries.requests + excluded.requests",
         [(*key, n) for key, n in countries.items()])
     conn.executemany(
         "INSERT INTO usage_denied_origins (pid, origin, requests, first_seen, last_seen) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pid, origin) DO UPDATE SET "
-        "requests = requests + excluded.requests, "
-        "first_seen = min(first_seen, excluded.first_seen), "
-        "last_seen = max(last_seen, excluded.last_seen)",
+        "requests = usage_denied_origins.requests + excluded.requests, "
+        "first_seen = CASE WHEN excluded.first_seen < usage_denied_origins.first_seen"
+        " THEN excluded.first_seen ELSE usage_denied_origins.first_seen END, "
+        "last_seen = CASE WHEN excluded.last_seen > usage_denied_origins.last_seen"
+        " THEN excluded.last_seen ELSE usage_denied_origins.last_seen END",
         [(pid, origin, n, _timestamp(first), _timestamp(last))
          for (pid, origin), (n, first, last) in batch.origins.items()])
 
 
-def _prune(conn: sqlite3.Connection, now: float, retention_days: int):
+def _prune(conn: Connection, now: float, retention_days: int):
     """Delete aggregates past their retention (inside the caller's transaction)."""
     today = int(now // 86400)
     oldest_day = _day((today - retention_days + 1) * 24)
@@ -347,7 +396,7 @@ def _prune(conn: sqlite3.Connection, now: float, retention_days: int):
         " SELECT pid, origin FROM ("
         "  SELECT pid, origin, row_number() OVER ("
         "   PARTITION BY pid ORDER BY last_seen DESC, requests DESC) AS rank"
-        "  FROM usage_denied_origins) WHERE rank > ?)",
+        "  FROM usage_denied_origins) AS ranked WHERE rank > ?)",
         (MAX_STORED_ORIGINS_PER_PROJECT,))
 
 
@@ -391,11 +440,11 @@ class DeniedOrigin:
 def _pid_filter(pid):
     """SQL condition and parameters: ``None`` sums every pid; otherwise one pid."""
     if pid is None:
-        return "1", ()
+        return "TRUE", ()
     return "pid = ?", (pid,)
 
 
-def daily(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
+def daily(conn: Connection, pid=None, days: int = 30, now=None) -> list:
     """Per-day counts for the last ``days`` UTC days, today last, zero-filled.
 
     Args:
@@ -413,7 +462,7 @@ def daily(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
     return _series(conn, "usage_daily", "day", periods, pid)
 
 
-def hourly(conn: sqlite3.Connection, pid=None, hours: int = HOURLY_KEEP_HOURS, now=None) -> list:
+def hourly(conn: Connection, pid=None, hours: int = HOURLY_KEEP_HOURS, now=None) -> list:
     """Per-hour counts for the last ``hours`` UTC hours (at most 48 are kept), zero-filled.
 
     Same arguments as :func:`daily`; periods are ``YYYY-MM-DDTHH``.
@@ -435,7 +484,7 @@ def _series(conn, table, key_column, periods, pid):
     return [UsageCounts(period, *found.get(period, (0,) * len(OUTCOMES))) for period in periods]
 
 
-def totals_by_project(conn: sqlite3.Connection, days: int = 30, now=None) -> dict:
+def totals_by_project(conn: Connection, days: int = 30, now=None) -> dict:
     """``{pid: UsageCounts}`` summed over the last ``days`` days (period = first day)."""
     today = int((time.time() if now is None else now) // 86400)
     first = _day((today - days + 1) * 24)
@@ -444,7 +493,7 @@ def totals_by_project(conn: sqlite3.Connection, days: int = 30, now=None) -> dic
         f"SELECT pid, {sums} FROM usage_daily WHERE day >= ? GROUP BY pid ORDER BY pid", (first,))}
 
 
-def countries(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> list:
+def countries(conn: Connection, pid=None, days: int = 30, now=None) -> list:
     """``[(country_code, requests)]`` served in the last ``days`` days, most first."""
     today = int((time.time() if now is None else now) // 86400)
     condition, params = _pid_filter(pid)
@@ -454,7 +503,7 @@ def countries(conn: sqlite3.Connection, pid=None, days: int = 30, now=None) -> l
         (_day((today - days + 1) * 24), *params))]
 
 
-def top_denied_origins(conn: sqlite3.Connection, pid=None, limit: int = 20) -> list:
+def top_denied_origins(conn: Connection, pid=None, limit: int = 20) -> list:
     """The most-refused origins (for one project, or all), as :class:`DeniedOrigin`, most first."""
     condition, params = _pid_filter(pid)
     return [DeniedOrigin(*row) for row in conn.execute(

@@ -77,7 +77,8 @@ class Accounting:
         self.usage = UsageRecorder(state_path, flush_interval=flush_interval,
                                    retention_days=retention_days)
         self.metrics = SharedMetrics(metrics_dir, interval=metrics_interval)
-        self.metrics.extra_snapshot = lambda: {"usage_flush_failures": self.usage.flush_failures}
+        self.metrics.extra_snapshot = lambda: {"usage_flush_failures": self.usage.flush_failures,
+                                               "usage_dropped": self.usage.dropped}
         self._observe = self.metrics.observe
         self._record = self.usage.record
         self.live_database = None

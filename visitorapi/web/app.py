@@ -22,6 +22,7 @@ from json.encoder import encode_basestring_ascii
 from urllib.parse import parse_qsl, quote
 
 from visitorapi.domains import is_allowed
+from visitorapi.state.authorized_domains import ProjectsUnavailable
 from visitorapi.web import cors, pages
 from visitorapi.web import metrics as metrics_policy
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https
@@ -48,6 +49,18 @@ _LOCATION_CACHE_SIZE = 16384
 _GRANT_CACHE_SIZE = 4096
 _UA_CACHE_SIZE = 8192
 
+
+
+class Degraded(str):
+    """A store problem a node serves through, for ``store_ready`` to return.
+
+    A shared PostgreSQL server that is down or restarting is down for every
+    node at once: were ``/readyz`` to answer 503, a load balancer or
+    Kubernetes would take every node out of rotation and turn a database
+    outage into a full one, while each node can go on answering ``/api``
+    from the projects it holds in memory. ``/readyz`` then answers 200 with
+    ``"result": "degraded"`` and the problem, for monitoring.
+    """
 
 class Response:
     """A response under construction, plus the outcome facts observers count.
@@ -259,7 +272,11 @@ class VisitorAPI:
                 raise HTTPError(405, f"method {method if method.isalpha() else 'used'} is not "
                                      "allowed; use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
             pid = pid_from_query(environ.get("QUERY_STRING", ""), validate=False)
-            patterns = self.domains.patterns_for(pid)
+            try:
+                patterns = self.domains.patterns_for(pid)
+            except ProjectsUnavailable:
+                # NOTE: the reason (it names files) is in /readyz and the log, not here.
+                raise HTTPError(503, "not ready: the project list cannot be read") from None
             if patterns is not None:
                 response.pid = pid
             else:
@@ -404,15 +421,18 @@ class VisitorAPI:
         return Response(200, b'{"status": 200, "result": "ok"}', route="/healthz")
 
     def readyz(self, environ) -> Response:
-        """Readiness: a database is loaded and the store is reachable."""
+        """Readiness: a database is loaded and the store is reachable (200 "degraded" with the
+        problem when the store is a shared server this node serves through, see Degraded)."""
         _read_only(environ)
         database = self.database.current()
         if database is None:
             raise HTTPError(503, f"not ready: {self.database.error or 'no IP database loaded'}")
         problem = self.store_ready()
-        if problem:
+        if problem and not isinstance(problem, Degraded):
             raise HTTPError(503, f"not ready: {problem}")
-        body = {"status": 200, "result": "ready"}
+        body = {"status": 200, "result": "degraded" if problem else "ready"}
+        if problem:
+            body["problem"] = str(problem)
         built = (getattr(database, "metadata", None) or {}).get("build_time")
         if built:
             body["databaseBuilt"] = str(built)

@@ -128,7 +128,8 @@ def process_facts() -> dict:
 def empty_total() -> dict:
     """The neutral element of :func:`merge`."""
     return {"requests": {}, "latency": {}, "rate_limited": {}, "cpu_seconds": 0.0,
-            "resident_bytes": 0, "open_fds": 0, "workers": 0, "usage_flush_failures": 0}
+            "resident_bytes": 0, "open_fds": 0, "workers": 0, "usage_flush_failures": 0,
+            "usage_dropped": 0}
 
 
 def merge(total: dict, snapshot: dict, live: bool = True) -> dict:
@@ -148,6 +149,7 @@ def merge(total: dict, snapshot: dict, live: bool = True) -> dict:
     for project, n in snapshot.get("rate_limited", {}).items():
         total["rate_limited"][project] = total["rate_limited"].get(project, 0) + n
     total["usage_flush_failures"] += snapshot.get("usage_flush_failures", 0)
+    total["usage_dropped"] += snapshot.get("usage_dropped", 0)
     facts = snapshot.get("process", {})
     total["cpu_seconds"] += facts.get("cpu_seconds", 0.0)
     if live:
@@ -257,6 +259,10 @@ def render(total: dict, *, database_loaded=False, database_built=None, service_s
     out.family("visitorapi_usage_flush_failures_total", "counter",
                "Usage-store writes that failed and were retried.")
     out.sample("visitorapi_usage_flush_failures_total", total["usage_flush_failures"])
+    out.family("visitorapi_usage_dropped_total", "counter",
+               "Requests not counted in usage: the store could not be written and the "
+               "sums kept in memory reached their bound.")
+    out.sample("visitorapi_usage_dropped_total", total["usage_dropped"])
 
     out.family("visitorapi_workers", "gauge", "Live worker processes that have counted requests.")
     out.sample("visitorapi_workers", total["workers"])

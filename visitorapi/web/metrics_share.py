@@ -333,6 +333,7 @@ def _fold(into: dict, snapshot: dict) -> dict:
         "rate_limited": total["rate_limited"],
         "process": {"cpu_seconds": total["cpu_seconds"]},
         "usage_flush_failures": total["usage_flush_failures"],
+        "usage_dropped": total["usage_dropped"],
     }
     return folded
 
