@@ -29,6 +29,10 @@ TABLES = (
     ("sessions", "id_hash"),
     ("login_throttle", "key"),
     ("dashboard_settings", "name"),
+    ("notify_subscriptions", "account_id, kind, channel"),
+    ("notify_webhooks", "id"),
+    ("notify_outbox", "id"),
+    ("notify_marks", "name"),
 )
 
 
