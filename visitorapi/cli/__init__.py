@@ -25,6 +25,7 @@ COMMAND_GROUPS = (
     "serve",
     "users",
     "state",
+    "notify",
 )
 
 

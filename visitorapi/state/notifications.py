@@ -170,21 +170,21 @@ def enqueue(conn: Connection, event, now: float, *, everyone: bool = False,
     return emails + hooks
 
 
-def enqueue_test(conn: Connection, event, account_id: int, now: float) -> int:
-    """Queue ``event`` for one account on its email and every webhook (``notify test``)."""
+def enqueue_test(conn: Connection, event, account_id: int, now: float) -> list:
+    """Queue ``event`` for one account on its email and every webhook; return the outbox ids."""
     with transaction(conn):
         at = utc_now()
         values = (at, event.kind, event.pid, event.title, event.details, account_id)
-        count = conn.execute(
-            "INSERT INTO notify_outbox (created_at, kind, pid, title, details, account_id, "
-            "channel, webhook_id, next_attempt_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'email', NULL, ?, ?)", (*values, now, at)).rowcount
-        count += conn.execute(
-            "INSERT INTO notify_outbox (created_at, kind, pid, title, details, account_id, "
-            "channel, webhook_id, next_attempt_at, updated_at) "
+        columns = ("created_at, kind, pid, title, details, account_id, channel, webhook_id, "
+                   "next_attempt_at, updated_at")
+        ids = [conn.execute(f"INSERT INTO notify_outbox ({columns}) "
+                            "VALUES (?, ?, ?, ?, ?, ?, 'email', NULL, ?, ?) RETURNING id",
+                            (*values, now, at)).fetchone()[0]]
+        ids += [row[0] for row in conn.execute(
+            f"INSERT INTO notify_outbox ({columns}) "
             "SELECT ?, ?, ?, ?, ?, ?, 'webhook', id, ?, ? FROM notify_webhooks "
-            "WHERE account_id = ?", (*values, now, at, account_id)).rowcount
-    return count
+            "WHERE account_id = ? RETURNING id", (*values, now, at, account_id)).fetchall()]
+    return ids
 
 
 def claim_due(conn: Connection, now: float, limit: int = 20, only=None) -> list:
