@@ -34,6 +34,6 @@ setup(
     package_data={"visitorapi": ["**/*.sql", "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
     data_files=shipped_data(),
     install_requires=["gunicorn>=27"],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    extras_require={"test": ["pytest>=7", "hypothesis>=6", "aiosmtpd>=1.4"]},
     entry_points={"console_scripts": ["visitorapi = visitorapi.cli:main"]},
 )

@@ -98,6 +98,8 @@ def run_publish(args) -> int:
     settings = _settings()
     with contextlib.closing(db.connect(settings.state_path, create=True)) as conn:
         try:
+            if not args.body.strip():
+                raise ValueError("--body is empty; write the notice itself")
             count = publish_notice(conn, args.title, args.body, cli_actor(), time.time())
         except ValueError as exc:
             raise OperatorError(str(exc)) from None

@@ -3,7 +3,7 @@
 Path groups become the handler's keyword arguments. A pid in a path has
 the pid's own form, so nothing else reaches a handler.
 """
-from visitorapi.dashboard import auditlog, login, projects, security, users
+from visitorapi.dashboard import auditlog, login, notifications, projects, security, users
 from visitorapi.dashboard.app import ENROLL, OWNER, PRE_LOGIN, SECOND_FACTOR, USER
 
 _PID = r"(?P<pid>[A-Za-z0-9_-]{1,64})"
@@ -28,6 +28,11 @@ ROUTES = (
     ("POST", f"/projects/{_PID}/delete", projects.delete, USER),
     ("POST", f"/projects/{_PID}/reviewed", projects.reviewed, USER),
     ("GET", "/audit", auditlog.show, USER),
+    ("GET", "/notifications", notifications.show, USER),
+    ("POST", "/notifications/choices", notifications.save_choices, USER),
+    ("POST", "/notifications/webhooks/add", notifications.add_webhook, USER),
+    ("POST", "/notifications/webhooks/remove", notifications.remove_webhook, USER),
+    ("POST", "/notifications/notice", notifications.publish, OWNER),
 
     ("GET", "/security", security.show, ENROLL),
     ("POST", "/security/password", security.change_password, ENROLL),

@@ -91,9 +91,9 @@ def audit_event(conn, entry):
                      f"{by} Make new recovery codes on the Security page."), about_user
     if entry.action in ("project.disabled", "project.deleted"):
         what = entry.action.split(".")[1]
-        name = (entry.before or {}).get("name") or entry.pid
-        return Event("security", f"Project {name} ({entry.pid}) {what}", by,
-                     pid=entry.pid), {}
+        name = (entry.before or {}).get("name")   # a deleted project's last state
+        label = f"{name} ({entry.pid})" if name else _project_label(conn, entry.pid)
+        return Event("security", f"Project {label} {what}", by, pid=entry.pid), {}
     return None
 
 
