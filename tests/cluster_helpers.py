@@ -146,7 +146,6 @@ def render_nginx_conf(shipped: str, folder: Path, listen_port: int, upstreams, c
         (r"^error_log (\S+) (\w+);$", rf"error_log {folder}/error.log \2;"),
         (r"access_log /\S+ visitorapi_private;", f"access_log {folder}/access.log visitorapi_private;"),
         (r"^worker_processes .*;$", "worker_processes 2;"),
-        (r"^\s*listen \[::\]:\d+.*;\n", ""),
         (r"listen 80;", f"listen {PROXY_HOST}:{free_port(PROXY_HOST)};"),
         (r"listen 443 ssl;", f"listen {PROXY_HOST}:{listen_port} ssl;"),
         (r"ssl_certificate /\S+;", f"ssl_certificate {cert};"),

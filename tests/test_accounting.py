@@ -1,6 +1,7 @@
 """Accounting.count: one call per request feeds the usage store and the metrics."""
 import pytest
 
+import exposition
 from visitorapi.state import db, usage
 from visitorapi.web import accounting
 
@@ -101,3 +102,21 @@ def test_build_time(value, expected):
     from visitorapi import refresh
     assert refresh.build_time(FakeDatabase(value)) == expected
     assert refresh.build_time(None) is None
+
+
+def test_metrics_count_failed_usage_writes_and_dropped_requests(tmp_path):
+    state = tmp_path / "state.sqlite3"
+    counting = accounting.Accounting(state, flush_interval=3600, metrics_dir=tmp_path)
+    counting.usage.max_pending = 2
+    counting.count("/api", 200, 0.001, pid="p1", country="DE")   # two sums
+    counting.count("/api", 429, 0.001, pid="p1")                 # no room: dropped
+    assert counting.usage.flush() is False      # no store, and a worker never makes one
+    assert not state.exists()
+    families = exposition.parse(counting.metrics_text())
+    assert exposition.value(families, "visitorapi_usage_flush_failures_total") == 1
+    assert exposition.value(families, "visitorapi_usage_dropped_total") == 1
+    db.connect(state, create=True).close()      # the operator restores or creates it
+    assert counting.usage.flush()
+    counting.close()
+    [p1] = usage.daily(db.connect(state), "p1", days=1)
+    assert (p1.served, p1.rate_limited) == (1, 0)

@@ -280,3 +280,55 @@ def test_concurrent_processes_add_up_exactly(store):
     assert sum(c.served for c in usage.daily(conn, days=2)) == 4 * 3000
     assert sum(n for _, n in usage.countries(conn, days=2)) == 4 * 3000
     assert sum(o.requests for o in usage.top_denied_origins(conn)) == 4 * len(range(0, 3000, 7))
+
+
+def test_failed_writes_are_logged_once_per_streak_and_retried_until_written(store, caplog):
+    recorder = make(store, FakeClock(), busy_timeout_ms=50)
+    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a real writer holds the store's lock
+    with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
+        for _ in range(3):
+            recorder.record("served", "p1", country="DE")
+            assert recorder.flush() is False
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert recorder.flush()
+        recorder.record("served", "p1", country="DE")
+        assert recorder.flush()
+    assert [r.event for r in caplog.records] == ["usage.flush_failed", "usage.flush_recovered"]
+    assert str(store) in caplog.records[0].getMessage()
+    assert "after 3 failed attempts; 0 requests were not counted" in caplog.records[1].getMessage()
+    assert (recorder.flush_failures, recorder.dropped) == (3, 0)
+    conn = db.connect(store)
+    assert usage.daily(conn, "p1", days=1, now=T0)[0].served == 4
+    assert usage.countries(conn, "p1", days=1, now=T0) == [("DE", 4)]
+
+
+def test_pending_sums_are_bounded_and_what_does_not_fit_is_counted_as_dropped(store, caplog):
+    clock = FakeClock()
+    recorder = make(store, clock, busy_timeout_ms=50, max_pending=4)
+    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
+        recorder.record("served", "p1", country="DE")   # two sums: served, and DE
+        recorder.record("denied", "p1")                 # three
+        assert recorder.flush() is False
+        recorder.record("served", "p1", country="DE")   # existing sums: kept
+        recorder.record("served", "p2", country="FR")   # needs two more: dropped
+        recorder.record("rate_limited", "p1")           # the fourth sum: kept
+        recorder.record("bad_request", "p1")            # full: dropped
+        assert recorder.flush() is False
+        clock.now += 3600
+        recorder.record("served", "p1", country="DE")   # a new hour needs new sums: dropped
+        assert recorder.flush() is False
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert recorder.flush()
+    assert recorder.dropped == 3
+    assert [r.event for r in caplog.records] == ["usage.flush_failed", "usage.dropping",
+                                                 "usage.flush_recovered"]
+    assert "3 requests were not counted" in caplog.records[2].getMessage()
+    conn = db.connect(store)
+    [p1] = usage.daily(conn, "p1", days=1, now=T0)
+    assert (p1.served, p1.denied, p1.rate_limited, p1.bad_request) == (2, 1, 1, 0)
+    assert usage.daily(conn, "p2", days=1, now=T0)[0].total == 0

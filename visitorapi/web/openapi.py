@@ -28,7 +28,7 @@ _ERROR_STATUSES = {
     "404": "unknown path",
     "405": "wrong method",
     "429": "rate limited; see Retry-After",
-    "503": "not ready: no IP database is loaded",
+    "503": "not ready: no IP database is loaded, or the project list cannot be read",
 }
 
 
