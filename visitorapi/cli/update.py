@@ -6,11 +6,16 @@ new file up within seconds. On any failure the current database stays in
 place and keeps serving, and the command exits 1 with the reason. See
 :mod:`visitorapi.refresh` and docs/operations.md, "Keeping the database fresh".
 """
+import contextlib
+import logging
 import os
+import time
 
 from visitorapi import refresh
 from visitorapi.errors import OperatorError
+from visitorapi.state.engines import StoreError
 
+log = logging.getLogger(__name__)
 
 
 def register(subparsers):
@@ -50,8 +55,29 @@ def run(args) -> int:
         except ValueError:
             raise OperatorError(f"VISITORAPI_UPDATE_MAX_BYTES must be a number of bytes, "
                                 f"not {configured!r}") from None
-    facts = refresh.refresh(args.source, target, format=args.format, attribution=args.attribution,
-                            max_bytes=max_bytes, timeout=args.timeout)
+    try:
+        facts = refresh.refresh(args.source, target, format=args.format,
+                                attribution=args.attribution, max_bytes=max_bytes,
+                                timeout=args.timeout)
+    except OperatorError as exc:
+        _tell_owners(target, str(exc))
+        raise
     print(f"updated {facts['target']}: {facts['bytes']} bytes in {facts['seconds']:.1f} s; "
           "running servers pick it up within seconds")
     return 0
+
+
+def _tell_owners(target, reason: str) -> None:
+    """Queue an 'update failed' notification for the owners (docs/notifications.md).
+
+    Best effort: without a usable store the failure is still the command's
+    exit status and message, which is what a cron job or timer reports.
+    """
+    from visitorapi.notify.detectors import record_update_failure
+    from visitorapi.state import db
+    try:
+        with contextlib.closing(db.connect()) as conn:
+            record_update_failure(conn, target, reason, time.time())
+    except (OperatorError, StoreError) as exc:
+        log.warning("could not queue the update-failure notification: %s", exc,
+                    extra={"event": "notify.not_queued"})
