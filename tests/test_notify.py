@@ -160,13 +160,17 @@ def test_a_new_refused_origin_is_reported_once_and_old_ones_never(conn):
     now = time.time()
     _denied_origin(conn, a, "https://old.example", _stamp(now - 3600))
     detectors.scan_refused(conn, now)                      # first run: mark only
-    _denied_origin(conn, a, "https://copycat.example", _stamp(now + 5))
+    _denied_origin(conn, a, "https://copycat.example", _stamp(now))   # in the mark's second
     detectors.scan_refused(conn, now + 10)
+    _denied_origin(conn, a, "https://second.example", _stamp(now + 10))
+    detectors.scan_refused(conn, now + 10)
+    _denied_origin(conn, a, "https://third.example", _stamp(now + 10))   # same second again
     detectors.scan_refused(conn, now + 20)
-    rows = conn.execute("SELECT title, details FROM notify_outbox").fetchall()
-    assert len(rows) == 1
-    assert rows[0][0] == f"New website refused for Shop ({a})"
-    assert "https://copycat.example" in rows[0][1] and "old.example" not in rows[0][1]
+    detectors.scan_refused(conn, now + 30)
+    rows = conn.execute("SELECT title, details FROM notify_outbox ORDER BY id").fetchall()
+    assert [row[0] for row in rows] == [f"New website refused for Shop ({a})"] * 3
+    assert ["copycat" in rows[0][1], "second" in rows[1][1], "third" in rows[2][1]] == [True] * 3
+    assert not [row for row in rows if "old.example" in row[1]]
 
 
 def _hourly(conn, pid, hour_start, served=0, denied=0):

@@ -23,6 +23,7 @@ What is watched, and the thresholds (docs/notifications.md):
   ``VISITORAPI_DB_MAX_AGE_DAYS`` (once per database build). Update failures
   are recorded by ``visitorapi update`` itself.
 """
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -123,32 +124,17 @@ def scan_refused(conn, now: float, thresholds: Thresholds = Thresholds()) -> int
     """New refused websites, and projects refused often this hour; return deliveries queued."""
     with transaction(conn):
         queued = 0
-        since = notifications.get_mark(conn, "refused.first_seen")
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        if since is None:
-            notifications.set_mark(conn, "refused.first_seen", stamp)
-        else:
-            new = {}
-            newest = since
-            for pid, origin, first_seen in conn.execute(
-                    "SELECT pid, origin, first_seen FROM usage_denied_origins "
-                    "WHERE first_seen > ? AND pid <> ? ORDER BY first_seen, origin",
-                    (since, SERVICE)):
-                newest = max(newest, first_seen)
-                if origin != OTHER_ORIGINS:
-                    new.setdefault(pid, []).append(origin)
-            for pid, origins in sorted(new.items()):
-                listed = "\n".join(f"  {origin}" for origin in origins[:MAX_ORIGINS_LISTED])
-                more = len(origins) - MAX_ORIGINS_LISTED
-                details = ("The API refused requests from a website it had not refused before "
-                           "(it is not among the project's authorized domains):\n" + listed +
-                           (f"\n  and {more} more" if more > 0 else "") +
-                           "\nIf it is yours, authorize it; if not, another site is using "
-                           "this project id.")
-                queued += record(conn, Event(
-                    "refused", f"New website refused for {_project_label(conn, pid)}",
-                    details, pid=pid), now)
-            notifications.set_mark(conn, "refused.first_seen", newest)
+        for pid, origins in sorted(_new_refused_origins(conn, now).items()):
+            listed = "\n".join(f"  {origin}" for origin in origins[:MAX_ORIGINS_LISTED])
+            more = len(origins) - MAX_ORIGINS_LISTED
+            details = ("The API refused requests from a website it had not refused before "
+                       "(it is not among the project's authorized domains):\n" + listed +
+                       (f"\n  and {more} more" if more > 0 else "") +
+                       "\nIf it is yours, authorize it; if not, another site is using "
+                       "this project id.")
+            queued += record(conn, Event(
+                "refused", f"New website refused for {_project_label(conn, pid)}",
+                details, pid=pid), now)
         hour = _hour(now)
         for pid, denied in conn.execute(
                 "SELECT pid, denied FROM usage_hourly WHERE hour = ? AND pid <> ? AND denied > ?",
@@ -163,6 +149,35 @@ def scan_refused(conn, now: float, thresholds: Thresholds = Thresholds()) -> int
                 f"{hour}:00 (alert threshold {thresholds.refused_per_hour}). The Projects page "
                 "lists the refused websites.", pid=pid), now)
         return queued
+
+
+def _new_refused_origins(conn, now: float) -> dict:
+    """``{pid: [origin]}`` first refused since the last call; moves the mark.
+
+    The mark is the newest ``first_seen`` handled (whole seconds) and the
+    origins first seen in that very second, so one refused a moment later
+    in the same second is still new next time, and none is told twice.
+    """
+    mark = json.loads(notifications.get_mark(conn, "refused.first_seen", "null"))
+    since, handled = (mark["at"], set(map(tuple, mark["seen"]))) if mark else \
+        (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), None)
+    rows = [(pid, origin, first_seen) for pid, origin, first_seen in conn.execute(
+        "SELECT pid, origin, first_seen FROM usage_denied_origins "
+        "WHERE first_seen >= ? AND pid <> ? ORDER BY first_seen, pid, origin", (since, SERVICE))
+        if (pid, origin) not in (handled or ())]
+    newest = max([since] + [row[2] for row in rows])
+    seen = {(pid, origin) for pid, origin, first_seen in rows if first_seen == newest}
+    if newest == since:
+        seen |= handled or set()
+    notifications.set_mark(conn, "refused.first_seen",
+                           json.dumps({"at": newest, "seen": sorted(seen)}))
+    if handled is None:
+        return {}   # the first run: what is there already is history
+    new = {}
+    for pid, origin, _ in rows:
+        if origin != OTHER_ORIGINS:
+            new.setdefault(pid, []).append(origin)
+    return new
 
 
 # -- usage far above the baseline ---------------------------------------------
