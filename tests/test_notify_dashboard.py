@@ -119,3 +119,30 @@ def test_the_log_shows_outcomes_and_never_a_webhook_secret(app, conn):
     assert "Notice &lt;b&gt;" in text and "Notice <b>" not in text
     assert hook.secret not in text
     assert pid not in text
+
+
+def test_a_sign_in_from_a_new_browser_is_told_to_that_account(app, conn):
+    member = accounts.find(conn, "member@example.com")
+    owner = accounts.find(conn, "owner@example.com")
+    for account in (member, owner):
+        notifications.set_subscriptions(conn, account.id, [("security", "email")])
+    firefox = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 "
+                             "Firefox/120.0"}
+    chrome = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                            "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"}
+
+    def sign_in(headers):
+        client = Client(app)
+        page = client.request("POST", "/dashboard/login", {
+            "email": "member@example.com", "password": PASSWORD,
+            "csrf": client.get("/dashboard/login").csrf()}, headers=headers)
+        assert page.status == 303
+
+    sign_in(firefox)   # the first sign-in ever is not news
+    sign_in(firefox)
+    assert notifications.delivery_log(conn) == []
+    sign_in(chrome)
+    sign_in(chrome)
+    (entry,) = notifications.delivery_log(conn)
+    assert entry.address == "member@example.com"   # not the owners: it is the member's
+    assert entry.title == "New sign-in to member@example.com from Chrome on Windows"

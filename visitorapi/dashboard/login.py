@@ -5,12 +5,15 @@ exists, is disabled, or has MFA, and counts against both the typed account
 name and the client (:mod:`visitorapi.state.throttle`); a throttled attempt
 is refused before any password is checked. Each successful step starts a
 session with a new id (no fixation), and re-authentication rotates it too.
+A completed sign-in from a browser new for the account is queued as a
+security notification (:func:`visitorapi.notify.events.record_sign_in`).
 """
 import math
 
 from visitorapi.dashboard.http import redirect, safe_next
 from visitorapi.dashboard.layout import csrf_field, error_text, page
 from visitorapi.dashboard.markup import Html, render
+from visitorapi.notify.events import record_sign_in
 from visitorapi.state import accounts, sessions, throttle
 from visitorapi.web.errors import HTTPError
 
@@ -64,6 +67,7 @@ def submit_login(ctx):
         return redirect(f"{ctx.prefix}/login/code")
     throttle.record_success(ctx.conn, keys[0])
     ctx.start_session(account, "full", reauthenticated=True)
+    record_sign_in(ctx.conn, account, ctx.device_label(), ctx.now)
     return redirect(f"{ctx.prefix}/projects")
 
 
@@ -117,6 +121,7 @@ def submit_code(ctx):
         return _code_form(ctx, "/login/code", "Two-factor authentication", intro, WRONG_CODE)
     throttle.record_success(ctx.conn, keys[0])
     ctx.rotate_session(stage="full", created_at=ctx.now, reauth_at=ctx.now)
+    record_sign_in(ctx.conn, ctx.account, ctx.device_label(), ctx.now)
     return redirect(f"{ctx.prefix}/projects")
 
 

@@ -71,7 +71,7 @@ def audit_event(conn, entry):
     """
     who = _subject(entry)
     by = f"By {entry.actor} at {entry.at}."
-    about_user = {"owners_only": True, "also_account": who}
+    about_user = {"owners": True, "account": who}
     if entry.action == "account.created":
         role = (entry.after or {}).get("role", "")
         return Event("security", f"User {who} created ({role})", by), about_user
@@ -232,7 +232,7 @@ def scan_database(conn, now: float, built: float | None, max_age_days: float, pa
             "ipdb", "The IP database is out of date",
             f"{path} was built on {built_text}, {(now - built) / 86400:.0f} days ago (limit "
             f"{max_age_days:g} days, VISITORAPI_DB_MAX_AGE_DAYS). Locations drift as address "
-            "blocks move: run 'visitorapi update' (docs/operations.md)."), now, owners_only=True)
+            "blocks move: run 'visitorapi update' (docs/operations.md)."), now, owners=True)
 
 
 def record_update_failure(conn, target, reason: str, now: float) -> int:
@@ -241,4 +241,4 @@ def record_update_failure(conn, target, reason: str, now: float) -> int:
         return record(conn, Event(
             "ipdb", "An IP database update failed",
             f"Updating {target} failed; the current database keeps serving.\nReason: {reason}"),
-            now, owners_only=True)
+            now, owners=True)

@@ -23,8 +23,9 @@ KINDS = {
     "refused": "Refused origins: a new website refused, or many refusals in an hour",
     "usage": "Usage far above the project's own recent baseline",
     "ipdb": "The IP database: stale, or an update failed or was refused",
-    "security": "Security: users created, disabled or given a new role; MFA turned off or "
-                "reset; recovery codes used up; projects disabled or deleted",
+    "security": "Security: a sign-in from a new browser; users created, disabled or given a "
+                "new role; MFA turned off or reset; recovery codes used up; projects disabled "
+                "or deleted",
 }
 NOTICE = "notice"
 TEST = "test"
@@ -83,3 +84,22 @@ def publish_notice(conn, title: str, body: str, actor: str, now: float) -> int:
         audit.append(conn, actor=actor, action="notice.published",
                      after={"title": event.title})
         return record(conn, event, now, everyone=True)
+
+
+def record_sign_in(conn, account, browser: str, now: float) -> int:
+    """A full sign-in to the dashboard: tell the account when ``browser`` is new for it.
+
+    ``browser`` is the coarse "Firefox on Linux" label of the operator's own
+    browser (the sessions list shows the same). The first sign-in ever is
+    not news; only the account itself is told, if it chose security events.
+    """
+    with transaction(conn):
+        new, first_ever = notifications.remember_browser(conn, account.id, browser)
+        if not new or first_ever:
+            return 0
+        return record(conn, Event(
+            "security", f"New sign-in to {account.email} from {browser}",
+            f"Someone signed in to the dashboard as {account.email} from a browser not seen "
+            f"for this account before ({browser}). If it was not you, change your password "
+            "on the Security page, log out the other sessions and tell an owner."),
+            now, account=account.email)

@@ -33,6 +33,7 @@ TABLES = (
     ("notify_webhooks", "id"),
     ("notify_outbox", "id"),
     ("notify_marks", "name"),
+    ("notify_known_browsers", "account_id, label"),
 )
 
 

@@ -128,18 +128,20 @@ _AUDIENCE = ("a.disabled = 0 AND (CAST(? AS TEXT) IS NULL OR a.role = 'owner' OR
 
 
 def enqueue(conn: Connection, event, now: float, *, everyone: bool = False,
-            owners_only: bool = False, also_account: str | None = None) -> int:
+            owners: bool = False, account: str | None = None) -> int:
     """Write one outbox row per subscribed recipient and channel; return how many.
 
-    Call it inside the transaction that notices the event.
+    Call it inside the transaction that notices the event. By default the
+    audience is every account that can see ``event.pid`` (all accounts when
+    it is None) and chose ``event.kind``.
 
     Args:
         event: a :class:`visitorapi.notify.events.Event`.
         everyone: every active account, by email and all its webhooks, whatever
             it chose (security notices, promise 9.1).
-        owners_only: for events about the dashboard itself (users, MFA): owners
-            who chose the kind, plus ``also_account`` (the account concerned)
-            if it chose the kind.
+        owners, account: instead of the project's audience, the owners and/or
+            the account with this email (events about the dashboard itself:
+            users, MFA, sign-ins), if they chose the kind.
     """
     if not conn.in_transaction:
         raise ValueError("enqueue must run inside the transaction that records the event")
@@ -151,8 +153,9 @@ def enqueue(conn: Connection, event, now: float, *, everyone: bool = False,
         who, who_params = "a.disabled = 0", ()
         email_filter = webhook_filter = ""
     else:
-        if owners_only:
-            who, who_params = "a.disabled = 0 AND (a.role = 'owner' OR a.email = ?)", (also_account,)
+        if owners or account:
+            who = "a.disabled = 0 AND ((a.role = 'owner' AND ? = 1) OR a.email = ?)"
+            who_params = (int(owners), account)
         else:
             who, who_params = _AUDIENCE, (event.pid, event.pid)
         email_filter = (" AND EXISTS (SELECT 1 FROM notify_subscriptions s WHERE "
@@ -238,6 +241,19 @@ def delivery_log(conn: Connection, account_id: int | None = None, limit: int = 1
     sql += " ORDER BY o.id DESC LIMIT ?"
     params.append(limit)
     return [LogEntry(*row) for row in conn.execute(sql, params)]
+
+
+def remember_browser(conn: Connection, account_id: int, label: str) -> tuple:
+    """Note that the account signed in from ``label``; return ``(new, first_ever)``.
+
+    Call it inside the transaction that records the sign-in's event.
+    """
+    known = conn.execute("SELECT count(*) FROM notify_known_browsers WHERE account_id = ?",
+                         (account_id,)).fetchone()[0]
+    added = conn.execute("INSERT INTO notify_known_browsers (account_id, label, first_seen) "
+                         "VALUES (?, ?, ?) ON CONFLICT (account_id, label) DO NOTHING",
+                         (account_id, label, utc_now())).rowcount
+    return bool(added), known == 0
 
 
 # -- the detectors' marks ------------------------------------------------------

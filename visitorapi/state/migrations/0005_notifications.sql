@@ -56,3 +56,12 @@ CREATE TABLE notify_marks (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Browsers each account has signed in from ("Firefox on Linux", the coarse
+-- label the sessions list shows), so a sign-in from a new one can be told.
+CREATE TABLE notify_known_browsers (
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (account_id, label)
+);

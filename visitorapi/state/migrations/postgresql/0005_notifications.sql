@@ -42,3 +42,10 @@ CREATE TABLE notify_marks (
     name TEXT COLLATE "C" PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+CREATE TABLE notify_known_browsers (
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    label TEXT COLLATE "C" NOT NULL,
+    first_seen TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (account_id, label)
+);
