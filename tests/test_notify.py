@@ -10,7 +10,7 @@ import time
 import pytest
 from cluster_helpers import make_certificate
 from notify_helpers import MailServer, Receiver
-from server_helpers import free_port
+from server_helpers import compile_fixture, free_port
 
 from visitorapi import totp
 from visitorapi.notify import detectors, webhook
@@ -370,3 +370,20 @@ def test_webhook_body_is_the_event_and_nothing_else():
     assert json.loads(webhook.body_for(delivery)) == {
         "id": 7, "created": "2026-01-01T00:00:00Z",
         "event": {"kind": "usage", "project": "pid1", "title": "t", "details": "d"}}
+
+
+def test_a_refused_database_file_is_reported_once_per_version(conn, tmp_path):
+    from visitorapi.notify.runner import database_facts
+    owner, *_ = people(conn)
+    subscribe_all(conn, owner)
+    path = tmp_path / "db.vdb"
+    path.write_bytes(b"not a database at all" * 10)
+    facts = database_facts(path)
+    assert facts.problem and facts.built is None
+    assert detectors.scan_refused_database(conn, 1.0, facts.problem, facts.identity, path) == 1
+    assert detectors.scan_refused_database(conn, 2.0, facts.problem, facts.identity, path) == 0
+    (title, details), = conn.execute("SELECT title, details FROM notify_outbox").fetchall()
+    assert title == "The IP database file was refused" and str(path) in details
+    assert database_facts(tmp_path / "missing.vdb") == type(facts)()
+    good = database_facts(compile_fixture(tmp_path))
+    assert good.problem == "" and abs(good.built - time.time()) < DAY

@@ -19,9 +19,10 @@ What is watched, and the thresholds (docs/notifications.md):
   above ``spike_factor`` times its baseline and above ``spike_floor``; the
   baseline is the median of its daily requests over the 7 full UTC days
   before today, divided by 24 (days without requests count as 0);
-- the IP database (:func:`scan_database`): older than
-  ``VISITORAPI_DB_MAX_AGE_DAYS`` (once per database build). Update failures
-  are recorded by ``visitorapi update`` itself.
+- the IP database (:func:`scan_database`, :func:`scan_refused_database`):
+  older than ``VISITORAPI_DB_MAX_AGE_DAYS`` (once per database build), or a
+  file the workers refuse (once per file version). Update failures are
+  recorded by ``visitorapi update`` itself (:func:`record_update_failure`).
 """
 import json
 import statistics
@@ -233,6 +234,20 @@ def scan_database(conn, now: float, built: float | None, max_age_days: float, pa
             f"{path} was built on {built_text}, {(now - built) / 86400:.0f} days ago (limit "
             f"{max_age_days:g} days, VISITORAPI_DB_MAX_AGE_DAYS). Locations drift as address "
             "blocks move: run 'visitorapi update' (docs/operations.md)."), now, owners=True)
+
+
+def scan_refused_database(conn, now: float, problem: str, identity: str, path) -> int:
+    """An event when the database file cannot be opened (once per file version): the
+    workers refuse it and keep serving what they had, or serve nothing."""
+    with transaction(conn):
+        if notifications.get_mark(conn, "ipdb.refused") == identity:
+            return 0
+        notifications.set_mark(conn, "ipdb.refused", identity)
+        return record(conn, Event(
+            "ipdb", "The IP database file was refused",
+            f"{path} cannot be opened: {problem}\nRunning workers keep serving the database "
+            "they had; a worker that starts now has none. Replace the file with a good one "
+            "('visitorapi update', or restore it) and check /readyz."), now, owners=True)
 
 
 def record_update_failure(conn, target, reason: str, now: float) -> int:

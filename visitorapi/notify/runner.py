@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 from visitorapi.errors import OperatorError
 from visitorapi.notify import detectors
@@ -24,16 +25,29 @@ from visitorapi.state.engines import StoreError
 log = logging.getLogger(__name__)
 
 
-def database_build_time(path):
-    """The served database's build time (seconds), or None if it cannot be read."""
+@dataclass(frozen=True)
+class DatabaseFacts:
+    """What the sender reads of the configured IP database file, once per pass."""
+    built: float | None = None   # build time (seconds), when the file says
+    problem: str = ""            # why the file cannot be opened ('' when it can)
+    identity: str = ""           # inode, mtime and size: one file version
+
+
+def database_facts(path) -> DatabaseFacts:
+    """Open the configured database as a worker would; report its age or why it is refused."""
     from visitorapi import refresh
     from visitorapi.ipdb import InvalidDatabaseError, open_database
     try:
-        database = open_database(path)
-    except (OSError, InvalidDatabaseError):   # NOTE: a missing or broken file is /readyz's to report
-        return None
+        stat = os.stat(path)
+    except OSError:
+        return DatabaseFacts()   # NOTE: a missing file is /readyz's and the log's to report
+    identity = f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
     try:
-        return refresh.build_time(database)
+        database = open_database(path)
+    except (OSError, InvalidDatabaseError) as exc:
+        return DatabaseFacts(problem=str(exc), identity=identity)
+    try:
+        return DatabaseFacts(built=refresh.build_time(database), identity=identity)
     finally:
         database.close()
 
@@ -62,8 +76,12 @@ class Runner:
         detectors.scan_audit(conn, now)
         detectors.scan_refused(conn, now, thresholds)
         detectors.scan_usage(conn, now, thresholds)
-        detectors.scan_database(conn, now, database_build_time(self.settings.db_path),
-                                self.settings.db_max_age_days, self.settings.db_path)
+        facts = database_facts(self.settings.db_path)
+        detectors.scan_database(conn, now, facts.built, self.settings.db_max_age_days,
+                                self.settings.db_path)
+        if facts.problem:
+            detectors.scan_refused_database(conn, now, facts.problem, facts.identity,
+                                            self.settings.db_path)
         attempted = 0
         while True:
             outcomes = self.sender.deliver_due(conn)
