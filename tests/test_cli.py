@@ -8,6 +8,7 @@ import pytest
 
 from visitorapi import __version__
 from visitorapi.cli import COMMAND_GROUPS, build_parser, main
+from visitorapi.state import db
 
 from conftest import ROOT, run_cli
 
@@ -45,6 +46,7 @@ def test_every_command_group_registers_runnable_commands(group):
 ])
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path, args):
     """``visitorapi ... | head``: no traceback, no message, 128 + SIGPIPE like Unix tools."""
+    db.connect(tmp_path / "state.sqlite3", create=True).close()  # else "created a new ..."
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first write
     env = {**os.environ, "PYTHONPATH": str(ROOT),

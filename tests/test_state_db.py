@@ -202,3 +202,28 @@ def test_a_long_lived_connection_follows_the_file(tmp_path):
     (tmp_path / "new.sqlite3").rename(path)     # a restore puts another file in place
     assert [p.name for p in projects.list_projects(store.get())] == ["new"]
     store.close()
+
+
+def test_a_serving_process_never_creates_the_postgresql_tables(postgres_server):
+    url = postgres_server.new_database()
+    with pytest.raises(OperatorError, match="has no visitorapi tables; a serving process never"):
+        db.connect(url)
+    assert postgres_server.query(url, "SELECT to_regclass('projects')") == [(None,)]
+    db.connect(url, create=True).close()
+    db.connect(url).close()
+
+
+def test_both_engines_have_the_same_tables_and_columns(tmp_path, postgres_server):
+    """The migrations are written twice (one folder per engine); this keeps them twins."""
+    from visitorapi.state.copy import TABLES
+
+    def columns(conn):
+        return {table: [c[0] for c in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+                for table in [t for t, _ in TABLES] + ["projects_revision", "schema_migrations"]}
+    sqlite = db.connect(tmp_path / "state.sqlite3", create=True)
+    postgresql = db.connect(postgres_server.new_database(), create=True)
+    expected = columns(sqlite)
+    expected["projects"].append("rowid")   # SQLite's is implicit; PostgreSQL's is a column
+    assert columns(postgresql) == expected
+    sqlite.close()
+    postgresql.close()

@@ -284,7 +284,7 @@ def test_concurrent_processes_add_up_exactly(store):
 
 def test_failed_writes_are_logged_once_per_streak_and_retried_until_written(store, caplog):
     recorder = make(store, FakeClock(), busy_timeout_ms=50)
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")  # a real writer holds the store's lock
     with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
         for _ in range(3):
@@ -307,7 +307,7 @@ def test_failed_writes_are_logged_once_per_streak_and_retried_until_written(stor
 def test_pending_sums_are_bounded_and_what_does_not_fit_is_counted_as_dropped(store, caplog):
     clock = FakeClock()
     recorder = make(store, clock, busy_timeout_ms=50, max_pending=4)
-    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker = db.connect(store)
     blocker.execute("BEGIN IMMEDIATE")
     with caplog.at_level("WARNING", logger="visitorapi.state.usage"):
         recorder.record("served", "p1", country="DE")   # two sums: served, and DE

@@ -384,8 +384,12 @@ class PostgreSQL:
                                 "is up, and the password (PGPASSWORD or PGPASSFILE)") from exc
         cls._register_loaders(raw, psycopg)
         conn = Connection(raw, cls)
-        conn.file_mode = None
-        if not create and not cls.has_table(conn, "schema_migrations"):
+        try:
+            present = create or cls.has_table(conn, "schema_migrations")
+        except StoreError as exc:
+            conn.close()
+            raise OperatorError(cls.explain(url, exc)) from exc
+        if not present:
             conn.close()
             raise OperatorError(missing_message(url))
         return conn
