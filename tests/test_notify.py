@@ -387,3 +387,15 @@ def test_a_refused_database_file_is_reported_once_per_version(conn, tmp_path):
     assert database_facts(tmp_path / "missing.vdb") == type(facts)()
     good = database_facts(compile_fixture(tmp_path))
     assert good.problem == "" and abs(good.built - time.time()) < DAY
+
+
+def test_removing_a_webhook_gives_up_its_deliveries_and_keeps_them_in_the_log(conn):
+    owner, *_ = people(conn)
+    hook = notifications.add_webhook(conn, owner.id, "https://hooks.example/x")
+    publish_notice(conn, "Notice", "Body", "cli:test", 0)
+    assert notifications.remove_webhook(conn, owner.id, hook.id)
+    assert not notifications.remove_webhook(conn, owner.id, hook.id)
+    assert {d.channel for d in notifications.claim_due(conn, 1)} == {"email"}
+    log = {e.channel: e for e in notifications.delivery_log(conn)}
+    assert (log["webhook"].state, log["webhook"].address, log["webhook"].last_error) == \
+        ("failed", "(removed)", "webhook removed")

@@ -114,8 +114,14 @@ def add_webhook(conn: Connection, account_id: int, url: str) -> Webhook:
 
 
 def remove_webhook(conn: Connection, account_id: int, webhook_id: int) -> bool:
-    """Remove one of the account's webhooks (its pending deliveries go with it)."""
+    """Remove one of the account's webhooks; its unsent deliveries are given up.
+
+    Its deliveries stay in the log (their webhook shows as removed).
+    """
     with transaction(conn):
+        conn.execute("UPDATE notify_outbox SET state = 'failed', last_error = 'webhook removed', "
+                     "updated_at = ? WHERE webhook_id = ? AND account_id = ? "
+                     "AND state IN ('pending', 'sending')", (utc_now(), webhook_id, account_id))
         return conn.execute("DELETE FROM notify_webhooks WHERE id = ? AND account_id = ?",
                             (webhook_id, account_id)).rowcount > 0
 
@@ -201,7 +207,8 @@ def claim_due(conn: Connection, now: float, limit: int = 20, only=None) -> list:
            "CASE WHEN o.channel = 'email' THEN '' ELSE w.secret END "
            "FROM notify_outbox o JOIN accounts a ON a.id = o.account_id "
            "LEFT JOIN notify_webhooks w ON w.id = o.webhook_id "
-           "WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= ?")
+           "WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= ? "
+           "AND (o.channel = 'email' OR w.id IS NOT NULL)")
     params = [now]
     if only is not None:
         ids = list(only) or [-1]

@@ -28,7 +28,8 @@ CREATE INDEX notify_webhooks_by_account ON notify_webhooks (account_id);
 -- channel), written in the transaction that notices the event; the sender
 -- claims due rows, tries, and records the outcome. state: 'pending' (to try
 -- at next_attempt_at), 'sending' (claimed until next_attempt_at), 'sent',
--- 'failed' (gave up after the last attempt). Times: created_at/updated_at
+-- 'failed' (gave up after the last attempt, or its webhook was removed: the
+-- row stays in the log with webhook_id NULL). Times: created_at/updated_at
 -- 'YYYY-MM-DDTHH:MM:SSZ'; next_attempt_at Unix seconds.
 CREATE TABLE notify_outbox (
     id INTEGER PRIMARY KEY,
@@ -39,7 +40,7 @@ CREATE TABLE notify_outbox (
     details TEXT NOT NULL,
     account_id INTEGER REFERENCES accounts (id) ON DELETE CASCADE,
     channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook')),
-    webhook_id INTEGER REFERENCES notify_webhooks (id) ON DELETE CASCADE,
+    webhook_id INTEGER REFERENCES notify_webhooks (id) ON DELETE SET NULL,
     state TEXT NOT NULL DEFAULT 'pending'
         CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0,

@@ -27,7 +27,7 @@ CREATE TABLE notify_outbox (
     details TEXT NOT NULL,
     account_id BIGINT REFERENCES accounts (id) ON DELETE CASCADE,
     channel TEXT COLLATE "C" NOT NULL CHECK (channel IN ('email', 'webhook')),
-    webhook_id BIGINT REFERENCES notify_webhooks (id) ON DELETE CASCADE,
+    webhook_id BIGINT REFERENCES notify_webhooks (id) ON DELETE SET NULL,
     state TEXT COLLATE "C" NOT NULL DEFAULT 'pending'
         CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0,
