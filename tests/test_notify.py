@@ -399,3 +399,25 @@ def test_removing_a_webhook_gives_up_its_deliveries_and_keeps_them_in_the_log(co
     log = {e.channel: e for e in notifications.delivery_log(conn)}
     assert (log["webhook"].state, log["webhook"].address, log["webhook"].last_error) == \
         ("failed", "(removed)", "webhook removed")
+
+
+def test_the_runner_delivers_and_prunes_settled_deliveries_after_90_days(conn, store_location):
+    from visitorapi.config import load_settings
+    from visitorapi.notify.runner import Runner
+    owner, *_ = people(conn)
+    with transaction(conn):
+        conn.execute("UPDATE accounts SET disabled = 1 WHERE id <> ?", (owner.id,))
+    publish_notice(conn, "Old", "Body", "cli:test", 0)
+    publish_notice(conn, "New", "Body", "cli:test", 0)
+    with transaction(conn):
+        conn.execute("UPDATE notify_outbox SET created_at = '2000-01-01T00:00:00Z' "
+                     "WHERE title = 'Old'")
+    settings = load_settings({"VISITORAPI_STATE": str(store_location),
+                              "VISITORAPI_DB": "/nonexistent.vdb"})
+    runner = Runner(settings)
+    try:
+        assert runner.run_once() == 2   # both tried (email not configured: given up) ...
+        runner.run_once()               # ... and the old one pruned on the next pass
+    finally:
+        runner.store.close()
+    assert [(e.title, e.state) for e in notifications.delivery_log(conn)] == [("New", "failed")]

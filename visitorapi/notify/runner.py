@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from visitorapi.errors import OperatorError
 from visitorapi.notify import detectors
 from visitorapi.notify.sender import Sender
+from visitorapi.state import notifications
 from visitorapi.state.db import Connection
 from visitorapi.state.engines import StoreError
 
@@ -82,6 +83,8 @@ class Runner:
         if facts.problem:
             detectors.scan_refused_database(conn, now, facts.problem, facts.identity,
                                             self.settings.db_path)
+        notifications.prune(conn, time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - notifications.LOG_KEEP_DAYS * 86400)))
         attempted = 0
         while True:
             outcomes = self.sender.deliver_due(conn)

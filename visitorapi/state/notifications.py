@@ -19,6 +19,7 @@ from visitorapi.state.engines import Connection
 CHANNELS = ("email", "webhook")
 MAX_WEBHOOKS_PER_ACCOUNT = 5
 LEASE_SECONDS = 120   # a claimed row is retried by another sender if not settled by then
+LOG_KEEP_DAYS = 90    # settled deliveries older than this leave the log
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,13 @@ def record_outcome(conn: Connection, delivery_id: int, error: str, now: float, *
                      "next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
                      (state, retry_at if retry_at is not None else now, error[:300],
                       utc_now(), delivery_id))
+
+
+def prune(conn: Connection, before: str) -> int:
+    """Delete settled deliveries (sent or given up) created before ``before`` (store time text)."""
+    with transaction(conn):
+        return conn.execute("DELETE FROM notify_outbox WHERE state IN ('sent', 'failed') "
+                            "AND created_at < ?", (before,)).rowcount
 
 
 def delivery_log(conn: Connection, account_id: int | None = None, limit: int = 100) -> list:
