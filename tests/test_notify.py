@@ -162,11 +162,14 @@ def test_a_new_refused_origin_is_reported_once_and_old_ones_never(conn):
     detectors.scan_refused(conn, now)                      # first run: mark only
     _denied_origin(conn, a, "https://copycat.example", _stamp(now))   # in the mark's second
     detectors.scan_refused(conn, now + 10)
-    _denied_origin(conn, a, "https://second.example", _stamp(now + 10))
-    detectors.scan_refused(conn, now + 10)
-    _denied_origin(conn, a, "https://third.example", _stamp(now + 10))   # same second again
-    detectors.scan_refused(conn, now + 20)
-    detectors.scan_refused(conn, now + 30)
+    _denied_origin(conn, a, "https://flood.example", _stamp(now + 10))
+    detectors.scan_refused(conn, now + 10)                 # same hour: not sent again
+    later = now + 3600
+    _denied_origin(conn, a, "https://second.example", _stamp(later))
+    detectors.scan_refused(conn, later)
+    _denied_origin(conn, a, "https://third.example", _stamp(later))   # the mark's second again
+    detectors.scan_refused(conn, later + 3600)
+    detectors.scan_refused(conn, later + 3610)
     rows = conn.execute("SELECT title, details FROM notify_outbox ORDER BY id").fetchall()
     assert [row[0] for row in rows] == [f"New website refused for Shop ({a})"] * 3
     assert ["copycat" in rows[0][1], "second" in rows[1][1], "third" in rows[2][1]] == [True] * 3

@@ -13,7 +13,7 @@ What is watched, and the thresholds (docs/notifications.md):
   new role; MFA turned off or reset; the last recovery code used; a project
   disabled or deleted; a security notice is recorded by its publisher;
 - refused origins (:func:`scan_refused`): a website refused for a project
-  for the first time, and more than ``refused_per_hour`` refused requests for
+  for the first time (at most one message per project and hour), and more than ``refused_per_hour`` refused requests for
   a project within the current UTC hour (once per project and hour);
 - usage (:func:`scan_usage`): the last full UTC hour's requests for a project
   above ``spike_factor`` times its baseline and above ``spike_floor``; the
@@ -125,18 +125,24 @@ def scan_refused(conn, now: float, thresholds: Thresholds = Thresholds()) -> int
     """New refused websites, and projects refused often this hour; return deliveries queued."""
     with transaction(conn):
         queued = 0
+        hour = _hour(now)
         for pid, origins in sorted(_new_refused_origins(conn, now).items()):
+            # NOTE: anyone can send any Origin with a real pid; one message per project and
+            # hour keeps that from becoming a mail flood.
+            if notifications.get_mark(conn, f"refused.new:{pid}") == hour:
+                continue
+            notifications.set_mark(conn, f"refused.new:{pid}", hour)
             listed = "\n".join(f"  {origin}" for origin in origins[:MAX_ORIGINS_LISTED])
             more = len(origins) - MAX_ORIGINS_LISTED
             details = ("The API refused requests from a website it had not refused before "
                        "(it is not among the project's authorized domains):\n" + listed +
                        (f"\n  and {more} more" if more > 0 else "") +
                        "\nIf it is yours, authorize it; if not, another site is using "
-                       "this project id.")
+                       "this project id. Websites first refused later this hour are not sent "
+                       "separately: the project's page lists every refused website.")
             queued += record(conn, Event(
                 "refused", f"New website refused for {_project_label(conn, pid)}",
                 details, pid=pid), now)
-        hour = _hour(now)
         for pid, denied in conn.execute(
                 "SELECT pid, denied FROM usage_hourly WHERE hour = ? AND pid <> ? AND denied > ?",
                 (hour, SERVICE, thresholds.refused_per_hour)).fetchall():
