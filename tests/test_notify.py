@@ -191,7 +191,8 @@ def test_many_refusals_in_an_hour_alert_once_per_hour(conn):
     _hourly(conn, b, now, denied=50)   # at the threshold: not above it
     assert detectors.scan_refused(conn, now, limits) == 1
     assert detectors.scan_refused(conn, now + 1, limits) == 0
-    assert outbox(conn) == [("owner@example.test", "email", f"Many refused requests for Shop ({a})")]
+    assert outbox(conn) == [
+        ("owner@example.test", "email", f"Many refused requests for Shop ({a})")]
 
 
 def test_usage_far_above_the_baseline_alerts(conn):

@@ -189,7 +189,8 @@ def _smtp(reader):
     host = reader.text("VISITORAPI_SMTP_HOST")
     names = ("PORT", "USER", "PASSWORD", "PASSWORD_FILE", "FROM", "STARTTLS", "CAFILE")
     if not host:
-        stray = [f"VISITORAPI_SMTP_{name}" for name in names if reader.text(f"VISITORAPI_SMTP_{name}")]
+        stray = [f"VISITORAPI_SMTP_{name}" for name in names
+                 if reader.text(f"VISITORAPI_SMTP_{name}")]
         if stray:
             reader.problems.append(f"{', '.join(stray)} set without VISITORAPI_SMTP_HOST; set the "
                                    "mail server's host name, or unset them")

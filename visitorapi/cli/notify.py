@@ -29,7 +29,8 @@ def register(subparsers) -> None:
         "run", help="run the detectors and deliver notifications until stopped",
         description="Watch the store for events and deliver the outbox, every "
                     "VISITORAPI_NOTIFY_INTERVAL seconds, until SIGTERM or SIGINT. The shipped "
-                    "gunicorn configuration starts one; run it yourself when VISITORAPI_NOTIFY=off.")
+                    "gunicorn configuration starts one; run it yourself when "
+                    "VISITORAPI_NOTIFY=off.")
     run_.add_argument("--parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     run_.set_defaults(run=run_sender)
     test = commands.add_parser(

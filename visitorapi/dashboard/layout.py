@@ -54,7 +54,8 @@ def page(ctx, title: str, body: Html, status: int = 200, headers=()) -> Response
 def _nav(ctx) -> Html:
     if ctx.account is None or ctx.session is None or ctx.session.stage != "full":
         return Html("")
-    links = [("/projects", "Projects"), ("/audit", "Audit log"), ("/notifications", "Notifications")]
+    links = [("/projects", "Projects"), ("/audit", "Audit log"),
+             ("/notifications", "Notifications")]
     if ctx.account.is_owner:
         links.append(("/users", "Users"))
     links.append(("/security", "Security"))

@@ -11,7 +11,8 @@ other change that reaches every account.
 import time
 
 from visitorapi.dashboard.http import redirect
-from visitorapi.dashboard.layout import csrf_field, error_text, page, post_button, reauth_link, table
+from visitorapi.dashboard.layout import (csrf_field, error_text, page, post_button, reauth_link,
+                                         table)
 from visitorapi.dashboard.markup import Html, join, render
 from visitorapi.notify import webhook
 from visitorapi.notify.events import KINDS, MAX_DETAILS, MAX_TITLE, publish_notice

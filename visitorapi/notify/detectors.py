@@ -13,8 +13,8 @@ What is watched, and the thresholds (docs/notifications.md):
   new role; MFA turned off or reset; the last recovery code used; a project
   disabled or deleted; a security notice is recorded by its publisher;
 - refused origins (:func:`scan_refused`): a website refused for a project
-  for the first time (at most one message per project and hour), and more than ``refused_per_hour`` refused requests for
-  a project within the current UTC hour (once per project and hour);
+  for the first time (at most one message per project and hour), and more
+  than ``refused_per_hour`` refused requests for a project within the current UTC hour (once per project and hour);
 - usage (:func:`scan_usage`): the last full UTC hour's requests for a project
   above ``spike_factor`` times its baseline and above ``spike_floor``; the
   baseline is the median of its daily requests over the 7 full UTC days
@@ -193,7 +193,8 @@ def baseline(conn, pid: str, now: float) -> float:
     """Requests per hour a project usually gets: the median daily total of the 7 full UTC
     days before today, divided by 24."""
     today = int(now // 86400)
-    days = [time.strftime("%Y-%m-%d", time.gmtime((today - back) * 86400)) for back in range(7, 0, -1)]
+    days = [time.strftime("%Y-%m-%d", time.gmtime((today - back) * 86400))
+            for back in range(7, 0, -1)]
     totals = dict(conn.execute(
         "SELECT day, served + denied + rate_limited FROM usage_daily "
         "WHERE pid = ? AND day BETWEEN ? AND ?", (pid, days[0], days[-1])).fetchall())

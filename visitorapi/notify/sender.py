@@ -118,7 +118,8 @@ class Sender:
 
 def _first(exc) -> str:
     for code, message in getattr(exc, "recipients", {}).values():
-        return f"{code} {message.decode(errors='replace') if isinstance(message, bytes) else message}"
+        text = message.decode(errors="replace") if isinstance(message, bytes) else message
+        return f"{code} {text}"
     return str(exc)
 
 

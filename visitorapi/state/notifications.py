@@ -175,7 +175,8 @@ def enqueue(conn: Connection, event, now: float, *, everyone: bool = False,
         (*values, now, at, *who_params, *kind_params)).rowcount
     hooks = conn.execute(
         f"INSERT INTO notify_outbox ({columns}) SELECT ?, ?, ?, ?, ?, a.id, 'webhook', w.id, ?, ? "
-        f"FROM accounts a JOIN notify_webhooks w ON w.account_id = a.id WHERE {who}{webhook_filter}",
+        f"FROM accounts a JOIN notify_webhooks w ON w.account_id = a.id "
+        f"WHERE {who}{webhook_filter}",
         (*values, now, at, *who_params, *kind_params)).rowcount
     return emails + hooks
 
@@ -226,7 +227,7 @@ def claim_due(conn: Connection, now: float, limit: int = 20, only=None) -> list:
 
 def record_outcome(conn: Connection, delivery_id: int, error: str, now: float, *,
                    retry_at: float | None) -> None:
-    """Record one attempt: ``error`` '' is success; else retry at ``retry_at``, or give up (None)."""
+    """Record one attempt: ``error`` '' is success; else retry at ``retry_at`` (None: give up)."""
     state = "sent" if not error else ("pending" if retry_at is not None else "failed")
     with transaction(conn):
         conn.execute("UPDATE notify_outbox SET state = ?, attempts = attempts + 1, "
