@@ -191,12 +191,29 @@ def test_a_dashboard_session_works_whichever_node_answers(cluster):
     conn.close()
 
     seen = set()
+    cookie_header = "; ".join(f"{k}={v}" for k, v in cookies.items())
     for _ in range(4 * len(cluster.live_nodes())):
         status, headers, body = cluster.nginx.request("/dashboard/projects", {
-            "Host": host, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
+            "Host": host, "Cookie": cookie_header})
         assert status == 200 and b"Shop" in body, (status, body[:300])
         seen.add(headers[cluster_helpers.UPSTREAM_HEADER])
     assert seen == {node.address for node in cluster.live_nodes()}
+
+    # A domain added on the dashboard (whichever node takes the POST) reaches every node.
+    pid = cluster.new_project("Dashboard-made", ORIGIN)
+    status, _, body = cluster.nginx.request(f"/dashboard/projects/{pid}", {
+        "Host": host, "Cookie": cookie_header})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', body.decode()).group(1)
+    status, headers, _ = cluster.nginx.request(
+        f"/dashboard/projects/{pid}/domains/add", method="POST",
+        body=urlencode({"pattern": NEW_ORIGIN, "csrf": csrf}), headers={
+            "Host": host, "Origin": f"https://{host}", "Cookie": cookie_header,
+            "Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 303 and headers["Location"].endswith("done=domain-added")
+    time.sleep(PROMISED_SECONDS)
+    added = cluster.api(pid, NEW_ORIGIN)
+    assert {status for status, _ in added} == {200}, added
+    assert _addresses(added) == {node.address for node in cluster.live_nodes()}
 
 
 def test_postgresql_restarted_under_load_fails_no_request_and_loses_no_usage(cluster):

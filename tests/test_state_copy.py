@@ -99,3 +99,26 @@ def test_a_destination_with_data_is_refused_and_left_alone(tmp_path, store_locat
     assert "already holds data (projects, audit_log)" in result.stderr
     assert snapshot(dest) == before
     dest.close()
+
+
+def test_a_postgresql_store_survives_pg_dump_and_pg_restore(tmp_path, postgres_server):
+    """The backup and restore docs/deploy.md gives, run for real."""
+    import subprocess
+    source = postgres_server.new_database()
+    conn = db.connect(source, create=True)
+    cookie = fill(conn)
+    before = snapshot(conn)
+    conn.close()
+    dump = tmp_path / "visitorapi.dump"
+    subprocess.run([str(postgres_server.bin / "pg_dump"), "--format=custom", f"--file={dump}",
+                    source], check=True, capture_output=True, timeout=120)
+    restored = postgres_server.new_database()
+    subprocess.run([str(postgres_server.bin / "pg_restore"), "--no-owner", f"--dbname={restored}",
+                    str(dump)], check=True, capture_output=True, timeout=120)
+    conn = db.connect(restored)
+    assert snapshot(conn) == before
+    assert sessions.load(conn, cookie, NOW + 1) is not None
+    projects.create(conn, "After the restore", [], actor=ACTOR)   # ids and triggers work
+    with pytest.raises(db.StoreError, match="append-only"):
+        conn.execute("DELETE FROM audit_log")
+    conn.close()
