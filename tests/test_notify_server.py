@@ -39,7 +39,8 @@ def test_api_answers_while_smtp_is_down_and_nothing_sent_names_a_visitor(tmp_pat
     env = base_env(tmp_path, VISITORAPI_DB=database, VISITORAPI_TRUSTED_PROXIES="127.0.0.1/32",
                    VISITORAPI_SMTP_HOST="127.0.0.1", VISITORAPI_SMTP_PORT=closed_port,
                    VISITORAPI_SMTP_FROM="visitorapi@example.test",
-                   VISITORAPI_NOTIFY_INTERVAL="0.2", VISITORAPI_USAGE_FLUSH_SECONDS="0.2")
+                   VISITORAPI_NOTIFY="on", VISITORAPI_NOTIFY_INTERVAL="0.2",
+                   VISITORAPI_USAGE_FLUSH_SECONDS="0.2")
     visitor = {"X-Forwarded-For": CANARY_IP, "User-Agent": CANARY_UA}
     with contextlib.closing(conn), Receiver() as receiver:
         receiver.secret = notifications.add_webhook(conn, owner.id, receiver.url).secret
