@@ -22,7 +22,7 @@ from visitorapi.state.db import transaction
 KINDS = {
     "refused": "Refused origins: a new website refused, or many refusals in an hour",
     "usage": "Usage far above the project's own recent baseline",
-    "ipdb": "The IP database: stale, or an update failed or was refused",
+    "ipdb": "The IP database (owners only): stale, or an update failed or was refused",
     "security": "Security: a sign-in from a new browser; users created, disabled or given a "
                 "new role; MFA turned off or reset; recovery codes used up; projects disabled "
                 "or deleted",
