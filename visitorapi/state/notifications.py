@@ -7,7 +7,7 @@ is either recorded with all its deliveries or not at all, and nothing is
 sent from a request. The sender (:mod:`visitorapi.notify.sender`) claims due
 rows, tries them outside any transaction, and records each outcome.
 
-Nothing here is about visitors (see the migration ``0005_notifications.sql``).
+Nothing here is about visitors (see the migration ``0006_notifications.sql``).
 """
 import secrets
 from dataclasses import dataclass
