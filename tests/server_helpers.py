@@ -69,6 +69,10 @@ def base_env(tmp_path: Path, **extra) -> dict:
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "VISITORAPI_RUN_DIR": str(tmp_path / "run"),  # metrics files: scanned with the rest
         "HOME": str(tmp_path / "home"),
+        # The notification sender is a child of gunicorn's master; tests that count the
+        # master's children as workers (HUP, graceful exits) must not see it. The tests
+        # of notifications switch it on.
+        "VISITORAPI_NOTIFY": "off",
     })
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -83,6 +83,11 @@ class Settings:
     update_max_bytes: int = 1 << 30  # 1 GiB: DB-IP Lite City (both families) is ~90 MB gzipped
     run_dir: Path = None  # where the gunicorn master makes the metrics directory
     metrics_dir: Path = None  # the service's metrics directory, from the master (or None)
+    # notifications (issue 14): docs/notifications.md
+    smtp: object = None            # visitorapi.notify.email.SmtpSettings, or None: no email
+    notify: bool = True            # the shipped gunicorn config starts the background sender
+    notify_interval: float = 15.0
+    notify_thresholds: object = None   # visitorapi.notify.detectors.Thresholds
     # things that are allowed but probably wrong, logged once at start
     warnings: tuple = ()
 
@@ -357,6 +362,78 @@ def _operations(reader) -> dict:
     }
 
 
+def _notifications(reader) -> dict:
+    """The notification settings: SMTP (validated as a whole), the sender, thresholds."""
+    from visitorapi.notify.detectors import Thresholds
+    return {
+        "smtp": _smtp(reader),
+        "notify": reader.choice("VISITORAPI_NOTIFY", "on", ("on", "off")) == "on",
+        "notify_interval": reader.number("VISITORAPI_NOTIFY_INTERVAL", 15.0, minimum=0.05),
+        "notify_thresholds": Thresholds(
+            refused_per_hour=reader.number("VISITORAPI_NOTIFY_REFUSED_PER_HOUR", 100, minimum=1,
+                                           integer=True),
+            spike_factor=reader.number("VISITORAPI_NOTIFY_SPIKE_FACTOR", 10.0, minimum=1),
+            spike_floor=reader.number("VISITORAPI_NOTIFY_SPIKE_FLOOR", 1000, minimum=1,
+                                      integer=True)),
+    }
+
+
+def _smtp(reader):
+    """``VISITORAPI_SMTP_*`` as one SmtpSettings, or None when no host is set."""
+    from visitorapi.notify.email import SmtpSettings
+    host = reader.text("VISITORAPI_SMTP_HOST")
+    names = ("PORT", "USER", "PASSWORD", "PASSWORD_FILE", "FROM", "STARTTLS", "CAFILE")
+    if not host:
+        stray = [f"VISITORAPI_SMTP_{name}" for name in names
+                 if reader.text(f"VISITORAPI_SMTP_{name}")]
+        if stray:
+            reader.problems.append(f"{', '.join(stray)} set without VISITORAPI_SMTP_HOST; set the "
+                                   "mail server's host name, or unset them")
+        return None
+    port = reader.number("VISITORAPI_SMTP_PORT", 587, minimum=1, integer=True)
+    if port > 65535:
+        reader.problems.append(f"VISITORAPI_SMTP_PORT={port} is not a TCP port (1-65535)")
+    sender = reader.text("VISITORAPI_SMTP_FROM")
+    if not re.fullmatch(r"[^\s@<>]+@[^\s@<>]+", sender):
+        reader.problems.append(f"VISITORAPI_SMTP_FROM={sender!r} must be the sender's address, "
+                               "e.g. visitorapi@example.com (required with VISITORAPI_SMTP_HOST)")
+    starttls = reader.choice("VISITORAPI_SMTP_STARTTLS", "on", ("on", "off")) == "on"
+    if not starttls and not is_loopback_host(host):
+        reader.problems.append("VISITORAPI_SMTP_STARTTLS=off is allowed only for a relay on "
+                               "this machine (localhost); mail and passwords would cross the "
+                               "network in clear")
+    password = reader.text("VISITORAPI_SMTP_PASSWORD")
+    password_file = reader.text("VISITORAPI_SMTP_PASSWORD_FILE")
+    if password and password_file:
+        reader.problems.append("set VISITORAPI_SMTP_PASSWORD or VISITORAPI_SMTP_PASSWORD_FILE, "
+                               "not both")
+    elif password_file:
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reader.problems.append(f"VISITORAPI_SMTP_PASSWORD_FILE={password_file!r} cannot be "
+                                   f"read ({exc.__class__.__name__}: {exc})")
+    user = reader.text("VISITORAPI_SMTP_USER")
+    if password and not user:
+        reader.problems.append("an SMTP password is set without VISITORAPI_SMTP_USER")
+    cafile = reader.text("VISITORAPI_SMTP_CAFILE")
+    if cafile and not Path(cafile).is_file():
+        reader.problems.append(f"VISITORAPI_SMTP_CAFILE={cafile!r} is not a readable file "
+                               "(PEM certificates of the CAs to trust)")
+    return SmtpSettings(host=host, port=port, user=user, password=password, sender=sender,
+                        starttls=starttls, cafile=cafile)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: a peer on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(environ=None, *, now=None) -> Settings:
     """Read and validate every VISITORAPI_* variable.
 
@@ -425,6 +502,7 @@ def load_settings(environ=None, *, now=None) -> Settings:
         demo_pid=demo_pid,
         **_operations(reader),
         warnings=tuple(warnings),
+        **_notifications(reader),
     )
     if reader.problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(reader.problems))

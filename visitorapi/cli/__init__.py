@@ -27,6 +27,7 @@ COMMAND_GROUPS = (
     "users",
     "keys",
     "state",
+    "notify",
 )
 
 

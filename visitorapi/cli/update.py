@@ -7,12 +7,18 @@ place and keeps serving, and the command exits 1 with the reason. See
 :mod:`visitorapi.ipdb.update` and docs/operations.md, "Keeping the database
 fresh".
 """
+import contextlib
+import logging
+import time
+
 from visitorapi.config import Settings, load_settings
 from visitorapi.errors import OperatorError
+from visitorapi.state.engines import StoreError
 
 # NOTE: visitorapi.ipdb.update (urllib, ssl, the compiler) is imported in run():
 # every ``visitorapi`` run imports this module to build its parser.
 TIMEOUT = 60.0  # seconds without progress before giving up
+log = logging.getLogger(__name__)
 
 
 def register(subparsers):
@@ -47,8 +53,29 @@ def run(args) -> int:
         raise OperatorError("no database to replace: set VISITORAPI_DB (the file 'serve' reads) "
                             "or pass --db PATH")
     max_bytes = settings.update_max_bytes if args.max_bytes is None else args.max_bytes
-    facts = update.update(args.source, target, format=args.format, attribution=args.attribution,
-                          max_bytes=max_bytes, timeout=args.timeout)
+    try:
+        facts = update.update(args.source, target, format=args.format,
+                              attribution=args.attribution, max_bytes=max_bytes,
+                              timeout=args.timeout)
+    except OperatorError as exc:
+        _tell_owners(settings.state_path, target, str(exc))
+        raise
     print(f"updated {facts['target']}: {facts['bytes']} bytes in {facts['seconds']:.1f} s; "
           "running servers pick it up within seconds")
     return 0
+
+
+def _tell_owners(state, target, reason: str) -> None:
+    """Queue an 'update failed' notification for the owners (docs/notifications.md).
+
+    Best effort: without a usable store the failure is still the command's
+    exit status and message, which is what a cron job or timer reports.
+    """
+    from visitorapi.notify.detectors import record_update_failure
+    from visitorapi.state import db
+    try:
+        with contextlib.closing(db.connect(state)) as conn:
+            record_update_failure(conn, target, reason, time.time())
+    except (OperatorError, StoreError) as exc:
+        log.warning("could not queue the update-failure notification: %s", exc,
+                    extra={"event": "notify.not_queued"})

@@ -26,6 +26,7 @@ NOTICES = {
     "user-created": "Account created.",
     "user-updated": "Account updated.",
     "settings": "Settings saved.",
+    "notice": "Security notice queued for every user.",
     "enroll": "Set up two-factor authentication to continue: an owner requires it.",
 }
 
@@ -53,7 +54,8 @@ def page(ctx, title: str, body: Html, status: int = 200, headers=()) -> Response
 def _nav(ctx) -> Html:
     if ctx.account is None or ctx.session is None or ctx.session.stage != "full":
         return Html("")
-    links = [("/projects", "Projects"), ("/audit", "Audit log")]
+    links = [("/projects", "Projects"), ("/audit", "Audit log"),
+             ("/notifications", "Notifications")]
     if ctx.account.is_owner:
         links.append(("/users", "Users"))
     links.append(("/security", "Security"))

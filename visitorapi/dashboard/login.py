@@ -7,12 +7,15 @@ reserved (checked and counted in one transaction) before any password is
 hashed, so concurrent guesses get no more tries than sequential ones; a
 right answer gives its reservation back. Each successful step starts a
 session with a new id (no fixation), and re-authentication rotates it too.
+A completed sign-in from a browser new for the account is queued as a
+security notification (:func:`visitorapi.notify.events.record_sign_in`).
 """
 import math
 
 from visitorapi.dashboard.http import redirect, safe_next
 from visitorapi.dashboard.layout import csrf_field, error_text, page
 from visitorapi.dashboard.markup import Html, render
+from visitorapi.notify.events import record_sign_in
 from visitorapi.state import accounts, sessions, throttle
 from visitorapi.http.errors import HTTPError
 
@@ -66,6 +69,7 @@ def submit_login(ctx):
         return redirect(f"{ctx.prefix}/login/code")
     _succeeded(ctx, keys)
     ctx.start_session(account, "full", reauthenticated=True)
+    record_sign_in(ctx.conn, account, ctx.device_label(), ctx.now)
     return redirect(f"{ctx.prefix}/projects")
 
 
@@ -119,6 +123,7 @@ def submit_code(ctx):
         return _code_form(ctx, "/login/code", "Two-factor authentication", intro, WRONG_CODE)
     _succeeded(ctx, keys)
     ctx.rotate_session(stage="full", created_at=ctx.now, reauth_at=ctx.now)
+    record_sign_in(ctx.conn, ctx.account, ctx.device_label(), ctx.now)
     return redirect(f"{ctx.prefix}/projects")
 
 

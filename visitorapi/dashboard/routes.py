@@ -4,7 +4,7 @@ Path groups become the handler's keyword arguments. A pid in a path has
 the pid's own form, so nothing else reaches a handler.
 """
 from visitorapi import pids
-from visitorapi.dashboard import auditlog, login, projects, security, users
+from visitorapi.dashboard import auditlog, login, notifications, projects, security, users
 
 # Access levels a route can ask for (checked by DashboardApp.check_access).
 PRE_LOGIN = "pre-login"  # anonymous session (made on GET), for the login form
@@ -35,6 +35,11 @@ ROUTES = (
     ("POST", f"/projects/{_PID}/delete", projects.delete, USER),
     ("POST", f"/projects/{_PID}/reviewed", projects.reviewed, USER),
     ("GET", "/audit", auditlog.show, USER),
+    ("GET", "/notifications", notifications.show, USER),
+    ("POST", "/notifications/choices", notifications.save_choices, USER),
+    ("POST", "/notifications/webhooks/add", notifications.add_webhook, USER),
+    ("POST", "/notifications/webhooks/remove", notifications.remove_webhook, USER),
+    ("POST", "/notifications/notice", notifications.publish, OWNER),
 
     ("GET", "/security", security.show, ENROLL),
     ("POST", "/security/password", security.change_password, ENROLL),

@@ -103,8 +103,19 @@ def entries(conn: Connection, pid: str | None = None, limit: int | None = None) 
         sql += " LIMIT ?"
         params.append(int(limit))
     rows = conn.execute(sql, params).fetchall()
-    return [AuditEntry(id=row[0], at=row[1], actor=row[2], action=row[3], pid=row[4],
-                       before=_load(row[5]), after=_load(row[6])) for row in reversed(rows)]
+    return [_entry(row) for row in reversed(rows)]
+
+
+def entries_after(conn: Connection, after_id: int, limit: int) -> list:
+    """The first ``limit`` entries with an id above ``after_id``, oldest first (a reader's cursor)."""
+    rows = conn.execute("SELECT id, at, actor, action, pid, before, after FROM audit_log "
+                        "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+    return [_entry(row) for row in rows]
+
+
+def _entry(row) -> AuditEntry:
+    return AuditEntry(id=row[0], at=row[1], actor=row[2], action=row[3], pid=row[4],
+                      before=_load(row[5]), after=_load(row[6]))
 
 
 def _dump(value):

@@ -29,6 +29,11 @@ TABLES = (
     ("sessions", "id_hash"),
     ("login_throttle", "key"),
     ("dashboard_settings", "name"),
+    ("notify_subscriptions", "account_id, kind, channel"),
+    ("notify_webhooks", "id"),
+    ("notify_outbox", "id"),
+    ("notify_marks", "name"),
+    ("notify_known_browsers", "account_id, label"),
 )
 
 

@@ -135,6 +135,18 @@ def on_starting(server):
         prepare_default_database(settings.db_path)
 
 
+def when_ready(server):
+    """The master is listening: start the notification sender beside it
+    (:mod:`visitorapi.notify.child` says why a child process)."""
+    from visitorapi.config import ConfigError, load_settings
+    from visitorapi.notify import child
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return  # each worker reports it, with every other bad setting, when it boots
+    child.start(settings)
+
+
 def worker_exit(server, worker):
     """A worker stops gracefully (TERM, INT, QUIT, HUP reload, max_requests):
     write its pending usage counts and retire its metrics."""
@@ -142,5 +154,7 @@ def worker_exit(server, worker):
 
 
 def on_exit(server):
-    """The master stops: remove the metrics directory."""
+    """The master stops: stop the notification sender, remove the metrics directory."""
+    from visitorapi.notify import child
+    child.stop()
     accounting.on_exit(server)
