@@ -5,7 +5,7 @@ import time
 import pytest
 
 from conftest import run_cli
-from dashboard_client import Client
+from support.dashboard_client import Client
 from visitorapi.dashboard import DashboardApp
 from visitorapi.state import accounts, db, throttle
 

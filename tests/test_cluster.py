@@ -22,7 +22,7 @@ import pytest
 
 import cluster_helpers
 from cluster_helpers import VISITOR_HOST, Load, Nginx, Node, cli, node_env
-from server_helpers import compile_fixture
+from support.servers import compile_fixture
 
 PROMISED_SECONDS = 1.0
 ORIGIN = "https://shop.example"

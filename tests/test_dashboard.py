@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dashboard_client import Client, current_code
+from support.dashboard_client import Client, current_code
 from visitorapi import passwords
 from visitorapi.dashboard import DashboardApp
 from visitorapi.state import accounts, audit, db, projects, sessions, throttle

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from cdp import CHROMIUM, Browser
+from support.browser import CHROMIUM, Browser
 from conftest import run_cli
-from server_helpers import Server, base_env, compile_fixture, customer_page, page_server
+from support.servers import Server, base_env, compile_fixture, customer_page, page_server
 from visitorapi import totp
 
 # The server needs the IP database compiler and country facts.

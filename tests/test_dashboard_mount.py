@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from dashboard_client import Client
+from support.dashboard_client import Client
 from visitorapi.dashboard.mount import mount_dashboard
 from visitorapi.state import accounts, db, throttle
-from web_helpers import StaticDatabase, make_app
+from support.wsgi import StaticDatabase, make_app
 
 pytestmark = pytest.mark.usefixtures("fast_scrypt")
 

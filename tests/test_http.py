@@ -5,7 +5,7 @@ from visitorapi.http.errors import HTTPError
 from visitorapi.http.headers import STATUS_LINES, check_header_name, check_header_value
 from visitorapi.http.request import Request
 from visitorapi.http.response import Responder, Response
-from web_helpers import make_environ
+from support.wsgi import make_environ
 
 POLICY = (("Content-Security-Policy", "default-src 'none'"), ("X-Frame-Options", "DENY"))
 

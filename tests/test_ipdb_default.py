@@ -11,7 +11,7 @@ import http.client
 
 import pytest
 
-from server_helpers import base_env, create_project, free_port
+from support.servers import base_env, create_project, free_port
 from visitorapi.config import default_database_path
 from visitorapi.ipdb import open_database
 from visitorapi.ipdb.default import ensure_default_database

@@ -10,7 +10,7 @@ import time
 import pytest
 from cluster_helpers import make_certificate
 from notify_helpers import MailServer, Receiver
-from server_helpers import compile_fixture, free_port
+from support.servers import compile_fixture, free_port
 
 from visitorapi import totp
 from visitorapi.notify import detectors, webhook

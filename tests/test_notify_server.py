@@ -6,7 +6,7 @@ import json
 import time
 
 from notify_helpers import Receiver
-from server_helpers import Server, base_env, compile_fixture, create_project, free_port
+from support.servers import Server, base_env, compile_fixture, create_project, free_port
 
 from visitorapi.state import accounts, db, notifications
 

@@ -2,8 +2,8 @@
 import json
 import socket
 
-from server_helpers import compile_fixture, create_project
-from web_helpers import call
+from support.servers import compile_fixture, create_project
+from support.wsgi import call
 
 
 def test_a_lookup_opens_no_network_connection(tmp_path, monkeypatch):

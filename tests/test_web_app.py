@@ -13,7 +13,7 @@ import pytest
 
 from visitorapi.http.headers import check_header_value
 from visitorapi.web.ratelimit import RateLimiter
-from web_helpers import FakeDatabase, StaticDatabase, call, make_app
+from support.wsgi import FakeDatabase, StaticDatabase, call, make_app
 
 PID = "contractProject"
 ORIGIN = {"Origin": "https://example.com"}

@@ -9,7 +9,7 @@ import pytest
 
 from visitorapi.domains import parse_pattern
 from visitorapi.web.authorize import Reason, authorize
-from web_helpers import FakeDatabase, call, make_app
+from support.wsgi import FakeDatabase, call, make_app
 
 PID = "demoProject_0123456789"
 OTHER_PID = "otherProject-42"

@@ -7,7 +7,7 @@ visitor's data and the second must reach its error callback (with the 403
 readable). The demo page at / of the service must also work.
 
 Chromium is driven with the Chrome DevTools Protocol over
-``--remote-debugging-pipe`` with the standard library only (``tests/cdp.py``).
+``--remote-debugging-pipe`` with the standard library only (``tests/support/browser.py``).
 """
 import json
 import time
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cdp import CHROMIUM, Browser
-from server_helpers import (Server, base_env, compile_fixture, create_project, customer_page,
+from support.browser import CHROMIUM, Browser
+from support.servers import (Server, base_env, compile_fixture, create_project, customer_page,
                             page_server)
 
 # The server needs the IP database compiler and reader (ipdb).

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from visitorapi.web.clientip import TrustedProxies, client_ip, forwarded_https, parse_ip
 from visitorapi.http.errors import HTTPError
-from web_helpers import FakeDatabase, call, make_app
+from support.wsgi import FakeDatabase, call, make_app
 
 PROXIES = TrustedProxies([ipaddress.ip_network("10.0.0.0/8"),
                           ipaddress.ip_network("2001:db8:ffff::/48")])

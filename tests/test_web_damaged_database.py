@@ -19,8 +19,8 @@ import pytest
 from visitorapi.ipdb import format as fmt
 from visitorapi.web.livedb import LiveDatabase, open_checked
 
-from server_helpers import Server, base_env, compile_fixture, create_project
-from web_helpers import call, make_app
+from support.servers import Server, base_env, compile_fixture, create_project
+from support.wsgi import call, make_app
 
 PID = "shop"
 ORIGIN = {"Origin": "https://shop.example"}

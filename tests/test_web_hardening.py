@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from server_helpers import Server, base_env, tls_client_context
+from support.servers import Server, base_env, tls_client_context
 from test_web_server import certificate, fixture_db  # noqa: F401 - fixtures shared with it
 
 pytest.importorskip("visitorapi.ipdb.compiler")

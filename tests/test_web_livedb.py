@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from server_helpers import FIXTURE_CSV, compile_fixture
+from support.servers import FIXTURE_CSV, compile_fixture
 from visitorapi.web.livedb import LiveDatabase, open_checked
-from web_helpers import call, make_app
+from support.wsgi import call, make_app
 
 from conftest import ROOT
 
@@ -77,7 +77,7 @@ def test_a_replacement_with_a_damaged_body_is_refused(tmp_path, caplog):
     """A bit flip inside a section passes open's constant-time checks, so the
     served opener (the one visitorapi.wsgi wires in) checks the body's checksum."""
     from visitorapi.ipdb import open_database
-    from server_helpers import compile_fixture
+    from support.servers import compile_fixture
 
     path = compile_fixture(tmp_path)
     clock = Clock()

@@ -6,8 +6,8 @@ from visitorapi.useragent import parse
 from visitorapi.web.accounting import Accounting
 from visitorapi.web.app import VisitorAPI
 
-import exposition
-from web_helpers import Domains, FakeDatabase, StaticDatabase, call, make_settings
+from support import exposition
+from support.wsgi import Domains, FakeDatabase, StaticDatabase, call, make_settings
 
 ORIGIN = "https://shop.example"
 TOKEN = "0123456789abcdef0123"

@@ -8,7 +8,7 @@ import pytest
 
 from visitorapi.web.ratelimit import BucketTable, RateLimiter, client_network, gcra
 
-from server_helpers import Server, base_env, compile_fixture, create_project
+from support.servers import Server, base_env, compile_fixture, create_project
 
 
 class Clock:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from dashboard_client import Client
+from support.dashboard_client import Client
 from visitorapi.dashboard.mount import mount_dashboard
-from web_helpers import FakeDatabase, StaticDatabase, call, make_app
+from support.wsgi import FakeDatabase, StaticDatabase, call, make_app
 
 PID = "contractProject"
 ORIGIN = {"Origin": "https://example.com"}

@@ -22,7 +22,7 @@ import pytest
 from visitorapi.state import usage
 from visitorapi.state.db import connect
 
-from server_helpers import (FIXTURE_CSV, Server, base_env, compile_fixture, create_project,
+from support.servers import (FIXTURE_CSV, Server, base_env, compile_fixture, create_project,
                             tls_client_context)
 
 # The server needs the IP database compiler and reader (ipdb).
@@ -208,7 +208,7 @@ def test_no_visitor_data_in_any_log_or_file(tmp_path, fixture_db, project):
     assert any(path.name.startswith("worker-") for path in written)
     assert written
     # NOTE: the server is stopped and this process's connection is closed: reading a
-    # store file's bytes with a connection open would drop its locks (tests/test_store_locks.py).
+    # store file's bytes with a connection open would drop its locks (tests/test_state_db_locks.py).
     for path in written:
         content = path.read_bytes()
         for canary in CANARY_STRINGS:

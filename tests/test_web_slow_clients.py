@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from server_helpers import Server, base_env, compile_fixture, create_project
-from slow_clients import SlowClients, many_sources
+from support.servers import Server, base_env, compile_fixture, create_project
+from support.slow_clients import SlowClients, many_sources
 
 pytest.importorskip("visitorapi.ipdb.compiler")
 

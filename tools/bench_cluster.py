@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import cluster_helpers  # noqa: E402
 import pg_helpers  # noqa: E402
 from cluster_helpers import Nginx, Node, cli, node_env  # noqa: E402
-from server_helpers import compile_fixture  # noqa: E402
+from support.servers import compile_fixture  # noqa: E402
 
 ORIGIN = "https://shop.example"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

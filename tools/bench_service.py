@@ -32,7 +32,7 @@ hello-world and >= 2x the peer under gunicorn.
 
 With ``--slow-clients`` it measures only this, per worker model: /api
 latency (median, p99, max) and failures while 200 slow-head and 50
-slow-body connections (tests/slow_clients.py: one header line or one body
+slow-body connections (tests/support/slow_clients.py: one header line or one body
 byte per second each, reopened when the server closes them) are open, from
 one loopback address and from 50 (issue 13: p99 under 1 s, no failure).
 
@@ -456,7 +456,7 @@ def probe_api(port, pid, seconds, concurrency=4, timeout=10.0):
 
 def run_slow_clients(args, models, env, folder, pid):
     """/api latency and failures under 200 slow heads + 50 slow bodies, per model and source."""
-    from slow_clients import SlowClients, many_sources
+    from support.slow_clients import SlowClients, many_sources
     print(f"\nslow clients: {args.workers} workers, 200 slow heads + 50 slow dashboard bodies "
           f"(a line or a byte per second each), /api probed by 4 clients for {args.seconds} s "
           "(new connection per request, 10 s timeout)")

@@ -9,7 +9,7 @@ bytes needs version 7 or 8.
 The layout follows the standard's section numbers; the Reed-Solomon and
 placement steps are shaped after Project Nayuki's reference encoder (MIT).
 Correctness is checked by decoding the output with a real decoder
-(``zbarimg``) in ``tests/test_qr.py``.
+(``zbarimg``) in ``tests/test_dashboard_qr.py``.
 """
 from visitorapi.dashboard.markup import Html, escape
 

@@ -24,8 +24,8 @@ import pytest
 
 from visitorapi.state import db, usage
 
-import exposition
-from server_helpers import Server, base_env, compile_fixture, create_project
+from support import exposition
+from support.servers import Server, base_env, compile_fixture, create_project
 
 APPS = Path(__file__).resolve().parent / "apps"
 ROOT = APPS.parent.parent

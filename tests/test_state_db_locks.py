@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from conftest import ROOT, run_cli
-from server_helpers import Server, base_env, compile_fixture
+from support.servers import Server, base_env, compile_fixture
 from visitorapi.state import db
 
 # Process A: two connections from visitorapi's connect(), writing through both on command.

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from dashboard_client import Client
+from support.dashboard_client import Client
 from test_dashboard import PASSWORD, Clock, logged_in, reauth
 from visitorapi.dashboard import DashboardApp
 from visitorapi.state import accounts, db, notifications, projects, sessions

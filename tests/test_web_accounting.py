@@ -1,7 +1,7 @@
 """Accounting.count: one call per request feeds the usage store and the metrics."""
 import pytest
 
-import exposition
+from support import exposition
 from visitorapi.state import db, usage
 from visitorapi.web import accounting, livedb
 

@@ -6,7 +6,7 @@ import pytest
 from cluster_helpers import make_certificate
 from conftest import run_cli
 from notify_helpers import MailServer, Receiver
-from server_helpers import free_port
+from support.servers import free_port
 from visitorapi.config import ConfigError, load_settings
 from visitorapi.state import accounts, db, notifications
 

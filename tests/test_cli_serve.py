@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from conftest import run_cli
-from server_helpers import Server, base_env
+from support.servers import Server, base_env
 from visitorapi.cli.serve import redirects_plain_http
 
 pytest.importorskip("visitorapi.ipdb.compiler")

@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from visitorapi import totp
 from visitorapi.dashboard.http import SESSION_COOKIE
-from web_helpers import make_environ, run_wsgi
+from support.wsgi import make_environ, run_wsgi
 
 SAME = object()
 

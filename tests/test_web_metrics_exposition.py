@@ -14,9 +14,7 @@ from visitorapi.config import METRICS_DIR_VARIABLE, ConfigError, Settings, load_
 from visitorapi.web import accounting, metrics, metrics_share
 from visitorapi.web.metrics import LATENCY_BUCKETS, Counters
 
-import exposition
-
-
+from support import exposition
 def rendered(counters_list, **kwargs):
     total = metrics.empty_total()
     for counters in counters_list:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from visitorapi.web.pages import snippet
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 # Readable source for the fixture database (ip-location-db "city" layout).
 FIXTURE_CSV = """\

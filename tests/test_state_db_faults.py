@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from server_helpers import Server, base_env, compile_fixture, create_project, free_port
+from support.servers import Server, base_env, compile_fixture, create_project, free_port
 from test_state_db import damage
 from visitorapi.state import db
 from visitorapi.web import accounting
 from visitorapi.wsgi import create_app
-from web_helpers import call
+from support.wsgi import call
 
 ORIGIN = "https://shop.example"
 
@@ -162,7 +162,7 @@ def _worker_pids(master):
 READ_ONLY_WORKER = textwrap.dedent("""
     import json, sys
     from visitorapi.wsgi import create_app
-    from web_helpers import call
+    from support.wsgi import call
     app = create_app(json.loads(sys.argv[1]))
     reply = call(app, "/readyz")
     print(reply.status, reply.json["result"])
