@@ -63,7 +63,7 @@ def fast_scrypt():
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server for the whole session (skips when it cannot run here)."""
-    import pg_helpers
+    from support import postgres as pg_helpers
     reason = pg_helpers.missing_reason()
     if reason:
         pytest.skip(reason)

@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from cluster_helpers import make_certificate
+from support.cluster import make_certificate
 from conftest import run_cli
-from notify_helpers import MailServer, Receiver
+from support.mail_and_webhooks import MailServer, Receiver
 from support.servers import free_port
 from visitorapi.config import ConfigError, load_settings
 from visitorapi.state import accounts, db, notifications

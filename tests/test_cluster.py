@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-import cluster_helpers
-from cluster_helpers import VISITOR_HOST, Load, Nginx, Node, cli, node_env
+from support import cluster as cluster_helpers
+from support.cluster import VISITOR_HOST, Load, Nginx, Node, cli, node_env
 from support.servers import compile_fixture
 
 PROMISED_SECONDS = 1.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_helpers import NGINX, make_certificate, render_nginx_conf
+from support.cluster import NGINX, make_certificate, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -8,8 +8,8 @@ import shutil
 import time
 
 import pytest
-from cluster_helpers import make_certificate
-from notify_helpers import MailServer, Receiver
+from support.cluster import make_certificate
+from support.mail_and_webhooks import MailServer, Receiver
 from support.servers import compile_fixture, free_port
 
 from visitorapi import totp

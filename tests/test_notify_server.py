@@ -5,7 +5,7 @@ import contextlib
 import json
 import time
 
-from notify_helpers import Receiver
+from support.mail_and_webhooks import Receiver
 from support.servers import Server, base_env, compile_fixture, create_project, free_port
 
 from visitorapi.state import accounts, db, notifications

@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from visitorapi.state import usage
 from visitorapi.state.db import connect
 
+from support.cluster import make_certificate
 from support.servers import (FIXTURE_CSV, Server, base_env, compile_fixture, create_project,
                             tls_client_context)
 
@@ -49,14 +49,7 @@ def project(tmp_path):
 def certificate(tmp_path_factory):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def test_tls_serves_the_api_with_hsts_and_refuses_old_protocols(tmp_path, fixture_db, project,

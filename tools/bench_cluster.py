@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import cluster_helpers  # noqa: E402
-import pg_helpers  # noqa: E402
-from cluster_helpers import Nginx, Node, cli, node_env  # noqa: E402
+from support import cluster as cluster_helpers  # noqa: E402
+from support import postgres as pg_helpers  # noqa: E402
+from support.cluster import Nginx, Node, cli, node_env  # noqa: E402
 from support.servers import compile_fixture  # noqa: E402
 
 ORIGIN = "https://shop.example"

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 NGINX = Path(os.environ.get("VISITORAPI_TEST_NGINX", "/usr/sbin/nginx"))
 NODE_HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 PROXY_HOST = "127.0.0.1"
