@@ -3,6 +3,7 @@
 Tests that need the large datasets in ``../shared`` ask for ``shared_dir``
 and skip cleanly when it is absent, so a plain clone still runs the suite.
 """
+import logging
 import os
 import subprocess
 import sys
@@ -81,3 +82,20 @@ def store_location(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "state" / "state.sqlite3"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored():
+    """Undo what building the app does to the root logger (its level, our handler).
+
+    ``create_app`` configures logging as a worker would; without this, a test
+    that builds the app with ``VISITORAPI_LOG_LEVEL=critical`` silenced the
+    warnings later tests assert on, depending on the order the files ran in.
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if handler not in handlers and handler.get_name() == "visitorapi":
+            root.removeHandler(handler)

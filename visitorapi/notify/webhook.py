@@ -12,12 +12,11 @@ Each request carries
 :func:`verify` is what a receiver does; the tests use it as one. Redirects
 are not followed (a signed body goes only where the operator said).
 """
+import functools
 import hashlib
 import hmac
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from visitorapi.config import is_loopback_host
 
@@ -81,12 +80,21 @@ def body_for(delivery) -> bytes:
                       sort_keys=True, ensure_ascii=False).encode()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None   # NOTE: urllib then raises HTTPError with the 3xx status
+@functools.cache
+def _opener():
+    """urllib's opener without redirects, built on the first delivery.
 
+    NOTE: urllib.request (and with it ssl) is imported here, not at the top:
+    the dashboard imports this module for :func:`check_url`, and the serving
+    path must not load the HTTP client (tests/test_web_livedb.py checks it).
+    """
+    import urllib.request
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            return None   # NOTE: urllib then raises HTTPError with the 3xx status
+
+    return urllib.request.build_opener(NoRedirects), urllib.request.Request
 
 
 def post(url: str, secret: str, delivery_id: int, body: bytes, now: float,
@@ -98,13 +106,14 @@ def post(url: str, secret: str, delivery_id: int, body: bytes, now: float,
             :class:`urllib.error.HTTPError`, which is an OSError).
     """
     timestamp = int(now)
-    request = urllib.request.Request(url, data=body, method="POST", headers={
+    opener, make_request = _opener()
+    request = make_request(url, data=body, method="POST", headers={
         "Content-Type": "application/json",
         "User-Agent": "visitorapi-notify",
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: signature(secret, timestamp, body),
         DELIVERY_HEADER: str(delivery_id),
     })
-    with _OPENER.open(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
         response.read(4096)
 
