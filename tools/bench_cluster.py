@@ -71,8 +71,11 @@ def _cpu_seconds(pids) -> float:
     return total / CLOCK_TICKS
 
 
-def _group(pgid):
-    """Every process in a process group (a node, nginx)."""
+def _processes_where(field, value):
+    """Pids whose /proc/PID/stat field (after the command name) equals ``value``.
+
+    Field 1 is the parent pid, field 2 the process group.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -80,23 +83,19 @@ def _group(pgid):
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == pgid:
+            if int(fields[field]) == value:
                 found.append(int(entry.name))
     return found
 
 
+def _group(pgid):
+    """Every process in a process group (a node, nginx)."""
+    return _processes_where(2, pgid)
+
+
 def _postgres_pids(server):
     leader = int((server.data / "postmaster.pid").read_text().split()[0])
-    pids = [leader]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == leader:
-                pids.append(int(entry.name))
-    return pids
+    return [leader] + _processes_where(1, leader)
 
 
 def measure(label, nodes, nginx, pid, seconds, clients, server=None, url=None):
